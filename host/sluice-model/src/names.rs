@@ -1,0 +1,25 @@
+//! Error names the host itself raises. They share one namespace with the names stages return,
+//! because ASL `Retry`/`Catch` rules match on both; `Sandbox.*` names are reserved for the host.
+
+/// The invocation ran past its wall-clock deadline and was interrupted.
+pub const SANDBOX_TIMEOUT: &str = "Sandbox.Timeout";
+/// The guest tried to grow its memory (or tables, or instance count) past the stage's limit.
+pub const SANDBOX_MEMORY_LIMIT: &str = "Sandbox.MemoryLimit";
+/// The guest trapped: a panic, `unreachable`, an out-of-bounds access, a stack overflow.
+pub const SANDBOX_TRAP: &str = "Sandbox.Trap";
+/// The guest exhausted its call stack (a more specific kind of trap).
+pub const SANDBOX_STACK_OVERFLOW: &str = "Sandbox.StackOverflow";
+/// The stage returned more output bytes than the stage's limit allows.
+pub const SANDBOX_OUTPUT_TOO_LARGE: &str = "Sandbox.OutputTooLarge";
+/// The stage returned something the host could not accept (wrong batch length, a reserved
+/// error name, an error without a name).
+pub const SANDBOX_MALFORMED_OUTPUT: &str = "Sandbox.MalformedOutput";
+/// Instantiating the stage failed (e.g. no free slot in the instance pool, start trap).
+pub const SANDBOX_INSTANTIATION: &str = "Sandbox.InstantiationFailed";
+/// The guest broke a host-enforced rule of the contract (e.g. a batch index out of range).
+pub const SANDBOX_CONTRACT: &str = "Sandbox.ContractViolation";
+
+/// Whether `name` belongs to the host's reserved namespaces, which a stage may not return.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with("Sandbox.") || name.starts_with("States.")
+}

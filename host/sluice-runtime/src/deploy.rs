@@ -1,0 +1,243 @@
+//! Deploying a stage version: validate against the stage world, compile (or load the cached
+//! artifact), and pre-link once so that every later instantiation skips import resolution.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Component, InstancePre, types::ComponentItem};
+
+use crate::bindings::{batch_handler, handler};
+use crate::cache::{CacheOutcome, digest};
+use crate::config::StageConfig;
+use crate::engine::Runtime;
+use crate::host::HostState;
+
+/// Export name of the required entry point.
+pub(crate) const HANDLER_EXPORT: &str = "sluice:platform/handler@0.1.0";
+/// Export name of the optional batch entry point.
+pub(crate) const BATCH_EXPORT: &str = "sluice:platform/batch-handler@0.1.0";
+/// Interfaces of our own package that the host provides to guests.
+const PROVIDED: &[&str] = &[
+    "sluice:platform/types@0.1.0",
+    "sluice:platform/keyvalue@0.1.0",
+    "sluice:platform/table@0.1.0",
+    "sluice:platform/emit@0.1.0",
+    "sluice:platform/log@0.1.0",
+    "sluice:platform/batch@0.1.0",
+];
+
+/// Why a component could not be deployed as a stage.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The bytes are not a WebAssembly component (garbage, or a core module).
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component failed validation or compilation.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component lacks the stage entry point.
+    #[error(
+        "component does not export `{name}` (it exports {found}): a stage must target the `stage` or `batch-stage` world of sluice:platform@0.1.0"
+    )]
+    MissingExport {
+        /// The missing export.
+        name: String,
+        /// What the component exports instead.
+        found: String,
+    },
+    /// The component exports the entry point with the wrong shape.
+    #[error("export `{name}` does not match the stage world: {reason}")]
+    MismatchedExport {
+        /// The export's name.
+        name: String,
+        /// What wasmtime found wrong.
+        reason: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("component imports `{name}`, which a stage cannot use: {reason}")]
+    UnsatisfiedImport {
+        /// The import's name.
+        name: String,
+        /// Why it cannot be satisfied.
+        reason: String,
+    },
+    /// The compiled-artifact cache failed.
+    #[error("artifact cache: {0}")]
+    Cache(String),
+}
+
+/// A deployed stage version, ready to instantiate. Shared by all workers of the stage.
+pub struct Stage {
+    pub(crate) name: String,
+    pub(crate) digest: String,
+    pub(crate) config: StageConfig,
+    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) handler: handler::GuestIndices,
+    pub(crate) batch: Option<batch_handler::GuestIndices>,
+    pub(crate) cache_outcome: CacheOutcome,
+    pub(crate) runtime: Runtime,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field("batch", &self.batch.is_some())
+            .field("cache_outcome", &self.cache_outcome)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stage {
+    /// The stage's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// SHA-256 of the component: the stage version's content address.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+    /// Whether the component exports `handle-batch`.
+    pub fn has_batch_export(&self) -> bool {
+        self.batch.is_some()
+    }
+    /// Whether deploying compiled the component or reloaded the cached artifact.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache_outcome
+    }
+    /// The stage's configuration.
+    pub fn config(&self) -> &StageConfig {
+        &self.config
+    }
+}
+
+impl Runtime {
+    /// Validate `bytes` as a stage component, compile it (or load its cached artifact) and
+    /// pre-link it under `name` with `config`.
+    pub fn deploy(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: StageConfig,
+    ) -> Result<Arc<Stage>, DeployError> {
+        check_component_header(bytes)?;
+        let digest = digest(bytes);
+        let (component, cache_outcome) = self
+            .cache
+            .load_or_compile(&self.engine, &digest, bytes)
+            .map_err(|e| {
+                if e.downcast_ref::<std::io::Error>().is_some() {
+                    DeployError::Cache(format!("{e:#}"))
+                } else {
+                    DeployError::Invalid(format!("{e:#}"))
+                }
+            })?;
+        self.check_imports(&component)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            let msg = format!("{e:#}");
+            DeployError::UnsatisfiedImport {
+                name: backticked(&msg).unwrap_or("?").to_owned(),
+                reason: msg,
+            }
+        })?;
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        if !exports.iter().any(|n| n == HANDLER_EXPORT) {
+            return Err(DeployError::MissingExport {
+                name: HANDLER_EXPORT.to_owned(),
+                found: if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") },
+            });
+        }
+        let handler = handler::GuestIndices::new(&pre).map_err(|e| DeployError::MismatchedExport {
+            name: HANDLER_EXPORT.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let batch = if exports.iter().any(|n| n == BATCH_EXPORT) {
+            Some(batch_handler::GuestIndices::new(&pre).map_err(|e| {
+                DeployError::MismatchedExport {
+                    name: BATCH_EXPORT.to_owned(),
+                    reason: format!("{e:#}"),
+                }
+            })?)
+        } else {
+            None
+        };
+        tracing::info!(stage = name, %digest, batch = batch.is_some(), ?cache_outcome, "deployed stage");
+        Ok(Arc::new(Stage {
+            name: name.to_owned(),
+            digest,
+            config,
+            pre,
+            handler,
+            batch,
+            cache_outcome,
+            runtime: self.clone(),
+        }))
+    }
+
+    /// Name the first import outside what a stage may use, with a reason a stage author can act
+    /// on (a newer package version, an interface from another world).
+    fn check_imports(&self, component: &Component) -> Result<(), DeployError> {
+        for (name, item) in component.component_type().imports(&self.engine) {
+            let ours = name.starts_with("sluice:");
+            if ours && !PROVIDED.contains(&name) {
+                return Err(DeployError::UnsatisfiedImport {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "this host provides {} (built against another version of the WIT?)",
+                        PROVIDED.join(", ")
+                    ),
+                });
+            }
+            if !ours && !name.starts_with("wasi:") {
+                return Err(DeployError::UnsatisfiedImport {
+                    name: name.to_owned(),
+                    reason: format!(
+                        "only WASI 0.2 and sluice:platform interfaces are provided (found {})",
+                        item_kind(&item.ty)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn item_kind(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "a function",
+        ComponentItem::CoreFunc(_) => "a core function",
+        ComponentItem::Module(_) => "a module",
+        ComponentItem::Component(_) => "a component",
+        ComponentItem::ComponentInstance(_) => "an instance",
+        ComponentItem::Type(_) => "a type",
+        ComponentItem::Resource(_) => "a resource",
+    }
+}
+
+/// The first `quoted` name in a wasmtime error message.
+fn backticked(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+/// Reject non-components before handing bytes to Cranelift, with a message saying which.
+fn check_component_header(bytes: &[u8]) -> Result<(), DeployError> {
+    // Preamble: "\0asm", then a 2-byte version and a 2-byte layer: layer 0 is a core module,
+    // layer 1 a component.
+    match bytes {
+        [0, b'a', b's', b'm', _, _, 1, 0, ..] => Ok(()),
+        [0, b'a', b's', b'm', _, _, 0, 0, ..] => Err(DeployError::NotAComponent(
+            "this is a core WebAssembly module; build the stage for `wasm32-wasip2` (or wrap it with `wasm-tools component new`)".into(),
+        )),
+        _ if bytes.starts_with(b"(component") || bytes.starts_with(b"(module") => Ok(()),
+        _ => Err(DeployError::NotAComponent(format!(
+            "{} bytes without the `\\0asm` preamble",
+            bytes.len()
+        ))),
+    }
+}

@@ -1,0 +1,180 @@
+//! `sluice:platform/keyvalue`: bucketed key-value state through the worker's state session.
+
+use sluice_model::state::KvError;
+use wasmtime::component::Resource;
+
+use crate::bindings::keyvalue::{Error, Host, HostBucket, KeyPage};
+use crate::host::{HostState, MAX_OPEN_HANDLES};
+
+/// Longest key, in bytes.
+pub(crate) const MAX_KEY: usize = 1024;
+/// Largest value, in bytes.
+pub(crate) const MAX_VALUE: usize = 1 << 20;
+/// Most keys in one `get-many`/`set-many`, and most keys per `list-keys` page.
+pub(crate) const MAX_BATCH: usize = 1000;
+
+/// An open bucket: the name the guest opened, checked against the grants at `open`.
+#[derive(Debug)]
+pub struct BucketHandle {
+    name: String,
+}
+
+fn convert(e: KvError) -> Error {
+    match e {
+        KvError::InvalidValue(m) => Error::InvalidValue(m),
+        KvError::Store(m) => Error::Store(m),
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.len() > MAX_KEY {
+        return Err(Error::TooLarge(format!("key is {} bytes, limit {MAX_KEY}", key.len())));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), Error> {
+    if value.len() > MAX_VALUE {
+        return Err(Error::TooLarge(format!("value is {} bytes, limit {MAX_VALUE}", value.len())));
+    }
+    Ok(())
+}
+
+impl HostState {
+    fn bucket(&self, b: &Resource<BucketHandle>) -> wasmtime::Result<String> {
+        Ok(self.resources.get(b)?.name.clone())
+    }
+}
+
+impl Host for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
+        if !self.grants.kv_buckets.iter().any(|b| *b == name) {
+            return Ok(Err(Error::AccessDenied(format!(
+                "bucket {name:?} is not granted to this stage"
+            ))));
+        }
+        if self.open_handles >= MAX_OPEN_HANDLES {
+            return Ok(Err(Error::TooLarge(format!(
+                "more than {MAX_OPEN_HANDLES} open handles"
+            ))));
+        }
+        self.open_handles += 1;
+        Ok(Ok(self.resources.push(BucketHandle { name })?))
+    }
+}
+
+impl HostBucket for HostState {
+    fn get(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key).and_then(|()| self.session.kv_get(&bucket, &key).map_err(convert)))
+    }
+
+    fn set(&mut self, b: Resource<BucketHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key)
+            .and_then(|()| check_value(&value))
+            .and_then(|()| self.session.kv_set(&bucket, &key, value).map_err(convert)))
+    }
+
+    fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key).and_then(|()| self.session.kv_delete(&bucket, &key).map_err(convert)))
+    }
+
+    fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key)
+            .and_then(|()| self.session.kv_get(&bucket, &key).map(|v| v.is_some()).map_err(convert)))
+    }
+
+    fn list_keys(
+        &mut self,
+        b: Resource<BucketHandle>,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> wasmtime::Result<Result<KeyPage, Error>> {
+        let bucket = self.bucket(&b)?;
+        let limit = usize::try_from(limit).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH);
+        let result = check_key(&prefix)
+            .and_then(|()| cursor.as_deref().map_or(Ok(()), check_key))
+            .and_then(|()| {
+                self.session
+                    .kv_list(&bucket, &prefix, cursor.as_deref(), limit)
+                    .map_err(convert)
+            })
+            .map(|p| KeyPage { keys: p.keys, cursor: p.cursor });
+        Ok(result)
+    }
+
+    fn increment(&mut self, b: Resource<BucketHandle>, key: String, delta: i64) -> wasmtime::Result<Result<i64, Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key).and_then(|()| self.session.kv_increment(&bucket, &key, delta).map_err(convert)))
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let bucket = self.bucket(&b)?;
+        Ok(check_key(&key).and_then(|()| check_value(&new)).and_then(|()| {
+            self.session
+                .kv_compare_and_swap(&bucket, &key, expected.as_deref(), new)
+                .map_err(convert)
+        }))
+    }
+
+    fn get_many(
+        &mut self,
+        b: Resource<BucketHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, Error>> {
+        let bucket = self.bucket(&b)?;
+        if keys.len() > MAX_BATCH {
+            return Ok(Err(Error::TooLarge(format!("{} keys, limit {MAX_BATCH}", keys.len()))));
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in &keys {
+            if let Err(e) = check_key(key) {
+                return Ok(Err(e));
+            }
+            match self.session.kv_get(&bucket, key) {
+                Ok(v) => out.push(v),
+                Err(e) => return Ok(Err(convert(e))),
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    fn set_many(
+        &mut self,
+        b: Resource<BucketHandle>,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.bucket(&b)?;
+        if entries.len() > MAX_BATCH {
+            return Ok(Err(Error::TooLarge(format!("{} entries, limit {MAX_BATCH}", entries.len()))));
+        }
+        // Check everything first so a refused batch writes nothing.
+        for (k, v) in &entries {
+            if let Err(e) = check_key(k).and_then(|()| check_value(v)) {
+                return Ok(Err(e));
+            }
+        }
+        for (k, v) in entries {
+            if let Err(e) = self.session.kv_set(&bucket, &k, v) {
+                return Ok(Err(convert(e)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn drop(&mut self, b: Resource<BucketHandle>) -> wasmtime::Result<()> {
+        self.resources.delete(b)?;
+        self.open_handles = self.open_handles.saturating_sub(1);
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! `sluice:platform/table`: DynamoDB-style items through the worker's state session.
+
+use sluice_model::state::{self as model, TableError};
+use wasmtime::component::Resource;
+
+use crate::bindings::table::{
+    Condition, Error, Host, HostTable, Item, Query, QueryPage, SortKeyCondition,
+};
+use crate::host::{HostState, MAX_OPEN_HANDLES};
+
+/// Longest partition or sort key, in bytes.
+pub(crate) const MAX_KEY: usize = 1024;
+/// Largest document or patch, in bytes: DynamoDB's item size limit.
+pub(crate) const MAX_DOC: usize = 400 << 10;
+/// Most items per query page.
+pub(crate) const MAX_PAGE: usize = 1000;
+
+/// An open table: the name the guest opened, checked against the grants at `open`.
+#[derive(Debug)]
+pub struct TableHandle {
+    name: String,
+}
+
+fn convert(e: TableError) -> Error {
+    match e {
+        TableError::NoSuchIndex(m) => Error::NoSuchIndex(m),
+        TableError::ConditionFailed(m) => Error::ConditionFailed(m),
+        TableError::InvalidArgument(m) => Error::InvalidArgument(m),
+        TableError::Store(m) => Error::Store(m),
+    }
+}
+
+fn check_keys(pk: &str, sk: &str) -> Result<(), Error> {
+    if pk.is_empty() {
+        return Err(Error::InvalidArgument("partition key is empty".into()));
+    }
+    if pk.len() > MAX_KEY || sk.len() > MAX_KEY {
+        return Err(Error::TooLarge(format!(
+            "keys are {} and {} bytes, limit {MAX_KEY}",
+            pk.len(),
+            sk.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Parse a guest document: at most [`MAX_DOC`] bytes of JSON object.
+fn parse_doc(what: &str, bytes: &[u8]) -> Result<serde_json::Value, Error> {
+    if bytes.len() > MAX_DOC {
+        return Err(Error::TooLarge(format!("{what} is {} bytes, limit {MAX_DOC}", bytes.len())));
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(Error::InvalidArgument(format!("{what} is not a JSON object"))),
+        Err(e) => Err(Error::InvalidArgument(format!("{what} is not JSON: {e}"))),
+    }
+}
+
+fn condition(c: Condition) -> model::Condition {
+    match c {
+        Condition::Always => model::Condition::Always,
+        Condition::MustNotExist => model::Condition::MustNotExist,
+        Condition::MustExist => model::Condition::MustExist,
+        Condition::VersionIs(v) => model::Condition::VersionIs(v),
+    }
+}
+
+fn sort_key(c: SortKeyCondition) -> model::SortKeyCondition {
+    use model::SortKeyCondition as M;
+    match c {
+        SortKeyCondition::Any => M::Any,
+        SortKeyCondition::Equals(v) => M::Equals(v),
+        SortKeyCondition::BeginsWith(v) => M::BeginsWith(v),
+        SortKeyCondition::Between((lo, hi)) => M::Between(lo, hi),
+        SortKeyCondition::LessThan(v) => M::LessThan(v),
+        SortKeyCondition::LessOrEqual(v) => M::LessOrEqual(v),
+        SortKeyCondition::GreaterThan(v) => M::GreaterThan(v),
+        SortKeyCondition::GreaterOrEqual(v) => M::GreaterOrEqual(v),
+    }
+}
+
+fn item(i: model::Item) -> Item {
+    Item {
+        pk: i.pk,
+        sk: i.sk,
+        doc: serde_json::to_vec(&i.doc).unwrap_or_default(),
+        version: i.version,
+        expires_at: i.expires_at,
+    }
+}
+
+impl HostState {
+    fn table_name(&self, t: &Resource<TableHandle>) -> wasmtime::Result<String> {
+        Ok(self.resources.get(t)?.name.clone())
+    }
+}
+
+impl Host for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<TableHandle>, Error>> {
+        if !self.grants.tables.iter().any(|t| t.name == name) {
+            return Ok(Err(Error::AccessDenied(format!(
+                "table {name:?} is not granted to this stage"
+            ))));
+        }
+        if self.open_handles >= MAX_OPEN_HANDLES {
+            return Ok(Err(Error::TooLarge(format!("more than {MAX_OPEN_HANDLES} open handles"))));
+        }
+        self.open_handles += 1;
+        Ok(Ok(self.resources.push(TableHandle { name })?))
+    }
+}
+
+impl HostTable for HostState {
+    fn put(
+        &mut self,
+        t: Resource<TableHandle>,
+        pk: String,
+        sk: String,
+        doc: Vec<u8>,
+        cond: Condition,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let table = self.table_name(&t)?;
+        let expires_at = ttl_ms.map(|ttl| self.clock.now_ms().saturating_add(ttl));
+        Ok(check_keys(&pk, &sk).and_then(|()| parse_doc("document", &doc)).and_then(|doc| {
+            self.session
+                .table_put(&table, &pk, &sk, doc, condition(cond), expires_at)
+                .map_err(convert)
+        }))
+    }
+
+    fn get(&mut self, t: Resource<TableHandle>, pk: String, sk: String) -> wasmtime::Result<Result<Option<Item>, Error>> {
+        let table = self.table_name(&t)?;
+        Ok(check_keys(&pk, &sk).and_then(|()| {
+            self.session.table_get(&table, &pk, &sk).map(|o| o.map(item)).map_err(convert)
+        }))
+    }
+
+    fn delete(
+        &mut self,
+        t: Resource<TableHandle>,
+        pk: String,
+        sk: String,
+        cond: Condition,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let table = self.table_name(&t)?;
+        Ok(check_keys(&pk, &sk).and_then(|()| {
+            self.session.table_delete(&table, &pk, &sk, condition(cond)).map_err(convert)
+        }))
+    }
+
+    fn update(
+        &mut self,
+        t: Resource<TableHandle>,
+        pk: String,
+        sk: String,
+        patch: Vec<u8>,
+        cond: Condition,
+    ) -> wasmtime::Result<Result<Item, Error>> {
+        let table = self.table_name(&t)?;
+        Ok(check_keys(&pk, &sk).and_then(|()| parse_doc("patch", &patch)).and_then(|patch| {
+            self.session
+                .table_update(&table, &pk, &sk, &patch, condition(cond))
+                .map(item)
+                .map_err(convert)
+        }))
+    }
+
+    fn query(&mut self, t: Resource<TableHandle>, q: Query) -> wasmtime::Result<Result<QueryPage, Error>> {
+        let table = self.table_name(&t)?;
+        if let Err(e) = check_keys(&q.pk, "") {
+            return Ok(Err(e));
+        }
+        let query = model::Query {
+            index: q.index,
+            pk: q.pk,
+            sk: sort_key(q.sk),
+            forward: q.forward,
+            limit: usize::try_from(q.limit).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
+            cursor: q.cursor,
+        };
+        Ok(self
+            .session
+            .table_query(&table, &query)
+            .map(|p| QueryPage {
+                items: p.items.into_iter().map(item).collect(),
+                cursor: p.cursor,
+            })
+            .map_err(convert))
+    }
+
+    fn drop(&mut self, t: Resource<TableHandle>) -> wasmtime::Result<()> {
+        self.resources.delete(t)?;
+        self.open_handles = self.open_handles.saturating_sub(1);
+        Ok(())
+    }
+}

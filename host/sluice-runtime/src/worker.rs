@@ -1,0 +1,383 @@
+//! Running events through a stage: warm instances, recycling, batches, and naming failures.
+//!
+//! A [`Worker`] belongs to one thread and one stage. Like a warm Lambda environment it keeps an
+//! instance between events, because instantiating costs ~20x a call (PERFORMANCE.md). It drops
+//! the instance after [`Limits::recycle_after_events`] events, after any trap (the guest's
+//! memory may be inconsistent), and once the guest's memory has grown past
+//! [`Limits::recycle_memory_mark`] (a leak should not follow every later event).
+//!
+//! Each call to [`Worker::invoke_batch`] is one unit of work for the state backend: every
+//! event runs in its own write set, successful ones are kept, and the batch is committed once.
+//!
+//! [`Limits::recycle_after_events`]: crate::Limits::recycle_after_events
+//! [`Limits::recycle_memory_mark`]: crate::Limits::recycle_memory_mark
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sluice_model::names;
+use sluice_model::state::{Clock, Emitted, StateSession, SystemClock};
+use sluice_model::{Event, StageError, StageOutcome};
+use wasmtime::Store;
+
+use crate::bindings::{batch_handler, handler, types};
+use crate::deploy::Stage;
+use crate::engine::EPOCH_TICK;
+use crate::host::{BatchCursor, HostState, new_event_tag};
+use crate::stdio::LogTag;
+use crate::trap::classify;
+
+/// Longest error name a stage may return.
+const MAX_ERROR_NAME: usize = 256;
+/// Longest error cause kept; longer causes are cut.
+const MAX_ERROR_CAUSE: usize = 32 << 10;
+
+/// The result of one event: its outcome and, if it succeeded, the events it emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Output bytes or a named error.
+    pub outcome: StageOutcome,
+    /// Events the stage emitted, in order; empty unless the outcome is `Ok`.
+    pub emitted: Vec<Emitted>,
+}
+
+/// Counters of what a worker did, for tests, benchmarks and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Events handled.
+    pub events: u64,
+    /// Instances created.
+    pub instantiations: u64,
+    /// Instances dropped after serving `recycle_after_events` events.
+    pub recycled_after_events: u64,
+    /// Instances dropped because a call trapped (or timed out).
+    pub recycled_on_trap: u64,
+    /// Instances dropped because their memory passed the mark.
+    pub recycled_on_memory: u64,
+    /// `handle-batch` calls made.
+    pub batch_calls: u64,
+    /// Batches re-run event by event because an event in them failed.
+    pub batch_fallbacks: u64,
+}
+
+struct Warm {
+    store: Store<HostState>,
+    handler: handler::Guest,
+    batch: Option<batch_handler::Guest>,
+    served: u64,
+}
+
+/// Runs events through one stage on the current thread.
+pub struct Worker {
+    stage: Arc<Stage>,
+    warm: Option<Warm>,
+    /// The state session while no instance holds it in its store data.
+    idle: Option<Box<dyn StateSession>>,
+    clock: Arc<dyn Clock>,
+    event_tag: Arc<Mutex<String>>,
+    stats: WorkerStats,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("stage", &self.stage.name)
+            .field("warm", &self.warm.is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Recycle {
+    Trap,
+    Fresh,
+    AfterEvents,
+    Memory,
+}
+
+impl Worker {
+    /// A worker for `stage` whose state calls go to `session`.
+    pub fn new(stage: Arc<Stage>, session: Box<dyn StateSession>) -> Self {
+        Self {
+            stage,
+            warm: None,
+            idle: Some(session),
+            clock: Arc::new(SystemClock),
+            event_tag: new_event_tag(),
+            stats: WorkerStats::default(),
+        }
+    }
+
+    /// Use `clock` for table TTLs instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.recycle(None);
+        self.clock = clock;
+        self
+    }
+
+    /// What this worker has done so far.
+    pub fn stats(&self) -> WorkerStats {
+        self.stats
+    }
+
+    /// The stage this worker runs.
+    pub fn stage(&self) -> &Arc<Stage> {
+        &self.stage
+    }
+
+    /// Run one event and commit its effects.
+    pub fn invoke(&mut self, event: &Event) -> Invocation {
+        self.invoke_batch(std::slice::from_ref(event))
+            .pop()
+            .expect("one result per event")
+    }
+
+    /// Run `events` in order and commit the effects of the successful ones in one commit.
+    /// Uses the stage's `handle-batch` export when it has one; if any event of such a call
+    /// fails, the call's effects are dropped and the events re-run one `handle` call each, so
+    /// a failure stays with its own event.
+    pub fn invoke_batch(&mut self, events: &[Event]) -> Vec<Invocation> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        let use_batch = events.len() > 1
+            && self.stage.batch.is_some()
+            && !self.stage.config.limits.fresh_instance_per_event;
+        let mut results = match use_batch.then(|| self.run_batch_export(events)).flatten() {
+            Some(results) => results,
+            None => {
+                if use_batch {
+                    self.stats.batch_fallbacks += 1;
+                    self.session().rollback();
+                }
+                events.iter().map(|e| self.run_one(e)).collect()
+            }
+        };
+        self.stats.events += events.len() as u64;
+        if let Err(e) = self.session().commit() {
+            for r in results.iter_mut().filter(|r| r.outcome.is_ok()) {
+                r.outcome = Err(StageError::new("State.CommitFailed", e.0.clone(), true));
+                r.emitted.clear();
+            }
+        }
+        results
+    }
+
+    fn session(&mut self) -> &mut Box<dyn StateSession> {
+        match &mut self.warm {
+            Some(w) => &mut w.store.data_mut().session,
+            None => self.idle.as_mut().expect("the session is idle when no instance is warm"),
+        }
+    }
+
+    fn ensure_warm(&mut self) -> Result<&mut Warm, StageError> {
+        if self.warm.is_none() {
+            let stage = &self.stage;
+            let limits = &stage.config.limits;
+            let session = self.idle.take().expect("the session is idle when no instance is warm");
+            let tag = LogTag {
+                stage: Arc::from(stage.name.as_str()),
+                event_id: self.event_tag.clone(),
+                sink: stage.runtime.log.clone(),
+            };
+            let mut data = HostState::new(session, Arc::new(stage.config.grants.clone()), limits.memory_bytes, tag);
+            data.clock = self.clock.clone();
+            let mut store = Store::new(&stage.runtime.engine, data);
+            store.limiter(|s| &mut s.limiter);
+            store.set_epoch_deadline(ticks(limits.deadline));
+            let loaded = stage.pre.instantiate(&mut store).and_then(|instance| {
+                let handler = stage.handler.load(&mut store, &instance)?;
+                let batch = match &stage.batch {
+                    Some(indices) => Some(indices.load(&mut store, &instance)?),
+                    None => None,
+                };
+                Ok((handler, batch))
+            });
+            match loaded {
+                Ok((handler, batch)) => {
+                    self.stats.instantiations += 1;
+                    self.warm = Some(Warm { store, handler, batch, served: 0 });
+                }
+                Err(e) => {
+                    let mut data = store.into_data();
+                    let tail = data.end_event();
+                    let mut err = classify(&e, &data.limiter, &tail);
+                    if err.name == names::SANDBOX_TRAP {
+                        err = StageError::new(names::SANDBOX_INSTANTIATION, format!("{e:#}"), true);
+                    }
+                    self.idle = Some(data.session);
+                    return Err(err);
+                }
+            }
+        }
+        Ok(self.warm.as_mut().expect("just made warm"))
+    }
+
+    /// Drop the warm instance (if any), keeping the session.
+    fn recycle(&mut self, why: Option<Recycle>) {
+        if let Some(w) = self.warm.take() {
+            self.idle = Some(w.store.into_data().session);
+            match why {
+                Some(Recycle::Trap) => self.stats.recycled_on_trap += 1,
+                Some(Recycle::AfterEvents) => self.stats.recycled_after_events += 1,
+                Some(Recycle::Memory) => self.stats.recycled_on_memory += 1,
+                Some(Recycle::Fresh) | None => {}
+            }
+        }
+    }
+
+    /// After `served` more events: recycle if the limits say so.
+    fn after_calls(&mut self, served: u64, trapped: bool) {
+        let limits = &self.stage.config.limits;
+        let Some(w) = self.warm.as_mut() else { return };
+        w.served += served;
+        let why = if trapped {
+            Some(Recycle::Trap)
+        } else if limits.fresh_instance_per_event {
+            Some(Recycle::Fresh)
+        } else if w.served >= limits.recycle_after_events {
+            Some(Recycle::AfterEvents)
+        } else if w.store.data().limiter.memory_size > limits.recycle_memory_mark {
+            Some(Recycle::Memory)
+        } else {
+            None
+        };
+        if why.is_some() {
+            self.recycle(why);
+        }
+    }
+
+    /// Run one event through `handle`, leaving its write set kept or dropped (not committed).
+    fn run_one(&mut self, event: &Event) -> Invocation {
+        let limits = self.stage.config.limits.clone();
+        let warm = match self.ensure_warm() {
+            Ok(w) => w,
+            Err(e) => return Invocation { outcome: Err(e), emitted: Vec::new() },
+        };
+        let data = warm.store.data_mut();
+        data.start_event(&event.id);
+        data.session.begin_event(&event.id);
+        warm.store.set_epoch_deadline(ticks(limits.deadline));
+        let result = warm.handler.call_handle(&mut warm.store, &to_wit(event));
+        let data = warm.store.data_mut();
+        let tail = data.end_event();
+        let (outcome, trapped) = match result {
+            Ok(r) => (accept(r, limits.max_output_bytes), false),
+            Err(e) => (Err(classify(&e, &data.limiter, &tail)), true),
+        };
+        let emitted = data.session.finish_event(outcome.is_ok());
+        self.after_calls(1, trapped);
+        Invocation { outcome, emitted }
+    }
+
+    /// Run `events` through one `handle-batch` call. `None` means "re-run event by event":
+    /// some event failed, or the call trapped.
+    fn run_batch_export(&mut self, events: &[Event]) -> Option<Vec<Invocation>> {
+        let limits = self.stage.config.limits.clone();
+        self.stats.batch_calls += 1;
+        let warm = self.ensure_warm().ok()?;
+        let batch = warm.batch.clone()?;
+        let n = events.len();
+        let data = warm.store.data_mut();
+        data.batch = Some(BatchCursor {
+            ids: events.iter().map(|e| e.id.clone()).collect(),
+            current: 0,
+            emitted: vec![Vec::new(); n],
+        });
+        data.start_event(&events[0].id);
+        data.session.begin_event(&events[0].id);
+        let deadline = limits.deadline.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        warm.store.set_epoch_deadline(ticks(deadline));
+        let wit_events: Vec<types::Event> = events.iter().map(to_wit).collect();
+        let result = batch.call_handle_batch(&mut warm.store, &wit_events);
+        let data = warm.store.data_mut();
+        data.end_event();
+        let mut cursor = data.batch.take().expect("set above");
+        let results = match result {
+            Ok(results) => results,
+            Err(e) => {
+                data.session.finish_event(false);
+                tracing::debug!(stage = %self.stage.name, "handle-batch trapped, re-running events one by one: {e:#}");
+                self.after_calls(0, true);
+                return None;
+            }
+        };
+        if results.len() != n {
+            data.session.finish_event(false);
+            data.session.rollback();
+            let cause = format!("handle-batch returned {} results for {n} events", results.len());
+            self.after_calls(n as u64, false);
+            return Some(
+                (0..n)
+                    .map(|_| Invocation {
+                        outcome: Err(StageError::new(names::SANDBOX_MALFORMED_OUTPUT, cause.clone(), false)),
+                        emitted: Vec::new(),
+                    })
+                    .collect(),
+            );
+        }
+        cursor.emitted[cursor.current] = data.session.finish_event(true);
+        let outcomes: Vec<StageOutcome> = results
+            .into_iter()
+            .map(|r| accept(r, limits.max_output_bytes))
+            .collect();
+        self.after_calls(n as u64, false);
+        if outcomes.iter().any(Result::is_err) {
+            return None;
+        }
+        Some(
+            outcomes
+                .into_iter()
+                .zip(cursor.emitted)
+                .map(|(outcome, emitted)| Invocation { outcome, emitted })
+                .collect(),
+        )
+    }
+}
+
+/// Epoch ticks for `d`, rounded up, plus one so a deadline is never shorter than asked.
+fn ticks(d: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos().max(1);
+    u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
+}
+
+/// Check what the guest returned against the contract and the stage's limits.
+fn accept(r: Result<Vec<u8>, types::StageError>, max_output: usize) -> StageOutcome {
+    match r {
+        Ok(bytes) if bytes.len() > max_output => Err(StageError::new(
+            names::SANDBOX_OUTPUT_TOO_LARGE,
+            format!("output is {} bytes, the stage's limit is {max_output}", bytes.len()),
+            false,
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.name.is_empty() || e.name.len() > MAX_ERROR_NAME || names::is_reserved(&e.name) => {
+            Err(StageError::new(
+                names::SANDBOX_MALFORMED_OUTPUT,
+                format!(
+                    "stage returned an error named {:?}: names must be 1..={MAX_ERROR_NAME} bytes and must not start with `Sandbox.` or `States.`",
+                    crate::stdio::truncate(&e.name, MAX_ERROR_NAME)
+                ),
+                false,
+            ))
+        }
+        Err(e) => Err(StageError::new(
+            e.name,
+            crate::stdio::truncate(&e.cause, MAX_ERROR_CAUSE).to_owned(),
+            e.retryable,
+        )),
+    }
+}
+
+fn to_wit(e: &Event) -> types::Event {
+    types::Event {
+        id: e.id.clone(),
+        type_: e.kind.clone(),
+        source: e.source.clone(),
+        subject: e.subject.clone(),
+        time: e.time.clone(),
+        data: e.data.clone(),
+        attempt: e.attempt,
+        headers: e.headers.clone(),
+    }
+}

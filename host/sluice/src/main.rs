@@ -1,0 +1,135 @@
+//! `sluice`: the one binary of the Sluice platform.
+//!
+//! Today it runs a stage component on one event (`sluice stage run`) and the in-process demo
+//! of the order pipeline (`sluice demo`); later issues grow it into the long-lived host.
+
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sluice_model::Event;
+use sluice_model::memory::MemoryBackend;
+use sluice_model::state::{StateBackend, SystemClock};
+use sluice_runtime::{EngineConfig, Runtime, StageConfig, Worker};
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "WebAssembly stages for event pipelines, exactly once")]
+struct Cli {
+    /// Where compiled stage artifacts are cached (default: $XDG_CACHE_HOME/sluice or ~/.cache/sluice).
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with stage components.
+    Stage {
+        #[command(subcommand)]
+        command: StageCommand,
+    },
+    /// Push sample orders through the order pipeline in-process and print what happened.
+    Demo {
+        /// Directory holding the pipeline's components (`validate_order.wasm`, ...).
+        #[arg(long)]
+        components: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StageCommand {
+    /// Run a component on one event and print its output or its named error.
+    Run {
+        /// The stage component (`.wasm`, built for wasm32-wasip2).
+        file: PathBuf,
+        /// The event as JSON: `{"id": "...", "type": "...", "data": {...}}`.
+        #[arg(long)]
+        event: PathBuf,
+        /// Stage configuration as JSON (limits and grants); default: default limits, no grants.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sluice::guest=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("sluice")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cache_dir = cli.cache_dir.unwrap_or_else(default_cache_dir);
+    let runtime = Runtime::new(&EngineConfig::new(cache_dir.join("artifacts")))?;
+    match cli.command {
+        Command::Stage {
+            command: StageCommand::Run { file, event, config },
+        } => stage_run(&runtime, &file, &event, config.as_deref()),
+        Command::Demo { components } => demo::run(&runtime, &components),
+    }
+}
+
+fn stage_run(
+    runtime: &Runtime,
+    file: &std::path::Path,
+    event: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let event: Event = serde_json::from_slice(
+        &std::fs::read(event).with_context(|| format!("reading {}", event.display()))?,
+    )
+    .with_context(|| format!("parsing the event in {}", event.display()))?;
+    let config: StageConfig = match config {
+        Some(p) => serde_json::from_slice(&std::fs::read(p)?)
+            .with_context(|| format!("parsing the stage configuration in {}", p.display()))?,
+        None => StageConfig::default(),
+    };
+    let name = file.file_stem().map_or_else(|| "stage".into(), |s| s.to_string_lossy().into_owned());
+    let backend = MemoryBackend::new(config.grants.tables.clone(), Arc::new(SystemClock));
+    let stage = runtime.deploy(&name, &bytes, config)?;
+    let mut worker = Worker::new(stage, backend.session());
+    let inv = worker.invoke(&event);
+    for e in &inv.emitted {
+        eprintln!("emitted to {}: {}", e.subject, String::from_utf8_lossy(&e.data));
+    }
+    match inv.outcome {
+        Ok(out) => {
+            match serde_json::from_slice::<serde_json::Value>(&out) {
+                Ok(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+                Err(_) => println!("{}", String::from_utf8_lossy(&out)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({"error": e.name, "cause": e.cause, "retryable": e.retryable})
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
