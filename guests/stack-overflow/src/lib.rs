@@ -1,7 +1,9 @@
-//! `stack-overflow` (adversarial): `handle` recurses without bound; every frame holds a 1 KiB
-//! array that escapes through `black_box` and is read after the recursive call, so the
-//! recursion can be neither turned into a loop nor have its frames shrunk. It ends only when
-//! the host's stack limit traps it.
+//! `stack-overflow` (adversarial): `handle` recurses without bound. Every frame holds a stack
+//! array of 32 opaque (`black_box`) values that stay live across the recursive call and are
+//! folded into the result after it, so the recursion can be neither turned into a loop nor have
+//! its frames shrunk. The array is scalar-replaced into WebAssembly locals, so the frames grow
+//! the engine's native call stack (not the shadow stack in linear memory): the host sees a
+//! genuine stack-exhaustion trap rather than an out-of-bounds access.
 
 wit_bindgen::generate!({ world: "stage", path: "../../wit" });
 
@@ -10,20 +12,23 @@ use std::hint::black_box;
 use exports::sluice::platform::handler::Guest;
 use sluice::platform::types::{Event, StageResult};
 
+const FRAME_WORDS: usize = 32;
+
 struct Stage;
 
 #[inline(never)]
 fn descend(depth: u64) -> u64 {
-    let mut frame = [0u8; 1024];
-    frame[(depth % 1024) as usize] = depth as u8;
-    black_box(&mut frame);
+    let mut frame = [0u64; FRAME_WORDS];
+    for (i, slot) in frame.iter_mut().enumerate() {
+        *slot = black_box(depth.wrapping_mul(i as u64 + 1));
+    }
     // Never true at run time, but opaque to the compiler: keeps the function from being
     // flagged (and treated) as unconditionally recursive.
     if black_box(depth) == u64::MAX {
         return 0;
     }
     let below = descend(black_box(depth + 1));
-    below.wrapping_add(u64::from(frame[black_box(0)]))
+    frame.iter().fold(below, |acc, v| acc.rotate_left(1) ^ v)
 }
 
 impl Guest for Stage {

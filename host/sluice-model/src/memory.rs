@@ -23,7 +23,9 @@
 //!   callers that need more must not run such events concurrently on this backend.
 //! * **Calls outside `begin_event`/`finish_event`** act as if an implicit event were open: they
 //!   collect in the overlay like any other write and are committed or rolled back with the
-//!   batch. Nothing ever reaches the base without a `commit`.
+//!   batch. That implicit event starts where the last event finished (or the batch began), so
+//!   a `finish_event` without a `begin_event` keeps or drops only those calls' writes and
+//!   returns only their emits. Nothing ever reaches the base without a `commit`.
 //! * **Versions** start at 1 and grow by one on every put or update of a live item; writing
 //!   over an absent or expired item starts again at 1.
 //! * **TTL.** An item whose `expires_at <= clock.now_ms()` is treated as absent by reads,
@@ -116,6 +118,7 @@ impl MemoryBackend {
             backend: self.clone(),
             overlay: Overlay::default(),
             event_start: None,
+            implicit_start: Overlay::default(),
         }
     }
 
@@ -147,6 +150,9 @@ pub struct MemorySession {
     overlay: Overlay,
     /// The overlay as it was when the current event began; `None` outside an event.
     event_start: Option<Overlay>,
+    /// The overlay as it was when the last event finished or the batch began: where the
+    /// implicit event of calls outside `begin_event`/`finish_event` starts.
+    implicit_start: Overlay,
 }
 
 impl fmt::Debug for MemorySession {
@@ -352,11 +358,16 @@ impl StateSession for MemorySession {
     }
 
     fn finish_event(&mut self, keep: bool) -> Vec<Emitted> {
-        let start = self.event_start.take().unwrap_or_default();
+        let start = self
+            .event_start
+            .take()
+            .unwrap_or_else(|| std::mem::take(&mut self.implicit_start));
         if !keep {
-            self.overlay = start;
+            self.overlay = start.clone();
+            self.implicit_start = start;
             return Vec::new();
         }
+        self.implicit_start = self.overlay.clone();
         self.overlay.emitted[start.emitted.len()..].to_vec()
     }
 
@@ -365,6 +376,7 @@ impl StateSession for MemorySession {
             self.overlay = kept;
         }
         let overlay = std::mem::take(&mut self.overlay);
+        self.implicit_start = Overlay::default();
         // One lock for the whole write set: other sessions see all of it or none of it.
         let mut base = self.backend.base.lock();
         for (bucket, writes) in overlay.kv {
@@ -391,6 +403,7 @@ impl StateSession for MemorySession {
     fn rollback(&mut self) {
         self.event_start = None;
         self.overlay = Overlay::default();
+        self.implicit_start = Overlay::default();
     }
 
     fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -675,7 +688,8 @@ mod tests {
         for (pk, sk, doc) in rows {
             put(s.as_mut(), pk, sk, doc.clone());
         }
-        s.finish_event(true);
+        assert!(s.finish_event(true).is_empty());
+        s.commit().unwrap();
     }
 
     fn emitted(subject: &str) -> Emitted {
@@ -704,7 +718,14 @@ mod tests {
         other.begin_event("e2");
         assert_eq!(other.kv_get("k", "x").unwrap(), None);
         assert_eq!(other.table_get(T, "p", "s").unwrap(), None);
+        // Kept in the batch: still the session's own, still invisible to others.
         a.finish_event(true);
+        assert_eq!(a.kv_get("k", "x").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(a.table_get(T, "p", "s").unwrap().unwrap().version, 1);
+        assert_eq!(other.kv_get("k", "x").unwrap(), None);
+        assert_eq!(other.table_get(T, "p", "s").unwrap(), None);
+        assert_eq!(b.session().kv_get("k", "x").unwrap(), None);
+        a.commit().unwrap();
         assert_eq!(other.kv_get("k", "x").unwrap(), Some(b"1".to_vec()));
         assert_eq!(other.table_get(T, "p", "s").unwrap().unwrap().version, 1);
         // A clone of the backend shares the same data.
@@ -738,24 +759,33 @@ mod tests {
     }
 
     #[test]
-    fn begin_event_drops_an_open_write_set_and_implicit_event_waits_for_finish() {
+    fn begin_event_drops_an_open_write_set_and_implicit_writes_wait_for_commit() {
         let (b, _) = backend();
         let mut s = b.session();
         let mut other = b.session();
-        // Outside any event: collected, invisible to others, dropped by the next begin.
+        // Outside any event: collected in the batch, invisible to others, and (unlike an open
+        // event's writes) not dropped by the next begin.
         s.kv_set("k", "implicit", b"1".to_vec()).unwrap();
         assert_eq!(s.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
         assert_eq!(other.kv_get("k", "implicit").unwrap(), None);
         s.begin_event("e");
-        assert_eq!(s.kv_get("k", "implicit").unwrap(), None);
+        assert_eq!(s.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
         s.kv_set("k", "open", b"1".to_vec()).unwrap();
         s.begin_event("e-again");
         assert_eq!(s.kv_get("k", "open").unwrap(), None);
+        assert_eq!(s.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
         s.finish_event(true);
         assert_eq!(other.kv_get("k", "open").unwrap(), None);
-        // Outside any event, then finish(true): applied.
+        assert_eq!(other.kv_get("k", "implicit").unwrap(), None);
+        s.commit().unwrap();
+        // The dropped event never reaches the base; the implicit write does, with the batch.
+        assert_eq!(other.kv_get("k", "open").unwrap(), None);
+        assert_eq!(other.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
+        // Outside any event, then finish(true): kept, applied by the commit.
         s.kv_set("k", "implicit", b"2".to_vec()).unwrap();
         s.finish_event(true);
+        assert_eq!(other.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
+        s.commit().unwrap();
         assert_eq!(other.kv_get("k", "implicit").unwrap(), Some(b"2".to_vec()));
     }
 
@@ -773,6 +803,244 @@ mod tests {
         assert!(s.finish_event(true).is_empty());
     }
 
+    // ---- batches ----
+
+    #[test]
+    fn rollback_drops_every_kept_event_of_the_batch() {
+        let (b, _) = backend();
+        commit_puts(&b, &[("p", "committed", json!({"n": 0}))]);
+        let mut s = b.session();
+        let mut other = b.session();
+        s.begin_event("a");
+        s.kv_set("k", "a", b"a".to_vec()).unwrap();
+        put(s.as_mut(), "p", "a", json!({"n": 1}));
+        s.table_update(T, "p", "committed", &json!({"n": 1}), Condition::Always)
+            .unwrap();
+        assert!(s.finish_event(true).is_empty());
+        s.begin_event("b");
+        s.kv_set("k", "b", b"b".to_vec()).unwrap();
+        put(s.as_mut(), "p", "b", json!({"n": 2}));
+        s.table_delete(T, "p", "committed", Condition::Always)
+            .unwrap();
+        assert!(s.finish_event(true).is_empty());
+        // Both kept: the session sees them, nobody else does.
+        assert_eq!(s.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(s.kv_get("k", "b").unwrap(), Some(b"b".to_vec()));
+        assert_eq!(s.table_get(T, "p", "committed").unwrap(), None);
+        assert_eq!(other.kv_get("k", "a").unwrap(), None);
+        assert_eq!(other.kv_get("k", "b").unwrap(), None);
+
+        s.rollback();
+        let committed_only = |sess: &mut dyn StateSession| {
+            assert_eq!(sess.kv_get("k", "a").unwrap(), None);
+            assert_eq!(sess.kv_get("k", "b").unwrap(), None);
+            assert_eq!(sess.kv_list("k", "", None, 10).unwrap(), KeyPage::default());
+            assert_eq!(sess.table_get(T, "p", "a").unwrap(), None);
+            assert_eq!(sess.table_get(T, "p", "b").unwrap(), None);
+            let page = sess
+                .table_query(T, &query("p", SortKeyCondition::Any))
+                .unwrap();
+            assert_eq!(sks(&page), ["committed"]);
+            assert_eq!(page.items[0].doc, json!({"n": 0}));
+            assert_eq!(page.items[0].version, 1);
+        };
+        committed_only(s.as_mut());
+        committed_only(other.as_mut());
+        committed_only(b.session().as_mut());
+        // Nothing is left for a later commit to apply.
+        s.commit().unwrap();
+        committed_only(b.session().as_mut());
+    }
+
+    #[test]
+    fn failed_event_drops_only_its_own_writes_from_the_batch() {
+        let (b, _) = backend();
+        commit_puts(&b, &[("p", "base", json!({"n": 0}))]);
+        let mut s = b.session();
+        s.begin_event("a");
+        s.kv_set("k", "a", b"a".to_vec()).unwrap();
+        assert_eq!(s.kv_increment("k", "n", 1).unwrap(), 1);
+        put(s.as_mut(), "p", "a", json!({"by": "a"}));
+        assert!(s.finish_event(true).is_empty());
+
+        s.begin_event("b");
+        // B builds on A, overwrites and deletes A's writes, and touches committed data.
+        assert_eq!(s.kv_increment("k", "n", 10).unwrap(), 11);
+        s.kv_set("k", "a", b"from b".to_vec()).unwrap();
+        s.kv_set("k", "b", b"b".to_vec()).unwrap();
+        s.table_delete(T, "p", "a", Condition::MustExist).unwrap();
+        put(s.as_mut(), "p", "b", json!({"by": "b"}));
+        s.table_update(T, "p", "base", &json!({"by": "b"}), Condition::Always)
+            .unwrap();
+        s.emit(emitted("b"));
+        assert!(s.finish_event(false).is_empty());
+
+        s.begin_event("c");
+        // A's writes survived B's failure; none of B's are left.
+        assert_eq!(s.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(s.kv_get("k", "b").unwrap(), None);
+        assert_eq!(s.kv_increment("k", "n", 100).unwrap(), 101);
+        let a = s.table_get(T, "p", "a").unwrap().unwrap();
+        assert_eq!((a.doc, a.version), (json!({"by": "a"}), 1));
+        assert_eq!(s.table_get(T, "p", "b").unwrap(), None);
+        let base = s.table_get(T, "p", "base").unwrap().unwrap();
+        assert_eq!((base.doc, base.version), (json!({"n": 0}), 1));
+        // C's writes depend on what it read of A.
+        s.table_update(
+            T,
+            "p",
+            "a",
+            &json!({"seen_by": "c"}),
+            Condition::VersionIs(1),
+        )
+        .unwrap();
+        s.kv_set("k", "c", b"c".to_vec()).unwrap();
+        s.emit(emitted("c"));
+        assert_eq!(s.finish_event(true), vec![emitted("c")]);
+        // Still nothing visible to others before the commit.
+        assert_eq!(b.session().kv_get("k", "a").unwrap(), None);
+        assert_eq!(b.session().kv_get("k", "c").unwrap(), None);
+
+        s.commit().unwrap();
+        let mut fresh = b.session();
+        assert_eq!(fresh.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(fresh.kv_get("k", "c").unwrap(), Some(b"c".to_vec()));
+        assert_eq!(fresh.kv_get("k", "b").unwrap(), None);
+        assert_eq!(
+            fresh.kv_get("k", "n").unwrap(),
+            Some(101i64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            fresh.kv_list("k", "", None, 10).unwrap().keys,
+            ["a", "c", "n"]
+        );
+        let a = fresh.table_get(T, "p", "a").unwrap().unwrap();
+        assert_eq!((a.doc, a.version), (json!({"by": "a", "seen_by": "c"}), 2));
+        assert_eq!(fresh.table_get(T, "p", "b").unwrap(), None);
+        let base = fresh.table_get(T, "p", "base").unwrap().unwrap();
+        assert_eq!((base.doc, base.version), (json!({"n": 0}), 1));
+    }
+
+    #[test]
+    fn finish_event_returns_only_the_emits_of_that_event() {
+        let (b, _) = backend();
+        let mut s = b.session();
+        s.begin_event("a");
+        s.emit(emitted("a1"));
+        s.emit(emitted("a2"));
+        assert_eq!(s.finish_event(true), vec![emitted("a1"), emitted("a2")]);
+        s.begin_event("b");
+        s.emit(emitted("b1"));
+        assert_eq!(s.finish_event(true), vec![emitted("b1")]);
+        s.begin_event("failed");
+        s.emit(emitted("lost"));
+        assert!(s.finish_event(false).is_empty());
+        s.begin_event("c");
+        s.emit(emitted("c1"));
+        s.emit(emitted("c2"));
+        assert_eq!(s.finish_event(true), vec![emitted("c1"), emitted("c2")]);
+        s.begin_event("quiet");
+        assert!(s.finish_event(true).is_empty());
+        s.commit().unwrap();
+        // A new batch starts clean, and a rolled-back one leaves nothing behind either.
+        s.begin_event("d");
+        s.emit(emitted("d1"));
+        assert_eq!(s.finish_event(true), vec![emitted("d1")]);
+        s.rollback();
+        s.begin_event("e");
+        s.emit(emitted("e1"));
+        assert_eq!(s.finish_event(true), vec![emitted("e1")]);
+    }
+
+    #[test]
+    fn begin_event_while_an_event_is_open_drops_only_that_event() {
+        let (b, _) = backend();
+        let mut s = b.session();
+        s.begin_event("a");
+        s.kv_set("k", "x", b"a".to_vec()).unwrap();
+        put(s.as_mut(), "p", "a", json!({}));
+        s.emit(emitted("a"));
+        assert_eq!(s.finish_event(true), vec![emitted("a")]);
+
+        s.begin_event("b");
+        s.kv_set("k", "x", b"b".to_vec()).unwrap();
+        s.kv_set("k", "y", b"b".to_vec()).unwrap();
+        s.table_delete(T, "p", "a", Condition::Always).unwrap();
+        put(s.as_mut(), "p", "b", json!({}));
+        s.emit(emitted("b"));
+        // B never finishes: beginning C drops it, and only it.
+        s.begin_event("c");
+        assert_eq!(s.kv_get("k", "x").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(s.kv_get("k", "y").unwrap(), None);
+        assert!(s.table_get(T, "p", "a").unwrap().is_some());
+        assert_eq!(s.table_get(T, "p", "b").unwrap(), None);
+        s.kv_set("k", "z", b"c".to_vec()).unwrap();
+        s.emit(emitted("c"));
+        assert_eq!(s.finish_event(true), vec![emitted("c")]);
+
+        s.commit().unwrap();
+        let mut fresh = b.session();
+        assert_eq!(fresh.kv_get("k", "x").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(fresh.kv_get("k", "y").unwrap(), None);
+        assert_eq!(fresh.kv_get("k", "z").unwrap(), Some(b"c".to_vec()));
+        assert!(fresh.table_get(T, "p", "a").unwrap().is_some());
+        assert_eq!(fresh.table_get(T, "p", "b").unwrap(), None);
+    }
+
+    #[test]
+    fn commit_with_an_open_event_applies_only_the_kept_events() {
+        let (b, _) = backend();
+        let mut s = b.session();
+        s.begin_event("kept");
+        s.kv_set("k", "kept", b"1".to_vec()).unwrap();
+        s.finish_event(true);
+        s.begin_event("open");
+        s.kv_set("k", "open", b"1".to_vec()).unwrap();
+        s.kv_delete("k", "kept").unwrap();
+        s.commit().unwrap();
+        let mut fresh = b.session();
+        assert_eq!(fresh.kv_get("k", "kept").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(fresh.kv_get("k", "open").unwrap(), None);
+        // The open event is gone from the session too, not left for the next batch.
+        assert_eq!(s.kv_get("k", "open").unwrap(), None);
+        assert!(s.finish_event(true).is_empty());
+        s.commit().unwrap();
+        assert_eq!(b.session().kv_get("k", "open").unwrap(), None);
+        assert_eq!(
+            b.session().kv_get("k", "kept").unwrap(),
+            Some(b"1".to_vec())
+        );
+    }
+
+    #[test]
+    fn finish_event_without_an_open_event_leaves_earlier_kept_events_alone() {
+        let (b, _) = backend();
+        let mut s = b.session();
+        s.begin_event("a");
+        s.kv_set("k", "a", b"a".to_vec()).unwrap();
+        s.emit(emitted("a"));
+        assert_eq!(s.finish_event(true), vec![emitted("a")]);
+        // A second finish closes the (empty) implicit event: A's emits are not returned again
+        // and A's writes are not dropped.
+        assert!(s.finish_event(true).is_empty());
+        assert!(s.finish_event(false).is_empty());
+        assert_eq!(s.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        // Calls outside an event form the implicit event, which finish_event closes alone.
+        s.kv_set("k", "dropped", b"1".to_vec()).unwrap();
+        s.emit(emitted("dropped"));
+        assert!(s.finish_event(false).is_empty());
+        assert_eq!(s.kv_get("k", "dropped").unwrap(), None);
+        assert_eq!(s.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        s.kv_set("k", "implicit", b"1".to_vec()).unwrap();
+        s.emit(emitted("implicit"));
+        assert_eq!(s.finish_event(true), vec![emitted("implicit")]);
+        s.commit().unwrap();
+        let mut fresh = b.session();
+        assert_eq!(fresh.kv_get("k", "a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(fresh.kv_get("k", "implicit").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(fresh.kv_get("k", "dropped").unwrap(), None);
+    }
+
     // ---- key-value ----
 
     #[test]
@@ -787,6 +1055,7 @@ mod tests {
         s.kv_set("one", "k", b"11".to_vec()).unwrap();
         assert_eq!(s.kv_get("one", "k").unwrap(), Some(b"11".to_vec()));
         s.finish_event(true);
+        s.commit().unwrap();
 
         s.begin_event("e2");
         // Deleting a committed key hides it (tombstone) until commit.
@@ -799,12 +1068,18 @@ mod tests {
             Some(b"11".to_vec())
         );
         s.finish_event(true);
+        assert_eq!(
+            b.session().kv_get("one", "k").unwrap(),
+            Some(b"11".to_vec())
+        );
+        s.commit().unwrap();
         assert_eq!(b.session().kv_get("one", "k").unwrap(), None);
         // Set after delete in the same event wins.
         s.begin_event("e3");
         s.kv_delete("two", "k").unwrap();
         s.kv_set("two", "k", b"again".to_vec()).unwrap();
         s.finish_event(true);
+        s.commit().unwrap();
         assert_eq!(
             b.session().kv_get("two", "k").unwrap(),
             Some(b"again".to_vec())
@@ -860,6 +1135,7 @@ mod tests {
             s.kv_set("k", k, vec![]).unwrap();
         }
         s.finish_event(true);
+        s.commit().unwrap();
         s.begin_event("e");
         s.kv_set("k", "p2", vec![]).unwrap();
         s.kv_set("k", "p3", b"overwritten".to_vec()).unwrap();
@@ -920,10 +1196,16 @@ mod tests {
         );
         assert_eq!(s.kv_get("k", "c").unwrap(), Some(b"b".to_vec()));
         s.finish_event(true);
+        s.commit().unwrap();
         // Increments of committed values continue from the base.
         s.begin_event("e2");
         assert_eq!(s.kv_increment("k", "n", 2).unwrap(), 0);
         s.finish_event(true);
+        s.commit().unwrap();
+        assert_eq!(
+            b.session().kv_get("k", "n").unwrap(),
+            Some(0i64.to_le_bytes().to_vec())
+        );
     }
 
     // ---- table writes ----
@@ -936,6 +1218,7 @@ mod tests {
         assert_eq!(put(s.as_mut(), "p", "s", json!({"n": 1})), 1);
         assert_eq!(put(s.as_mut(), "p", "s", json!({"n": 2})), 2);
         s.finish_event(true);
+        s.commit().unwrap();
         s.begin_event("e2");
         let updated = s
             .table_update(T, "p", "s", &json!({"m": 1}), Condition::Always)
@@ -945,6 +1228,11 @@ mod tests {
         assert!(s.table_delete(T, "p", "s", Condition::Always).unwrap());
         assert_eq!(put(s.as_mut(), "p", "s", json!({})), 1);
         s.finish_event(true);
+        assert_eq!(
+            b.session().table_get(T, "p", "s").unwrap().unwrap().version,
+            2
+        );
+        s.commit().unwrap();
         assert_eq!(
             b.session().table_get(T, "p", "s").unwrap().unwrap().version,
             1
@@ -1135,9 +1423,12 @@ mod tests {
         assert_eq!(s.table_delete(T, "p", "s", Condition::Always), Ok(false));
         assert_eq!(s.table_delete(T, "p", "t", Condition::MustExist), Ok(true));
         assert_eq!(s.table_get(T, "p", "s").unwrap(), None);
-        // Others still see the committed items until this event commits.
+        // Others still see the committed items until the batch commits.
         assert!(b.session().table_get(T, "p", "s").unwrap().is_some());
         s.finish_event(true);
+        assert!(b.session().table_get(T, "p", "s").unwrap().is_some());
+        assert!(b.session().table_get(T, "p", "t").unwrap().is_some());
+        s.commit().unwrap();
         assert!(b.session().table_get(T, "p", "s").unwrap().is_none());
         assert!(b.session().table_get(T, "p", "t").unwrap().is_none());
     }
@@ -1172,6 +1463,7 @@ mod tests {
             .unwrap();
         assert_eq!((updated.version, updated.expires_at), (2, Some(2_000)));
         s.finish_event(true);
+        s.commit().unwrap();
 
         clock.set(1_999);
         let mut s = b.session();
@@ -1564,12 +1856,23 @@ mod tests {
             .unwrap();
         assert_eq!(others.items.len(), 3);
         s.finish_event(true);
+        // Kept, not committed: still nobody else's.
+        let kept = b
+            .session()
+            .table_query(T, &index_query("by_customer", "alice"))
+            .unwrap();
+        assert_eq!(kept, others);
+        s.commit().unwrap();
         let after = b
             .session()
             .table_query(T, &index_query("by_customer", "alice"))
             .unwrap();
         assert_eq!(after.items.len(), 3);
         assert_eq!(after.items[0].pk, "o0");
+        assert_eq!(
+            keys(&after.items),
+            [("o0", "x"), ("o3", "x"), ("o4", "x")].map(|(p, s)| (p.to_owned(), s.to_owned()))
+        );
     }
 
     /// A tiny deterministic generator, so this test needs no extra dependency.
@@ -1614,6 +1917,7 @@ mod tests {
                 }
                 if layer == 0 {
                     s.finish_event(true);
+                    s.commit().unwrap();
                 }
             }
             let limit = usize::try_from(rng.below(5) + 1).unwrap();

@@ -3,6 +3,9 @@
 
 use std::sync::Arc;
 
+use sluice_model::memory::MemoryBackend;
+use sluice_model::state::{StateBackend, SystemClock};
+use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre, types::ComponentItem};
 
 use crate::bindings::{batch_handler, handler};
@@ -10,6 +13,7 @@ use crate::cache::{CacheOutcome, digest};
 use crate::config::StageConfig;
 use crate::engine::Runtime;
 use crate::host::HostState;
+use crate::stdio::LogTag;
 
 /// Export name of the required entry point.
 pub(crate) const HANDLER_EXPORT: &str = "sluice:platform/handler@0.1.0";
@@ -165,6 +169,7 @@ impl Runtime {
         } else {
             None
         };
+        self.trial_instantiate(&pre, &handler, batch.as_ref(), &config)?;
         tracing::info!(stage = name, %digest, batch = batch.is_some(), ?cache_outcome, "deployed stage");
         Ok(Arc::new(Stage {
             name: name.to_owned(),
@@ -176,6 +181,42 @@ impl Runtime {
             cache_outcome,
             runtime: self.clone(),
         }))
+    }
+
+    /// Instantiate once in a throwaway store: `GuestIndices::new` only finds the exports, while
+    /// loading them checks their function types, so a handler of the wrong shape is refused at
+    /// deploy time rather than on its first event.
+    fn trial_instantiate(
+        &self,
+        pre: &InstancePre<HostState>,
+        handler: &handler::GuestIndices,
+        batch: Option<&batch_handler::GuestIndices>,
+        config: &StageConfig,
+    ) -> Result<(), DeployError> {
+        let session = MemoryBackend::new(Vec::new(), Arc::new(SystemClock)).session();
+        let tag = LogTag {
+            stage: Arc::from("deploy-check"),
+            event_id: crate::host::new_event_tag(),
+            sink: self.log.clone(),
+        };
+        let data = HostState::new(session, Arc::new(config.grants.clone()), config.limits.memory_bytes, tag);
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(crate::worker::ticks(config.limits.deadline));
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| DeployError::Invalid(format!("instantiation failed: {e:#}")))?;
+        handler.load(&mut store, &instance).map_err(|e| DeployError::MismatchedExport {
+            name: HANDLER_EXPORT.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        if let Some(batch) = batch {
+            batch.load(&mut store, &instance).map_err(|e| DeployError::MismatchedExport {
+                name: BATCH_EXPORT.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
+        }
+        Ok(())
     }
 
     /// Name the first import outside what a stage may use, with a reason a stage author can act

@@ -337,7 +337,7 @@ impl Worker {
 }
 
 /// Epoch ticks for `d`, rounded up, plus one so a deadline is never shorter than asked.
-fn ticks(d: Duration) -> u64 {
+pub(crate) fn ticks(d: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos().max(1);
     u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
 }

@@ -1,0 +1,47 @@
+//! Sluice's integration tests: real guest components built from source (by
+//! `sluice-test-artifacts`), run through the real wasmtime runtime.
+//!
+//! Modules by concern: `pipeline` (the order stages' logic and state), `sandbox` (hostile
+//! guests fail alone with named errors), `deploy` (validation and the artifact cache),
+//! `batch` (the batch export and its fallback), `wasi` (what the sandbox grants and where
+//! guest output goes).
+
+mod batch;
+mod deploy;
+mod pipeline;
+mod sandbox;
+mod wasi;
+
+/// Every guest crate must have a test that exercises it: this fails to compile when a guest is
+/// added without being listed here.
+#[test]
+fn every_guest_is_covered() {
+    macro_rules! covered {
+        ($konst:ident, $name:literal) => {
+            assert!(
+                COVERED.contains(&$name),
+                "guest {} has no integration test listed in COVERED",
+                $name
+            );
+        };
+    }
+    const COVERED: &[&str] = &[
+        "validate-order",
+        "process-order",
+        "process-payment",
+        "process-inventory",
+        "aggregate",
+        "store-order",
+        "notify",
+        "echo",
+        "kv-counter",
+        "wasi-probe",
+        "bad-batch",
+        "infinite-loop",
+        "memory-hog",
+        "trap-panic",
+        "huge-output",
+        "stack-overflow",
+    ];
+    sluice_test_artifacts::foreach_guest!(covered);
+}
