@@ -60,9 +60,11 @@ impl Harness {
     /// A runtime whose artifact cache lives in `dir` (to test restarts).
     pub fn in_dir(dir: tempfile::TempDir) -> Self {
         let logs = Arc::new(RecordingSink::default());
-        let runtime =
-            Runtime::with_log_sink(&EngineConfig::new(dir.path().join("artifacts")), logs.clone())
-                .expect("runtime");
+        let runtime = Runtime::with_log_sink(
+            &EngineConfig::new(dir.path().join("artifacts")),
+            logs.clone(),
+        )
+        .expect("runtime");
         Self {
             runtime,
             logs,

@@ -9,9 +9,15 @@ use sluice_tests::{Harness, event, order};
 #[test]
 fn batch_export_matches_per_event_calls() {
     let h = Harness::new();
-    let stage = h.deploy("process-order", guests::PROCESS_ORDER, StageConfig::default());
+    let stage = h.deploy(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
     assert!(stage.has_batch_export());
-    let events: Vec<_> = (0..50).map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1"))).collect();
+    let events: Vec<_> = (0..50)
+        .map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1")))
+        .collect();
 
     let mut batched = h.worker(stage.clone());
     let batch_results = batched.invoke_batch(&events);
@@ -28,25 +34,43 @@ fn batch_export_matches_per_event_calls() {
 #[test]
 fn a_failing_event_falls_back_to_per_event_calls() {
     let h = Harness::new();
-    let mut w = h.worker_for("process-order", guests::PROCESS_ORDER, StageConfig::default());
-    let mut events: Vec<_> = (0..5).map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1"))).collect();
-    events[2] = event("e2", &json!({"orderId": "o-2", "userId": "u-1", "items": []}));
+    let mut w = h.worker_for(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
+    let mut events: Vec<_> = (0..5)
+        .map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1")))
+        .collect();
+    events[2] = event(
+        "e2",
+        &json!({"orderId": "o-2", "userId": "u-1", "items": []}),
+    );
     let results = w.invoke_batch(&events);
     assert_eq!(w.stats().batch_calls, 1);
     assert_eq!(w.stats().batch_fallbacks, 1);
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r.outcome.is_ok(), i != 2, "event {i}: {:?}", r.outcome);
     }
-    assert_eq!(results[2].outcome.as_ref().unwrap_err().name, "Order.Invalid");
+    assert_eq!(
+        results[2].outcome.as_ref().unwrap_err().name,
+        "Order.Invalid"
+    );
 }
 
 #[test]
 fn stages_without_the_export_run_batches_per_event() {
     let h = Harness::new();
-    let stage = h.deploy("validate-order", guests::VALIDATE_ORDER, StageConfig::default());
+    let stage = h.deploy(
+        "validate-order",
+        guests::VALIDATE_ORDER,
+        StageConfig::default(),
+    );
     assert!(!stage.has_batch_export());
     let mut w = h.worker(stage);
-    let events: Vec<_> = (0..4).map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1"))).collect();
+    let events: Vec<_> = (0..4)
+        .map(|i| event(&format!("e{i}"), &order(&format!("o-{i}"), "u-1")))
+        .collect();
     let results = w.invoke_batch(&events);
     assert!(results.iter().all(|r| r.outcome.is_ok()));
     assert_eq!(w.stats().batch_calls, 0);

@@ -5,7 +5,9 @@ use sluice_test_artifacts as guests;
 use sluice_tests::{Harness, event, ok_json, order};
 
 fn deploy_err(h: &Harness, bytes: &[u8]) -> DeployError {
-    h.runtime.deploy("bad", bytes, StageConfig::default()).expect_err("deploy must fail")
+    h.runtime
+        .deploy("bad", bytes, StageConfig::default())
+        .expect_err("deploy must fail")
 }
 
 #[test]
@@ -15,7 +17,10 @@ fn garbage_and_core_modules_are_not_components() {
     assert!(matches!(e, DeployError::NotAComponent(_)), "{e}");
     let core = wat_module();
     let e = deploy_err(&h, &core);
-    assert!(matches!(e, DeployError::NotAComponent(ref m) if m.contains("core WebAssembly module")), "{e}");
+    assert!(
+        matches!(e, DeployError::NotAComponent(ref m) if m.contains("core WebAssembly module")),
+        "{e}"
+    );
     // A truncated component: right preamble, broken body.
     let mut truncated = sluice_test_artifacts::read(guests::ECHO);
     truncated.truncate(truncated.len() / 2);
@@ -33,7 +38,9 @@ fn a_component_without_the_handler_is_refused_by_name() {
     let h = Harness::new();
     let e = deploy_err(&h, b"(component)");
     match e {
-        DeployError::MissingExport { name, .. } => assert_eq!(name, "sluice:platform/handler@0.1.0"),
+        DeployError::MissingExport { name, .. } => {
+            assert_eq!(name, "sluice:platform/handler@0.1.0")
+        }
         other => panic!("unexpected {other}"),
     }
 }
@@ -61,7 +68,10 @@ fn foreign_imports_are_refused_by_name() {
     let h = Harness::new();
     for (import, expect) in [
         ("acme:payments/gateway", "acme:payments/gateway"),
-        ("sluice:platform/keyvalue@0.9.0", "sluice:platform/keyvalue@0.9.0"),
+        (
+            "sluice:platform/keyvalue@0.9.0",
+            "sluice:platform/keyvalue@0.9.0",
+        ),
     ] {
         let wat = format!(r#"(component (import "{import}" (instance)))"#);
         match deploy_err(&h, wat.as_bytes()) {
@@ -86,7 +96,11 @@ fn every_guest_deploys() {
 #[test]
 fn restart_reloads_from_the_artifact_cache_without_compiling() {
     let first = Harness::new();
-    let stage = first.deploy("process-order", guests::PROCESS_ORDER, StageConfig::default());
+    let stage = first.deploy(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
     let CacheOutcome::Compiled(compile) = stage.cache_outcome() else {
         panic!("first deploy must compile: {:?}", stage.cache_outcome())
     };
@@ -96,13 +110,25 @@ fn restart_reloads_from_the_artifact_cache_without_compiling() {
     drop(first.runtime);
 
     let second = Harness::in_dir(dir);
-    let stage = second.deploy("process-order", guests::PROCESS_ORDER, StageConfig::default());
+    let stage = second.deploy(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
     let CacheOutcome::Hit(load) = stage.cache_outcome() else {
-        panic!("after a restart the artifact must come from the cache: {:?}", stage.cache_outcome())
+        panic!(
+            "after a restart the artifact must come from the cache: {:?}",
+            stage.cache_outcome()
+        )
     };
     assert_eq!(stage.digest(), digest);
     eprintln!("process-order: compile {compile:?}, reload from cache {load:?}");
-    let out = ok_json(&second.worker(stage).invoke(&event("e1", &order("o-1", "u-1"))).outcome);
+    let out = ok_json(
+        &second
+            .worker(stage)
+            .invoke(&event("e1", &order("o-1", "u-1")))
+            .outcome,
+    );
     assert_eq!(out["totals"]["totalCents"], 8637);
 }
 
@@ -117,9 +143,18 @@ fn a_corrupt_cached_artifact_is_recompiled() {
     }
     let second = Harness::in_dir(dir);
     let stage = second.deploy("echo", guests::ECHO, StageConfig::default());
-    assert!(matches!(stage.cache_outcome(), CacheOutcome::Compiled(_)), "{:?}", stage.cache_outcome());
+    assert!(
+        matches!(stage.cache_outcome(), CacheOutcome::Compiled(_)),
+        "{:?}",
+        stage.cache_outcome()
+    );
     let third_dir = second.dir;
     drop(second.runtime);
     let third = Harness::in_dir(third_dir);
-    assert!(matches!(third.deploy("echo", guests::ECHO, StageConfig::default()).cache_outcome(), CacheOutcome::Hit(_)));
+    assert!(matches!(
+        third
+            .deploy("echo", guests::ECHO, StageConfig::default())
+            .cache_outcome(),
+        CacheOutcome::Hit(_)
+    ));
 }

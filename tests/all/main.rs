@@ -37,6 +37,7 @@ fn every_guest_is_covered() {
         "kv-counter",
         "wasi-probe",
         "bad-batch",
+        "passthrough",
         "infinite-loop",
         "memory-hog",
         "trap-panic",

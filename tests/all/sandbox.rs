@@ -11,15 +11,28 @@ use sluice_test_artifacts as guests;
 use sluice_tests::{Harness, err_name, event, ok_json, order};
 
 fn limits(l: Limits) -> StageConfig {
-    StageConfig { limits: l, ..StageConfig::default() }
+    StageConfig {
+        limits: l,
+        ..StageConfig::default()
+    }
 }
 
 /// Run the hostile guest at `path` on one thread while `process-order` runs on another;
 /// return the hostile outcome's error after checking that the good stage kept serving.
-fn fails_alone(path: &str, data: Value, config: StageConfig, expected: &str, traps: bool) -> sluice_model::StageError {
+fn fails_alone(
+    path: &str,
+    data: Value,
+    config: StageConfig,
+    expected: &str,
+    traps: bool,
+) -> sluice_model::StageError {
     let h = Harness::new();
     let bad = h.deploy("hostile", path, config);
-    let good = h.deploy("process-order", guests::PROCESS_ORDER, StageConfig::default());
+    let good = h.deploy(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
     let done = AtomicBool::new(false);
     let (outcome, again, stats, good_count) = std::thread::scope(|s| {
         let bad_thread = s.spawn(|| {
@@ -36,21 +49,33 @@ fn fails_alone(path: &str, data: Value, config: StageConfig, expected: &str, tra
             let mut n = 0_u32;
             // At least one good call overlaps the hostile ones; stop once they are over.
             while n == 0 || !done.load(Ordering::SeqCst) {
-                let out = ok_json(&w.invoke(&event(&format!("good-{n}"), &order("o-1", "u-1"))).outcome);
+                let out = ok_json(
+                    &w.invoke(&event(&format!("good-{n}"), &order("o-1", "u-1")))
+                        .outcome,
+                );
                 assert_eq!(out["totals"]["totalCents"], 8637);
                 n += 1;
             }
             n
         });
         let (first, again, stats) = bad_thread.join().expect("hostile thread");
-        (first, again, stats, good_thread.join().expect("good thread"))
+        (
+            first,
+            again,
+            stats,
+            good_thread.join().expect("good thread"),
+        )
     });
     assert!(good_count > 0);
     assert_eq!(err_name(&outcome.outcome), expected, "{outcome:?}");
     assert_eq!(err_name(&again.outcome), expected, "{again:?}");
     assert!(outcome.emitted.is_empty());
     // A trap (deadline, memory, panic, stack) discards the instance; a refused output does not.
-    assert_eq!(stats.recycled_on_trap, if traps { 2 } else { 0 }, "{stats:?}");
+    assert_eq!(
+        stats.recycled_on_trap,
+        if traps { 2 } else { 0 },
+        "{stats:?}"
+    );
     outcome.outcome.unwrap_err()
 }
 
@@ -59,7 +84,10 @@ fn infinite_loop_times_out() {
     let e = fails_alone(
         guests::INFINITE_LOOP,
         json!({}),
-        limits(Limits { deadline: Duration::from_millis(200), ..Limits::default() }),
+        limits(Limits {
+            deadline: Duration::from_millis(200),
+            ..Limits::default()
+        }),
         names::SANDBOX_TIMEOUT,
         true,
     );
@@ -71,29 +99,58 @@ fn memory_hog_hits_the_memory_limit() {
     let e = fails_alone(
         guests::MEMORY_HOG,
         json!({}),
-        limits(Limits { memory_bytes: 32 << 20, ..Limits::default() }),
+        limits(Limits {
+            memory_bytes: 32 << 20,
+            ..Limits::default()
+        }),
         names::SANDBOX_MEMORY_LIMIT,
         true,
     );
-    assert!(e.cause.contains("33554432"), "cause names the limit: {}", e.cause);
+    assert!(
+        e.cause.contains("33554432"),
+        "cause names the limit: {}",
+        e.cause
+    );
 }
 
 #[test]
 fn panic_traps_with_the_panic_message() {
-    let e = fails_alone(guests::TRAP_PANIC, json!({}), StageConfig::default(), names::SANDBOX_TRAP, true);
-    assert!(e.cause.contains("deliberate panic"), "cause quotes the panic: {}", e.cause);
+    let e = fails_alone(
+        guests::TRAP_PANIC,
+        json!({}),
+        StageConfig::default(),
+        names::SANDBOX_TRAP,
+        true,
+    );
+    assert!(
+        e.cause.contains("deliberate panic"),
+        "cause quotes the panic: {}",
+        e.cause
+    );
     assert!(!e.retryable);
 }
 
 #[test]
 fn huge_output_is_refused() {
-    let e = fails_alone(guests::HUGE_OUTPUT, json!({"bytes": 4 << 20}), StageConfig::default(), names::SANDBOX_OUTPUT_TOO_LARGE, false);
+    let e = fails_alone(
+        guests::HUGE_OUTPUT,
+        json!({"bytes": 4 << 20}),
+        StageConfig::default(),
+        names::SANDBOX_OUTPUT_TOO_LARGE,
+        false,
+    );
     assert!(e.cause.contains("4194304"), "{}", e.cause);
 }
 
 #[test]
 fn stack_overflow_is_named() {
-    fails_alone(guests::STACK_OVERFLOW, json!({}), StageConfig::default(), names::SANDBOX_STACK_OVERFLOW, true);
+    fails_alone(
+        guests::STACK_OVERFLOW,
+        json!({}),
+        StageConfig::default(),
+        names::SANDBOX_STACK_OVERFLOW,
+        true,
+    );
 }
 
 #[test]
@@ -105,11 +162,22 @@ fn traps_recycle_the_instance_and_errors_do_not() {
     assert_eq!(w.stats().recycled_on_trap, 2);
     assert_eq!(w.stats().instantiations, 2);
 
-    let mut v = h.worker_for("validate-order", guests::VALIDATE_ORDER, StageConfig::default());
+    let mut v = h.worker_for(
+        "validate-order",
+        guests::VALIDATE_ORDER,
+        StageConfig::default(),
+    );
     for i in 0..5 {
-        assert_eq!(err_name(&v.invoke(&event(&format!("v{i}"), &json!({}))).outcome), "Order.Invalid");
+        assert_eq!(
+            err_name(&v.invoke(&event(&format!("v{i}"), &json!({}))).outcome),
+            "Order.Invalid"
+        );
     }
-    assert_eq!(v.stats().instantiations, 1, "a returned error keeps the warm instance");
+    assert_eq!(
+        v.stats().instantiations,
+        1,
+        "a returned error keeps the warm instance"
+    );
 }
 
 #[test]
@@ -118,7 +186,10 @@ fn instances_are_recycled_after_n_events_or_always_when_fresh() {
     let mut w = h.worker_for(
         "echo",
         guests::ECHO,
-        limits(Limits { recycle_after_events: 3, ..Limits::default() }),
+        limits(Limits {
+            recycle_after_events: 3,
+            ..Limits::default()
+        }),
     );
     for i in 0..7 {
         ok_json(&w.invoke(&event(&format!("e{i}"), &json!({}))).outcome);
@@ -129,7 +200,10 @@ fn instances_are_recycled_after_n_events_or_always_when_fresh() {
     let mut f = h.worker_for(
         "echo-fresh",
         guests::ECHO,
-        limits(Limits { fresh_instance_per_event: true, ..Limits::default() }),
+        limits(Limits {
+            fresh_instance_per_event: true,
+            ..Limits::default()
+        }),
     );
     for i in 0..4 {
         ok_json(&f.invoke(&event(&format!("f{i}"), &json!({}))).outcome);
@@ -143,14 +217,22 @@ fn memory_mark_recycles_a_grown_instance() {
     let mut w = h.worker_for(
         "huge-output",
         guests::HUGE_OUTPUT,
-        limits(Limits { recycle_memory_mark: 4 << 20, max_output_bytes: 16 << 20, ..Limits::default() }),
+        limits(Limits {
+            recycle_memory_mark: 4 << 20,
+            max_output_bytes: 16 << 20,
+            ..Limits::default()
+        }),
     );
     let inv = w.invoke(&event("big", &json!({"bytes": 8 << 20})));
     assert_eq!(inv.outcome.as_ref().map(Vec::len).unwrap(), 8 << 20);
     assert_eq!(w.stats().recycled_on_memory, 1);
     let small = w.invoke(&event("small", &json!({"bytes": 10})));
     assert_eq!(small.outcome.unwrap(), b"xxxxxxxxxx");
-    assert_eq!(w.stats().recycled_on_memory, 1, "a small instance stays warm");
+    assert_eq!(
+        w.stats().recycled_on_memory,
+        1,
+        "a small instance stays warm"
+    );
 }
 
 #[test]
@@ -162,7 +244,9 @@ fn contract_violations_are_malformed_output() {
     assert_eq!(e.name, names::SANDBOX_MALFORMED_OUTPUT);
     assert!(e.cause.contains("Sandbox.Fake"), "{}", e.cause);
     // `handle-batch` returns one result too few.
-    let events: Vec<_> = (0..3).map(|i| event(&format!("b{i}"), &json!({}))).collect();
+    let events: Vec<_> = (0..3)
+        .map(|i| event(&format!("b{i}"), &json!({})))
+        .collect();
     let results = w.invoke_batch(&events);
     assert_eq!(results.len(), 3);
     for r in &results {

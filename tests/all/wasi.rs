@@ -12,8 +12,14 @@ fn nothing_is_granted_by_default() {
     let out = ok_json(&w.invoke(&event("p1", &json!({}))).outcome);
     assert_eq!(out["env"], json!([]), "no environment: {out}");
     assert_eq!(out["args"], json!([]), "no arguments: {out}");
-    assert!(out["rootDir"].as_str().unwrap().starts_with("err:"), "no filesystem: {out}");
-    assert!(out["tcp"].as_str().unwrap().starts_with("err:"), "no sockets: {out}");
+    assert!(
+        out["rootDir"].as_str().unwrap().starts_with("err:"),
+        "no filesystem: {out}"
+    );
+    assert!(
+        out["tcp"].as_str().unwrap().starts_with("err:"),
+        "no sockets: {out}"
+    );
 }
 
 #[test]
@@ -27,11 +33,21 @@ fn granted_environment_and_directory_are_visible() {
         dirs: vec![(dir.path().to_owned(), "/".into())],
         ..Grants::default()
     };
-    let mut w = h.worker_for("wasi-probe", guests::WASI_PROBE, StageConfig { grants, ..StageConfig::default() });
+    let mut w = h.worker_for(
+        "wasi-probe",
+        guests::WASI_PROBE,
+        StageConfig {
+            grants,
+            ..StageConfig::default()
+        },
+    );
     let out = ok_json(&w.invoke(&event("p1", &json!({}))).outcome);
     assert_eq!(out["env"], json!(["REGION"]));
     assert_eq!(out["rootDir"], "ok:2");
-    assert!(out["tcp"].as_str().unwrap().starts_with("err:"), "network still denied: {out}");
+    assert!(
+        out["tcp"].as_str().unwrap().starts_with("err:"),
+        "network still denied: {out}"
+    );
 }
 
 #[test]
@@ -40,7 +56,10 @@ fn echo_sees_every_event_field_and_its_output_is_logged_with_the_event_id() {
     let mut w = h.worker_for("echo", guests::ECHO, StageConfig::default());
     let mut e = event("evt-42", &json!({"hello": "world"}));
     e.attempt = 3;
-    e.headers = vec![("Nats-Msg-Id".into(), "evt-42".into()), ("x-trace".into(), "t1".into())];
+    e.headers = vec![
+        ("Nats-Msg-Id".into(), "evt-42".into()),
+        ("x-trace".into(), "t1".into()),
+    ];
     let out = ok_json(&w.invoke(&e).outcome);
     assert_eq!(out["id"], "evt-42");
     assert_eq!(out["type"], "order.created");
@@ -48,7 +67,10 @@ fn echo_sees_every_event_field_and_its_output_is_logged_with_the_event_id() {
     assert_eq!(out["subject"], "orders.created");
     assert_eq!(out["time"], "2026-11-26T10:00:00Z");
     assert_eq!(out["attempt"], 3);
-    assert_eq!(out["headers"], json!([["Nats-Msg-Id", "evt-42"], ["x-trace", "t1"]]));
+    assert_eq!(
+        out["headers"],
+        json!([["Nats-Msg-Id", "evt-42"], ["x-trace", "t1"]])
+    );
     assert_eq!(out["data"], json!({"hello": "world"}));
 
     let mut raw = event("evt-43", &Value::Null);
@@ -58,9 +80,15 @@ fn echo_sees_every_event_field_and_its_output_is_logged_with_the_event_id() {
     let logs = h.logs.0.lock();
     for stream in ["stdout", "stderr"] {
         assert!(
-            logs.iter().any(|l| l.stream == stream && l.stage == "echo" && l.event_id == "evt-42" && l.message.contains("evt-42")),
+            logs.iter().any(|l| l.stream == stream
+                && l.stage == "echo"
+                && l.event_id == "evt-42"
+                && l.message.contains("evt-42")),
             "{stream} line tagged with the event: {logs:?}"
         );
     }
-    assert!(logs.iter().any(|l| l.event_id == "evt-43"), "second event tagged with its own id");
+    assert!(
+        logs.iter().any(|l| l.event_id == "evt-43"),
+        "second event tagged with its own id"
+    );
 }

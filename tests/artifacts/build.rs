@@ -81,6 +81,9 @@ fn main() {
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&target_dir)
+        // From the guest workspace, so its `.cargo/config.toml` (target features) applies just
+        // as when a stage author builds there by hand.
+        .current_dir(&guests)
         // Anything the nested cargo prints on stdout would be read as build-script directives.
         .stdout(Stdio::from(io::stderr()));
     let status = build

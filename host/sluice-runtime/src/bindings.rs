@@ -10,6 +10,9 @@ wasmtime::component::bindgen!({
     // Every import may trap: a guest that breaks the contract (e.g. a batch index out of range)
     // is stopped rather than answered.
     imports: { default: trappable },
+    // Events are lowered into the guest straight from borrowed host data: no per-event copy
+    // of every string into an owned bindings type first.
+    ownership: Borrowing { duplicate_if_necessary: true },
     with: {
         // Open buckets and tables are host-side handles naming what was opened.
         "sluice:platform/keyvalue.bucket": crate::host::keyvalue::BucketHandle,

@@ -63,11 +63,16 @@ impl ArtifactCache {
             // `Component::serialize` of a compatible engine. Only this cache writes files in
             // this directory, atomically (write to a temp file, then rename), and the name
             // includes the engine's compatibility hash; wasmtime checks the header again.
-            #[allow(unsafe_code, reason = "loading our own serialized artifact, see SAFETY")]
+            #[allow(
+                unsafe_code,
+                reason = "loading our own serialized artifact, see SAFETY"
+            )]
             let loaded = unsafe { Component::deserialize_file(engine, &path) };
             match loaded {
                 Ok(c) => return Ok((c, CacheOutcome::Hit(start.elapsed()))),
-                Err(e) => tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "recompiling: cached artifact unusable: {e:#}")
+                }
             }
         }
         let component = Component::new(engine, bytes)?;

@@ -72,9 +72,9 @@ pub struct StageConfig {
 impl Grants {
     /// Whether `subject` falls under one of the granted prefixes.
     pub fn may_emit(&self, subject: &str) -> bool {
-        self.emit_subjects
-            .iter()
-            .any(|p| p == ">" || subject == p || (p.ends_with('.') && subject.starts_with(p.as_str())))
+        self.emit_subjects.iter().any(|p| {
+            p == ">" || subject == p || (p.ends_with('.') && subject.starts_with(p.as_str()))
+        })
     }
 }
 

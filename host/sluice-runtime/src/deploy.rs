@@ -72,6 +72,9 @@ pub enum DeployError {
 /// A deployed stage version, ready to instantiate. Shared by all workers of the stage.
 pub struct Stage {
     pub(crate) name: String,
+    /// Shared with every instance's store data (and log tag) without copying per instance.
+    pub(crate) name_tag: Arc<str>,
+    pub(crate) grants: Arc<crate::config::Grants>,
     pub(crate) digest: String,
     pub(crate) config: StageConfig,
     pub(crate) pre: InstancePre<HostState>,
@@ -130,12 +133,12 @@ impl Runtime {
             .cache
             .load_or_compile(&self.engine, &digest, bytes)
             .map_err(|e| {
-                if e.downcast_ref::<std::io::Error>().is_some() {
-                    DeployError::Cache(format!("{e:#}"))
-                } else {
-                    DeployError::Invalid(format!("{e:#}"))
-                }
-            })?;
+            if e.downcast_ref::<std::io::Error>().is_some() {
+                DeployError::Cache(format!("{e:#}"))
+            } else {
+                DeployError::Invalid(format!("{e:#}"))
+            }
+        })?;
         self.check_imports(&component)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             let msg = format!("{e:#}");
@@ -152,13 +155,18 @@ impl Runtime {
         if !exports.iter().any(|n| n == HANDLER_EXPORT) {
             return Err(DeployError::MissingExport {
                 name: HANDLER_EXPORT.to_owned(),
-                found: if exports.is_empty() { "nothing".to_owned() } else { exports.join(", ") },
+                found: if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports.join(", ")
+                },
             });
         }
-        let handler = handler::GuestIndices::new(&pre).map_err(|e| DeployError::MismatchedExport {
-            name: HANDLER_EXPORT.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
+        let handler =
+            handler::GuestIndices::new(&pre).map_err(|e| DeployError::MismatchedExport {
+                name: HANDLER_EXPORT.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
         let batch = if exports.iter().any(|n| n == BATCH_EXPORT) {
             Some(batch_handler::GuestIndices::new(&pre).map_err(|e| {
                 DeployError::MismatchedExport {
@@ -173,6 +181,8 @@ impl Runtime {
         tracing::info!(stage = name, %digest, batch = batch.is_some(), ?cache_outcome, "deployed stage");
         Ok(Arc::new(Stage {
             name: name.to_owned(),
+            name_tag: Arc::from(name),
+            grants: Arc::new(config.grants.clone()),
             digest,
             config,
             pre,
@@ -199,22 +209,31 @@ impl Runtime {
             event_id: crate::host::new_event_tag(),
             sink: self.log.clone(),
         };
-        let data = HostState::new(session, Arc::new(config.grants.clone()), config.limits.memory_bytes, tag);
+        let data = HostState::new(
+            session,
+            Arc::new(config.grants.clone()),
+            config.limits.memory_bytes,
+            tag,
+        );
         let mut store = Store::new(&self.engine, data);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(crate::worker::ticks(config.limits.deadline));
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| DeployError::Invalid(format!("instantiation failed: {e:#}")))?;
-        handler.load(&mut store, &instance).map_err(|e| DeployError::MismatchedExport {
-            name: HANDLER_EXPORT.to_owned(),
-            reason: format!("{e:#}"),
-        })?;
-        if let Some(batch) = batch {
-            batch.load(&mut store, &instance).map_err(|e| DeployError::MismatchedExport {
-                name: BATCH_EXPORT.to_owned(),
+        handler
+            .load(&mut store, &instance)
+            .map_err(|e| DeployError::MismatchedExport {
+                name: HANDLER_EXPORT.to_owned(),
                 reason: format!("{e:#}"),
             })?;
+        if let Some(batch) = batch {
+            batch
+                .load(&mut store, &instance)
+                .map_err(|e| DeployError::MismatchedExport {
+                    name: BATCH_EXPORT.to_owned(),
+                    reason: format!("{e:#}"),
+                })?;
         }
         Ok(())
     }

@@ -66,11 +66,21 @@ impl GuestLogSink for TracingSink {
     fn log(&self, l: &GuestLog<'_>) {
         let (stage, event, stream, msg) = (l.stage, l.event_id, l.stream, l.message);
         match l.level {
-            LogLevel::Trace => tracing::trace!(target: "sluice::guest", stage, event, stream, "{msg}"),
-            LogLevel::Debug => tracing::debug!(target: "sluice::guest", stage, event, stream, "{msg}"),
-            LogLevel::Info => tracing::info!(target: "sluice::guest", stage, event, stream, "{msg}"),
-            LogLevel::Warn => tracing::warn!(target: "sluice::guest", stage, event, stream, "{msg}"),
-            LogLevel::Error => tracing::error!(target: "sluice::guest", stage, event, stream, "{msg}"),
+            LogLevel::Trace => {
+                tracing::trace!(target: "sluice::guest", stage, event, stream, "{msg}")
+            }
+            LogLevel::Debug => {
+                tracing::debug!(target: "sluice::guest", stage, event, stream, "{msg}")
+            }
+            LogLevel::Info => {
+                tracing::info!(target: "sluice::guest", stage, event, stream, "{msg}")
+            }
+            LogLevel::Warn => {
+                tracing::warn!(target: "sluice::guest", stage, event, stream, "{msg}")
+            }
+            LogLevel::Error => {
+                tracing::error!(target: "sluice::guest", stage, event, stream, "{msg}")
+            }
         }
     }
 }
@@ -157,7 +167,8 @@ impl LogPipe {
         }
         if st.partial.len() > MAX_LINE {
             let line: Vec<u8> = std::mem::take(&mut st.partial);
-            self.tag.emit(self.stream, self.level, &String::from_utf8_lossy(&line));
+            self.tag
+                .emit(self.stream, self.level, &String::from_utf8_lossy(&line));
         }
     }
 
@@ -167,10 +178,14 @@ impl LogPipe {
         let mut st = self.state.lock();
         if !st.partial.is_empty() {
             let line = std::mem::take(&mut st.partial);
-            self.tag.emit(self.stream, self.level, &String::from_utf8_lossy(&line));
+            self.tag
+                .emit(self.stream, self.level, &String::from_utf8_lossy(&line));
         }
         if st.dropped > 0 {
-            let msg = format!("[sluice: dropped {} bytes of {} past the per-event limit]", st.dropped, self.stream);
+            let msg = format!(
+                "[sluice: dropped {} bytes of {} past the per-event limit]",
+                st.dropped, self.stream
+            );
             self.tag.emit(self.stream, LogLevel::Warn, &msg);
         }
         let tail = String::from_utf8_lossy(&st.tail).into_owned();
@@ -214,7 +229,11 @@ impl OutputStream for LogPipe {
 }
 
 impl tokio::io::AsyncWrite for LogPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.accept(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -40,7 +40,11 @@ pub(crate) fn classify(err: &wasmtime::Error, limiter: &Limiter, stderr_tail: &s
             limiter.refused.clone().unwrap_or_default(),
             false,
         ),
-        Some(trap) => StageError::new(names::SANDBOX_TRAP, format!("wasm trap: {trap}{detail}"), false),
+        Some(trap) => StageError::new(
+            names::SANDBOX_TRAP,
+            format!("wasm trap: {trap}{detail}"),
+            false,
+        ),
         None => StageError::new(names::SANDBOX_TRAP, format!("{err:#}{detail}"), false),
     }
 }

@@ -167,7 +167,10 @@ impl Worker {
     fn session(&mut self) -> &mut Box<dyn StateSession> {
         match &mut self.warm {
             Some(w) => &mut w.store.data_mut().session,
-            None => self.idle.as_mut().expect("the session is idle when no instance is warm"),
+            None => self
+                .idle
+                .as_mut()
+                .expect("the session is idle when no instance is warm"),
         }
     }
 
@@ -175,13 +178,16 @@ impl Worker {
         if self.warm.is_none() {
             let stage = &self.stage;
             let limits = &stage.config.limits;
-            let session = self.idle.take().expect("the session is idle when no instance is warm");
+            let session = self
+                .idle
+                .take()
+                .expect("the session is idle when no instance is warm");
             let tag = LogTag {
-                stage: Arc::from(stage.name.as_str()),
+                stage: stage.name_tag.clone(),
                 event_id: self.event_tag.clone(),
                 sink: stage.runtime.log.clone(),
             };
-            let mut data = HostState::new(session, Arc::new(stage.config.grants.clone()), limits.memory_bytes, tag);
+            let mut data = HostState::new(session, stage.grants.clone(), limits.memory_bytes, tag);
             data.clock = self.clock.clone();
             let mut store = Store::new(&stage.runtime.engine, data);
             store.limiter(|s| &mut s.limiter);
@@ -197,7 +203,12 @@ impl Worker {
             match loaded {
                 Ok((handler, batch)) => {
                     self.stats.instantiations += 1;
-                    self.warm = Some(Warm { store, handler, batch, served: 0 });
+                    self.warm = Some(Warm {
+                        store,
+                        handler,
+                        batch,
+                        served: 0,
+                    });
                 }
                 Err(e) => {
                     let mut data = store.into_data();
@@ -253,13 +264,20 @@ impl Worker {
         let limits = self.stage.config.limits.clone();
         let warm = match self.ensure_warm() {
             Ok(w) => w,
-            Err(e) => return Invocation { outcome: Err(e), emitted: Vec::new() },
+            Err(e) => {
+                return Invocation {
+                    outcome: Err(e),
+                    emitted: Vec::new(),
+                };
+            }
         };
         let data = warm.store.data_mut();
         data.start_event(&event.id);
         data.session.begin_event(&event.id);
         warm.store.set_epoch_deadline(ticks(limits.deadline));
-        let result = warm.handler.call_handle(&mut warm.store, &to_wit(event));
+        let result = warm
+            .handler
+            .call_handle(&mut warm.store, to_wit(event, &header_refs(event)));
         let data = warm.store.data_mut();
         let tail = data.end_event();
         let (outcome, trapped) = match result {
@@ -287,9 +305,16 @@ impl Worker {
         });
         data.start_event(&events[0].id);
         data.session.begin_event(&events[0].id);
-        let deadline = limits.deadline.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        let deadline = limits
+            .deadline
+            .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
         warm.store.set_epoch_deadline(ticks(deadline));
-        let wit_events: Vec<types::Event> = events.iter().map(to_wit).collect();
+        let headers: Vec<Vec<(&str, &str)>> = events.iter().map(header_refs).collect();
+        let wit_events: Vec<types::Event<'_>> = events
+            .iter()
+            .zip(&headers)
+            .map(|(e, h)| to_wit(e, h))
+            .collect();
         let result = batch.call_handle_batch(&mut warm.store, &wit_events);
         let data = warm.store.data_mut();
         data.end_event();
@@ -306,12 +331,19 @@ impl Worker {
         if results.len() != n {
             data.session.finish_event(false);
             data.session.rollback();
-            let cause = format!("handle-batch returned {} results for {n} events", results.len());
+            let cause = format!(
+                "handle-batch returned {} results for {n} events",
+                results.len()
+            );
             self.after_calls(n as u64, false);
             return Some(
                 (0..n)
                     .map(|_| Invocation {
-                        outcome: Err(StageError::new(names::SANDBOX_MALFORMED_OUTPUT, cause.clone(), false)),
+                        outcome: Err(StageError::new(
+                            names::SANDBOX_MALFORMED_OUTPUT,
+                            cause.clone(),
+                            false,
+                        )),
                         emitted: Vec::new(),
                     })
                     .collect(),
@@ -339,7 +371,9 @@ impl Worker {
 /// Epoch ticks for `d`, rounded up, plus one so a deadline is never shorter than asked.
 pub(crate) fn ticks(d: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos().max(1);
-    u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
+    u64::try_from(d.as_nanos().div_ceil(tick))
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }
 
 /// Check what the guest returned against the contract and the stage's limits.
@@ -347,11 +381,18 @@ fn accept(r: Result<Vec<u8>, types::StageError>, max_output: usize) -> StageOutc
     match r {
         Ok(bytes) if bytes.len() > max_output => Err(StageError::new(
             names::SANDBOX_OUTPUT_TOO_LARGE,
-            format!("output is {} bytes, the stage's limit is {max_output}", bytes.len()),
+            format!(
+                "output is {} bytes, the stage's limit is {max_output}",
+                bytes.len()
+            ),
             false,
         )),
         Ok(bytes) => Ok(bytes),
-        Err(e) if e.name.is_empty() || e.name.len() > MAX_ERROR_NAME || names::is_reserved(&e.name) => {
+        Err(e)
+            if e.name.is_empty()
+                || e.name.len() > MAX_ERROR_NAME
+                || names::is_reserved(&e.name) =>
+        {
             Err(StageError::new(
                 names::SANDBOX_MALFORMED_OUTPUT,
                 format!(
@@ -369,15 +410,24 @@ fn accept(r: Result<Vec<u8>, types::StageError>, max_output: usize) -> StageOutc
     }
 }
 
-fn to_wit(e: &Event) -> types::Event {
+/// The bindings' view of `e`: borrowed, so lowering copies each string once, into the guest.
+fn to_wit<'a>(e: &'a Event, headers: &'a [(&'a str, &'a str)]) -> types::Event<'a> {
     types::Event {
-        id: e.id.clone(),
-        type_: e.kind.clone(),
-        source: e.source.clone(),
-        subject: e.subject.clone(),
-        time: e.time.clone(),
-        data: e.data.clone(),
+        id: &e.id,
+        type_: &e.kind,
+        source: &e.source,
+        subject: &e.subject,
+        time: &e.time,
+        data: &e.data,
         attempt: e.attempt,
-        headers: e.headers.clone(),
+        headers,
     }
+}
+
+/// Borrowed header pairs of `e` (no allocation when it has none, the common case).
+fn header_refs(e: &Event) -> Vec<(&str, &str)> {
+    e.headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }

@@ -61,14 +61,56 @@ fn order(id: &str, user: &str, minute: u32, items: Value, payment: Value) -> Val
 fn sample_orders() -> Vec<Value> {
     let card = |n: &str| json!({"method": "card", "card": n});
     vec![
-        order("o-1001", "u-alice", 1, json!([{"sku": "BOOK-1", "qty": 2, "price": 12.5}, {"sku": "PEN-3", "qty": 3, "price": 1.99}]), card("4242424242424242")),
-        order("o-1002", "u-bob", 2, json!([{"sku": "LAMP-7", "qty": 1, "price": 49.0}]), card("5555555555554444")),
-        order("o-1003", "u-alice", 3, json!([{"sku": "GPU-1", "qty": 1, "price": 899.99}]), card("4242424242424242")),
+        order(
+            "o-1001",
+            "u-alice",
+            1,
+            json!([{"sku": "BOOK-1", "qty": 2, "price": 12.5}, {"sku": "PEN-3", "qty": 3, "price": 1.99}]),
+            card("4242424242424242"),
+        ),
+        order(
+            "o-1002",
+            "u-bob",
+            2,
+            json!([{"sku": "LAMP-7", "qty": 1, "price": 49.0}]),
+            card("5555555555554444"),
+        ),
+        order(
+            "o-1003",
+            "u-alice",
+            3,
+            json!([{"sku": "GPU-1", "qty": 1, "price": 899.99}]),
+            card("4242424242424242"),
+        ),
         order("o-1004", "u-bob", 4, json!([]), card("4242424242424242")),
-        order("o-1005", "u-carol", 5, json!([{"sku": "BOOK-1", "qty": 1, "price": 12.5}]), card("4000000000000000")),
-        order("o-1006", "u-carol", 6, json!([{"sku": "GPU-1", "qty": 5, "price": 899.99}]), card("4242424242424242")),
-        order("o-1007", "u-dave", 7, json!([{"sku": "PEN-3", "qty": 10, "price": 1.99}]), json!({"method": "flaky"})),
-        order("o-1008", "u-carol", 8, json!([{"sku": "PEN-3", "qty": 1, "price": 1.99}, {"sku": "LAMP-7", "qty": 2, "price": 49.0}]), card("4242424242424242")),
+        order(
+            "o-1005",
+            "u-carol",
+            5,
+            json!([{"sku": "BOOK-1", "qty": 1, "price": 12.5}]),
+            card("4000000000000000"),
+        ),
+        order(
+            "o-1006",
+            "u-carol",
+            6,
+            json!([{"sku": "GPU-1", "qty": 5, "price": 899.99}]),
+            card("4242424242424242"),
+        ),
+        order(
+            "o-1007",
+            "u-dave",
+            7,
+            json!([{"sku": "PEN-3", "qty": 10, "price": 1.99}]),
+            json!({"method": "flaky"}),
+        ),
+        order(
+            "o-1008",
+            "u-carol",
+            8,
+            json!([{"sku": "PEN-3", "qty": 1, "price": 1.99}, {"sku": "LAMP-7", "qty": 2, "price": 49.0}]),
+            card("4242424242424242"),
+        ),
     ]
 }
 
@@ -82,9 +124,16 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
     for name in PIPELINE {
         let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let config = StageConfig { grants: grants(name), ..StageConfig::default() };
+        let config = StageConfig {
+            grants: grants(name),
+            ..StageConfig::default()
+        };
         let stage = runtime.deploy(name, &bytes, config)?;
-        println!("  {name:<18} {:>7} KiB  {:?}", bytes.len() / 1024, stage.cache_outcome());
+        println!(
+            "  {name:<18} {:>7} KiB  {:?}",
+            bytes.len() / 1024,
+            stage.cache_outcome()
+        );
         workers.push(Worker::new(stage, backend.session()));
     }
 
@@ -115,13 +164,21 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
                     data = out;
                 }
                 Err(e) => {
-                    let kind = if e.retryable { "retryable" } else { "permanent" };
+                    let kind = if e.retryable {
+                        "retryable"
+                    } else {
+                        "permanent"
+                    };
                     result = format!("{} ({kind}, at {stage}): {}", e.name, e.cause);
                     break;
                 }
             }
         }
-        println!("{:<8} {:<8} {total:>10}  {result}", order["orderId"].as_str().unwrap_or("?"), order["userId"].as_str().unwrap_or("?"));
+        println!(
+            "{:<8} {:<8} {total:>10}  {result}",
+            order["orderId"].as_str().unwrap_or("?"),
+            order["userId"].as_str().unwrap_or("?")
+        );
     }
     let elapsed = started.elapsed();
 
@@ -134,17 +191,31 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
     s.begin_event("demo-report");
     let count = read_i64(s.as_mut(), "stats", "orders/count")?;
     let revenue = read_i64(s.as_mut(), "stats", "revenue/cents")?;
-    println!("\nStats: {count} orders, revenue ${}.{:02}", revenue / 100, revenue % 100);
-    println!("Stock left: GPU-1 {}, LAMP-7 {}", read_i64(s.as_mut(), "inventory", "stock/GPU-1")?, read_i64(s.as_mut(), "inventory", "stock/LAMP-7")?);
+    println!(
+        "\nStats: {count} orders, revenue ${}.{:02}",
+        revenue / 100,
+        revenue % 100
+    );
+    println!(
+        "Stock left: GPU-1 {}, LAMP-7 {}",
+        read_i64(s.as_mut(), "inventory", "stock/GPU-1")?,
+        read_i64(s.as_mut(), "inventory", "stock/LAMP-7")?
+    );
     s.finish_event(false);
 
     // Read the orders back through the store stage's own query entry point.
-    let store = workers.iter_mut().find(|w| w.stage().name() == "store-order").context("store-order")?;
+    let store = workers
+        .iter_mut()
+        .find(|w| w.stage().name() == "store-order")
+        .context("store-order")?;
     for user in ["u-alice", "u-carol"] {
         let q = json!({"query": {"index": "by-user", "pk": user, "forward": true, "limit": 10}});
         let inv = store.invoke(&Event::json(format!("query-{user}"), &q));
         let page: Value = serde_json::from_slice(&inv.outcome.map_err(anyhow::Error::new)?)?;
-        let ids: Vec<&str> = page["items"].as_array().map(|a| a.iter().filter_map(|i| i["orderId"].as_str()).collect()).unwrap_or_default();
+        let ids: Vec<&str> = page["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|i| i["orderId"].as_str()).collect())
+            .unwrap_or_default();
         println!("Orders of {user} (index by-user, oldest first): {ids:?}");
     }
     let events = orders.len() * PIPELINE.len();
@@ -161,7 +232,11 @@ fn seed_inventory(backend: &MemoryBackend) -> anyhow::Result<()> {
     let mut s = backend.session();
     s.begin_event("demo-seed");
     for (sku, n) in [("GPU-1", 2_i64), ("LAMP-7", 10), ("BOOK-1", 100)] {
-        s.kv_set("inventory", &format!("stock/{sku}"), n.to_le_bytes().to_vec())?;
+        s.kv_set(
+            "inventory",
+            &format!("stock/{sku}"),
+            n.to_le_bytes().to_vec(),
+        )?;
     }
     s.finish_event(true);
     s.commit()?;

@@ -17,7 +17,11 @@ use sluice_model::state::{StateBackend, SystemClock};
 use sluice_runtime::{EngineConfig, Runtime, StageConfig, Worker};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "WebAssembly stages for event pipelines, exactly once")]
+#[command(
+    name = "sluice",
+    version,
+    about = "WebAssembly stages for event pipelines, exactly once"
+)]
 struct Cli {
     /// Where compiled stage artifacts are cached (default: $XDG_CACHE_HOME/sluice or ~/.cache/sluice).
     #[arg(long, global = true)]
@@ -86,7 +90,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(&EngineConfig::new(cache_dir.join("artifacts")))?;
     match cli.command {
         Command::Stage {
-            command: StageCommand::Run { file, event, config },
+            command:
+                StageCommand::Run {
+                    file,
+                    event,
+                    config,
+                },
         } => stage_run(&runtime, &file, &event, config.as_deref()),
         Command::Demo { components } => demo::run(&runtime, &components),
     }
@@ -108,13 +117,19 @@ fn stage_run(
             .with_context(|| format!("parsing the stage configuration in {}", p.display()))?,
         None => StageConfig::default(),
     };
-    let name = file.file_stem().map_or_else(|| "stage".into(), |s| s.to_string_lossy().into_owned());
+    let name = file
+        .file_stem()
+        .map_or_else(|| "stage".into(), |s| s.to_string_lossy().into_owned());
     let backend = MemoryBackend::new(config.grants.tables.clone(), Arc::new(SystemClock));
     let stage = runtime.deploy(&name, &bytes, config)?;
     let mut worker = Worker::new(stage, backend.session());
     let inv = worker.invoke(&event);
     for e in &inv.emitted {
-        eprintln!("emitted to {}: {}", e.subject, String::from_utf8_lossy(&e.data));
+        eprintln!(
+            "emitted to {}: {}",
+            e.subject,
+            String::from_utf8_lossy(&e.data)
+        );
     }
     match inv.outcome {
         Ok(out) => {

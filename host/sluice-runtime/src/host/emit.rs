@@ -21,13 +21,23 @@ pub(crate) fn subject_problem(subject: &str) -> Option<String> {
         return Some("subject is empty".into());
     }
     if subject.len() > MAX_SUBJECT {
-        return Some(format!("subject is {} bytes, limit {MAX_SUBJECT}", subject.len()));
+        return Some(format!(
+            "subject is {} bytes, limit {MAX_SUBJECT}",
+            subject.len()
+        ));
     }
     if subject.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some(format!("subject {subject:?} contains whitespace or control characters"));
+        return Some(format!(
+            "subject {subject:?} contains whitespace or control characters"
+        ));
     }
-    if subject.split('.').any(|t| t.is_empty() || t == "*" || t == ">") {
-        return Some(format!("subject {subject:?} has an empty token or a wildcard"));
+    if subject
+        .split('.')
+        .any(|t| t.is_empty() || t == "*" || t == ">")
+    {
+        return Some(format!(
+            "subject {subject:?} has an empty token or a wildcard"
+        ));
     }
     None
 }
@@ -49,7 +59,10 @@ impl Host for HostState {
             ))));
         }
         if data.len() > MAX_DATA {
-            return Ok(Err(Error::TooLarge(format!("data is {} bytes, limit {MAX_DATA}", data.len()))));
+            return Ok(Err(Error::TooLarge(format!(
+                "data is {} bytes, limit {MAX_DATA}",
+                data.len()
+            ))));
         }
         let header_bytes: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
         if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
@@ -64,7 +77,11 @@ impl Host for HostState {
             ))));
         }
         self.emits += 1;
-        self.session.emit(Emitted { subject, data, headers });
+        self.session.emit(Emitted {
+            subject,
+            data,
+            headers,
+        });
         Ok(Ok(()))
     }
 }

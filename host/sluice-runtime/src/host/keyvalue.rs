@@ -28,14 +28,20 @@ fn convert(e: KvError) -> Error {
 
 fn check_key(key: &str) -> Result<(), Error> {
     if key.len() > MAX_KEY {
-        return Err(Error::TooLarge(format!("key is {} bytes, limit {MAX_KEY}", key.len())));
+        return Err(Error::TooLarge(format!(
+            "key is {} bytes, limit {MAX_KEY}",
+            key.len()
+        )));
     }
     Ok(())
 }
 
 fn check_value(value: &[u8]) -> Result<(), Error> {
     if value.len() > MAX_VALUE {
-        return Err(Error::TooLarge(format!("value is {} bytes, limit {MAX_VALUE}", value.len())));
+        return Err(Error::TooLarge(format!(
+            "value is {} bytes, limit {MAX_VALUE}",
+            value.len()
+        )));
     }
     Ok(())
 }
@@ -64,27 +70,48 @@ impl Host for HostState {
 }
 
 impl HostBucket for HostState {
-    fn get(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    fn get(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let bucket = self.bucket(&b)?;
         Ok(check_key(&key).and_then(|()| self.session.kv_get(&bucket, &key).map_err(convert)))
     }
 
-    fn set(&mut self, b: Resource<BucketHandle>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    fn set(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&b)?;
         Ok(check_key(&key)
             .and_then(|()| check_value(&value))
             .and_then(|()| self.session.kv_set(&bucket, &key, value).map_err(convert)))
     }
 
-    fn delete(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    fn delete(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&b)?;
         Ok(check_key(&key).and_then(|()| self.session.kv_delete(&bucket, &key).map_err(convert)))
     }
 
-    fn exists(&mut self, b: Resource<BucketHandle>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    fn exists(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key)
-            .and_then(|()| self.session.kv_get(&bucket, &key).map(|v| v.is_some()).map_err(convert)))
+        Ok(check_key(&key).and_then(|()| {
+            self.session
+                .kv_get(&bucket, &key)
+                .map(|v| v.is_some())
+                .map_err(convert)
+        }))
     }
 
     fn list_keys(
@@ -95,7 +122,9 @@ impl HostBucket for HostState {
         limit: u32,
     ) -> wasmtime::Result<Result<KeyPage, Error>> {
         let bucket = self.bucket(&b)?;
-        let limit = usize::try_from(limit).unwrap_or(MAX_BATCH).clamp(1, MAX_BATCH);
+        let limit = usize::try_from(limit)
+            .unwrap_or(MAX_BATCH)
+            .clamp(1, MAX_BATCH);
         let result = check_key(&prefix)
             .and_then(|()| cursor.as_deref().map_or(Ok(()), check_key))
             .and_then(|()| {
@@ -103,13 +132,25 @@ impl HostBucket for HostState {
                     .kv_list(&bucket, &prefix, cursor.as_deref(), limit)
                     .map_err(convert)
             })
-            .map(|p| KeyPage { keys: p.keys, cursor: p.cursor });
+            .map(|p| KeyPage {
+                keys: p.keys,
+                cursor: p.cursor,
+            });
         Ok(result)
     }
 
-    fn increment(&mut self, b: Resource<BucketHandle>, key: String, delta: i64) -> wasmtime::Result<Result<i64, Error>> {
+    fn increment(
+        &mut self,
+        b: Resource<BucketHandle>,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| self.session.kv_increment(&bucket, &key, delta).map_err(convert)))
+        Ok(check_key(&key).and_then(|()| {
+            self.session
+                .kv_increment(&bucket, &key, delta)
+                .map_err(convert)
+        }))
     }
 
     fn compare_and_swap(
@@ -120,11 +161,13 @@ impl HostBucket for HostState {
         new: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| check_value(&new)).and_then(|()| {
-            self.session
-                .kv_compare_and_swap(&bucket, &key, expected.as_deref(), new)
-                .map_err(convert)
-        }))
+        Ok(check_key(&key)
+            .and_then(|()| check_value(&new))
+            .and_then(|()| {
+                self.session
+                    .kv_compare_and_swap(&bucket, &key, expected.as_deref(), new)
+                    .map_err(convert)
+            }))
     }
 
     fn get_many(
@@ -134,7 +177,10 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, Error>> {
         let bucket = self.bucket(&b)?;
         if keys.len() > MAX_BATCH {
-            return Ok(Err(Error::TooLarge(format!("{} keys, limit {MAX_BATCH}", keys.len()))));
+            return Ok(Err(Error::TooLarge(format!(
+                "{} keys, limit {MAX_BATCH}",
+                keys.len()
+            ))));
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in &keys {
@@ -156,7 +202,10 @@ impl HostBucket for HostState {
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&b)?;
         if entries.len() > MAX_BATCH {
-            return Ok(Err(Error::TooLarge(format!("{} entries, limit {MAX_BATCH}", entries.len()))));
+            return Ok(Err(Error::TooLarge(format!(
+                "{} entries, limit {MAX_BATCH}",
+                entries.len()
+            ))));
         }
         // Check everything first so a refused batch writes nothing.
         for (k, v) in &entries {

@@ -47,11 +47,16 @@ fn check_keys(pk: &str, sk: &str) -> Result<(), Error> {
 /// Parse a guest document: at most [`MAX_DOC`] bytes of JSON object.
 fn parse_doc(what: &str, bytes: &[u8]) -> Result<serde_json::Value, Error> {
     if bytes.len() > MAX_DOC {
-        return Err(Error::TooLarge(format!("{what} is {} bytes, limit {MAX_DOC}", bytes.len())));
+        return Err(Error::TooLarge(format!(
+            "{what} is {} bytes, limit {MAX_DOC}",
+            bytes.len()
+        )));
     }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(Error::InvalidArgument(format!("{what} is not a JSON object"))),
+        Ok(_) => Err(Error::InvalidArgument(format!(
+            "{what} is not a JSON object"
+        ))),
         Err(e) => Err(Error::InvalidArgument(format!("{what} is not JSON: {e}"))),
     }
 }
@@ -103,7 +108,9 @@ impl Host for HostState {
             ))));
         }
         if self.open_handles >= MAX_OPEN_HANDLES {
-            return Ok(Err(Error::TooLarge(format!("more than {MAX_OPEN_HANDLES} open handles"))));
+            return Ok(Err(Error::TooLarge(format!(
+                "more than {MAX_OPEN_HANDLES} open handles"
+            ))));
         }
         self.open_handles += 1;
         Ok(Ok(self.resources.push(TableHandle { name })?))
@@ -122,17 +129,27 @@ impl HostTable for HostState {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let table = self.table_name(&t)?;
         let expires_at = ttl_ms.map(|ttl| self.clock.now_ms().saturating_add(ttl));
-        Ok(check_keys(&pk, &sk).and_then(|()| parse_doc("document", &doc)).and_then(|doc| {
-            self.session
-                .table_put(&table, &pk, &sk, doc, condition(cond), expires_at)
-                .map_err(convert)
-        }))
+        Ok(check_keys(&pk, &sk)
+            .and_then(|()| parse_doc("document", &doc))
+            .and_then(|doc| {
+                self.session
+                    .table_put(&table, &pk, &sk, doc, condition(cond), expires_at)
+                    .map_err(convert)
+            }))
     }
 
-    fn get(&mut self, t: Resource<TableHandle>, pk: String, sk: String) -> wasmtime::Result<Result<Option<Item>, Error>> {
+    fn get(
+        &mut self,
+        t: Resource<TableHandle>,
+        pk: String,
+        sk: String,
+    ) -> wasmtime::Result<Result<Option<Item>, Error>> {
         let table = self.table_name(&t)?;
         Ok(check_keys(&pk, &sk).and_then(|()| {
-            self.session.table_get(&table, &pk, &sk).map(|o| o.map(item)).map_err(convert)
+            self.session
+                .table_get(&table, &pk, &sk)
+                .map(|o| o.map(item))
+                .map_err(convert)
         }))
     }
 
@@ -145,7 +162,9 @@ impl HostTable for HostState {
     ) -> wasmtime::Result<Result<bool, Error>> {
         let table = self.table_name(&t)?;
         Ok(check_keys(&pk, &sk).and_then(|()| {
-            self.session.table_delete(&table, &pk, &sk, condition(cond)).map_err(convert)
+            self.session
+                .table_delete(&table, &pk, &sk, condition(cond))
+                .map_err(convert)
         }))
     }
 
@@ -158,15 +177,21 @@ impl HostTable for HostState {
         cond: Condition,
     ) -> wasmtime::Result<Result<Item, Error>> {
         let table = self.table_name(&t)?;
-        Ok(check_keys(&pk, &sk).and_then(|()| parse_doc("patch", &patch)).and_then(|patch| {
-            self.session
-                .table_update(&table, &pk, &sk, &patch, condition(cond))
-                .map(item)
-                .map_err(convert)
-        }))
+        Ok(check_keys(&pk, &sk)
+            .and_then(|()| parse_doc("patch", &patch))
+            .and_then(|patch| {
+                self.session
+                    .table_update(&table, &pk, &sk, &patch, condition(cond))
+                    .map(item)
+                    .map_err(convert)
+            }))
     }
 
-    fn query(&mut self, t: Resource<TableHandle>, q: Query) -> wasmtime::Result<Result<QueryPage, Error>> {
+    fn query(
+        &mut self,
+        t: Resource<TableHandle>,
+        q: Query,
+    ) -> wasmtime::Result<Result<QueryPage, Error>> {
         let table = self.table_name(&t)?;
         if let Err(e) = check_keys(&q.pk, "") {
             return Ok(Err(e));
@@ -176,7 +201,9 @@ impl HostTable for HostState {
             pk: q.pk,
             sk: sort_key(q.sk),
             forward: q.forward,
-            limit: usize::try_from(q.limit).unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
+            limit: usize::try_from(q.limit)
+                .unwrap_or(MAX_PAGE)
+                .clamp(1, MAX_PAGE),
             cursor: q.cursor,
         };
         Ok(self

@@ -1,0 +1,223 @@
+//! Per-event cost of one call through the stage world, against the same logic compiled
+//! natively, measured in the same run.
+//!
+//! Run: `cargo bench -p sluice-tests --bench stage_call` (add `-- --quick` for a short run).
+//! Prints a table of medians over several rounds and ratios against native. The stage is
+//! `process-order` (parse a 3-item order with serde_json, compute totals, serialize); the
+//! native baseline calls the very same `sluice-order-logic` function the guest calls.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use sluice_model::Event;
+use sluice_runtime::{CacheOutcome, Limits, StageConfig};
+use sluice_test_artifacts as guests;
+use sluice_tests::{Harness, event, order};
+
+/// Rows whose name contains a non-flag command-line argument run; all run when there is none.
+/// Native always runs: it is the baseline.
+fn selected(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    (name.starts_with("native") && std::env::var_os("SKIP_NATIVE").is_none())
+        || filters.is_empty()
+        || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
+struct Row {
+    name: &'static str,
+    per_event: Vec<Duration>,
+}
+
+impl Row {
+    fn median(&self) -> Duration {
+        let mut v = self.per_event.clone();
+        v.sort();
+        v[v.len() / 2]
+    }
+}
+
+/// Time `rounds` rounds of `events` events each; `run` handles `events` events per call.
+fn measure(name: &'static str, rounds: usize, events: usize, mut run: impl FnMut(usize)) -> Row {
+    if !selected(name) {
+        return Row {
+            name,
+            per_event: vec![Duration::ZERO],
+        };
+    }
+    run(events.min(1000)); // warm up
+    let per_event = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            run(events);
+            start.elapsed() / u32::try_from(events).expect("event count fits u32")
+        })
+        .collect();
+    Row { name, per_event }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (rounds, scale) = if quick { (3, 1) } else { (7, 4) };
+    let data = serde_json::to_vec(&order("o-1", "u-1")).expect("json");
+    let h = Harness::new();
+
+    // Compile vs reload from the artifact cache.
+    let compile_stage = h.deploy(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
+    let compiled = compile_stage.cache_outcome();
+    let reloaded = h
+        .deploy(
+            "process-order",
+            guests::PROCESS_ORDER,
+            StageConfig::default(),
+        )
+        .cache_outcome();
+
+    let template = event("e", &order("o-1", "u-1"));
+    let events: Vec<Event> = (0..1000)
+        .map(|i| Event {
+            id: format!("evt-{i}"),
+            ..template.clone()
+        })
+        .collect();
+
+    let native = measure(
+        "native (same logic, no wasm)",
+        rounds,
+        50_000 * scale,
+        |n| {
+            for _ in 0..n {
+                black_box(
+                    sluice_order_logic::process_order(black_box(&data)).expect("valid order"),
+                );
+            }
+        },
+    );
+
+    let mut reused = h.worker(compile_stage.clone());
+    let reused_row = measure(
+        "wasm, reused instance (handle)",
+        rounds,
+        20_000 * scale,
+        |n| {
+            for i in 0..n {
+                let inv = reused.invoke(&events[i % events.len()]);
+                assert!(inv.outcome.is_ok());
+            }
+        },
+    );
+
+    let mut batched = h.worker(compile_stage.clone());
+    let batch_row = measure(
+        "wasm, batch export (1000/call)",
+        rounds,
+        20_000 * scale,
+        |n| {
+            for _ in 0..n / events.len() {
+                let out = batched.invoke_batch(&events);
+                assert!(out.iter().all(|r| r.outcome.is_ok()));
+            }
+        },
+    );
+    assert_eq!(batched.stats().batch_fallbacks, 0);
+
+    let trivial = h.deploy("passthrough", guests::PASSTHROUGH, StageConfig::default());
+    let mut trivial_single = h.worker(trivial.clone());
+    let trivial_row = measure(
+        "platform only: passthrough, reused",
+        rounds,
+        20_000 * scale,
+        |n| {
+            for i in 0..n {
+                assert!(
+                    trivial_single
+                        .invoke(&events[i % events.len()])
+                        .outcome
+                        .is_ok()
+                );
+            }
+        },
+    );
+    let mut trivial_batch = h.worker(trivial);
+    let trivial_batch_row = measure(
+        "platform only: passthrough, batch",
+        rounds,
+        20_000 * scale,
+        |n| {
+            for _ in 0..n / events.len() {
+                assert!(
+                    trivial_batch
+                        .invoke_batch(&events)
+                        .iter()
+                        .all(|r| r.outcome.is_ok())
+                );
+            }
+        },
+    );
+
+    let fresh_stage = h.deploy(
+        "process-order-fresh",
+        guests::PROCESS_ORDER,
+        StageConfig {
+            limits: Limits {
+                fresh_instance_per_event: true,
+                ..Limits::default()
+            },
+            ..StageConfig::default()
+        },
+    );
+    let mut fresh = h.worker(fresh_stage);
+    let fresh_row = measure(
+        "wasm, fresh pooled instance per event",
+        rounds,
+        2_000 * scale,
+        |n| {
+            for i in 0..n {
+                assert!(fresh.invoke(&events[i % events.len()]).outcome.is_ok());
+            }
+        },
+    );
+    assert!(!selected(fresh_row.name) || fresh.stats().instantiations as usize >= 2_000 * scale);
+
+    let base = native.median().as_secs_f64();
+    println!(
+        "\nstage_call: process-order on a {}-byte 3-item order, {rounds} rounds, medians",
+        data.len()
+    );
+    println!(
+        "{:<40} {:>12} {:>12} {:>10}",
+        "variant", "per event", "events/s", "x native"
+    );
+    for row in [
+        &native,
+        &reused_row,
+        &batch_row,
+        &fresh_row,
+        &trivial_row,
+        &trivial_batch_row,
+    ] {
+        let m = row.median();
+        println!(
+            "{:<40} {:>10.0}ns {:>12.0} {:>9.2}x",
+            row.name,
+            m.as_secs_f64() * 1e9,
+            1.0 / m.as_secs_f64(),
+            m.as_secs_f64() / base
+        );
+    }
+    let show = |o: CacheOutcome| match o {
+        CacheOutcome::Compiled(d) => format!("compiled in {:.1} ms", d.as_secs_f64() * 1e3),
+        CacheOutcome::Hit(d) => format!("loaded from cache in {:.2} ms", d.as_secs_f64() * 1e3),
+    };
+    println!(
+        "\ndeploy: first {}; again {}",
+        show(compiled),
+        show(reloaded)
+    );
+}
