@@ -21,7 +21,7 @@ fn limits(l: Limits) -> StageConfig {
 /// return the hostile outcome's error after checking that the good stage kept serving.
 fn fails_alone(
     path: &str,
-    data: Value,
+    data: &Value,
     config: StageConfig,
     expected: &str,
     traps: bool,
@@ -37,10 +37,10 @@ fn fails_alone(
     let (outcome, again, stats, good_count) = std::thread::scope(|s| {
         let bad_thread = s.spawn(|| {
             let mut w = h.worker(bad.clone());
-            let first = w.invoke(&event("hostile-1", &data));
+            let first = w.invoke(&event("hostile-1", data));
             // The worker recovers: the next event gets a fresh instance and fails the same way
             // on its own, rather than being poisoned by the first failure.
-            let again = w.invoke(&event("hostile-2", &data));
+            let again = w.invoke(&event("hostile-2", data));
             done.store(true, Ordering::SeqCst);
             (first, again, w.stats())
         });
@@ -83,7 +83,7 @@ fn fails_alone(
 fn infinite_loop_times_out() {
     let e = fails_alone(
         guests::INFINITE_LOOP,
-        json!({}),
+        &json!({}),
         limits(Limits {
             deadline: Duration::from_millis(200),
             ..Limits::default()
@@ -98,7 +98,7 @@ fn infinite_loop_times_out() {
 fn memory_hog_hits_the_memory_limit() {
     let e = fails_alone(
         guests::MEMORY_HOG,
-        json!({}),
+        &json!({}),
         limits(Limits {
             memory_bytes: 32 << 20,
             ..Limits::default()
@@ -117,7 +117,7 @@ fn memory_hog_hits_the_memory_limit() {
 fn panic_traps_with_the_panic_message() {
     let e = fails_alone(
         guests::TRAP_PANIC,
-        json!({}),
+        &json!({}),
         StageConfig::default(),
         names::SANDBOX_TRAP,
         true,
@@ -134,7 +134,7 @@ fn panic_traps_with_the_panic_message() {
 fn huge_output_is_refused() {
     let e = fails_alone(
         guests::HUGE_OUTPUT,
-        json!({"bytes": 4 << 20}),
+        &json!({"bytes": 4 << 20}),
         StageConfig::default(),
         names::SANDBOX_OUTPUT_TOO_LARGE,
         false,
@@ -146,7 +146,7 @@ fn huge_output_is_refused() {
 fn stack_overflow_is_named() {
     fails_alone(
         guests::STACK_OVERFLOW,
-        json!({}),
+        &json!({}),
         StageConfig::default(),
         names::SANDBOX_STACK_OVERFLOW,
         true,

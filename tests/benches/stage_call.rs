@@ -113,7 +113,7 @@ fn main() {
         },
     );
 
-    let mut batched = h.worker(compile_stage.clone());
+    let mut batched = h.worker(compile_stage);
     let batch_row = measure(
         "wasm, batch export (1000/call)",
         rounds,

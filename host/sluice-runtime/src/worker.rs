@@ -89,6 +89,7 @@ impl std::fmt::Debug for Worker {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Recycle {
     Trap,
     Fresh,

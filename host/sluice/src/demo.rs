@@ -52,10 +52,12 @@ fn grants(stage: &str) -> Grants {
 }
 
 fn order(id: &str, user: &str, minute: u32, items: Value, payment: Value) -> Value {
-    json!({
+    let mut order = json!({
         "orderId": id, "userId": user, "createdAt": format!("2026-11-26T10:{minute:02}:00Z"),
-        "items": items, "payment": payment,
-    })
+    });
+    order["items"] = items;
+    order["payment"] = payment;
+    order
 }
 
 fn sample_orders() -> Vec<Value> {

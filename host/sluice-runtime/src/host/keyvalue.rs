@@ -54,7 +54,7 @@ impl HostState {
 
 impl Host for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<BucketHandle>, Error>> {
-        if !self.grants.kv_buckets.iter().any(|b| *b == name) {
+        if !self.grants.kv_buckets.contains(&name) {
             return Ok(Err(Error::AccessDenied(format!(
                 "bucket {name:?} is not granted to this stage"
             ))));

@@ -1,0 +1,161 @@
+//! The `sluice` binary end to end: real processes, real components built from source.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sluice_test_artifacts as guests;
+
+fn sluice(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .expect("running sluice")
+}
+
+fn stdout_json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
+}
+
+#[test]
+fn stage_run_prints_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"id": "evt-1", "type": "order.created", "data": {"orderId": "o-1"}}"#,
+    )
+    .unwrap();
+    let o = sluice(
+        dir.path(),
+        &[
+            "stage",
+            "run",
+            guests::ECHO,
+            "--event",
+            event.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout_json(&o);
+    assert_eq!(out["id"], "evt-1");
+    assert_eq!(out["data"]["orderId"], "o-1");
+    // The guest's stdout went to the log (stderr), tagged with the event id, not to our stdout.
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(log.contains("evt-1"), "{log}");
+}
+
+#[test]
+fn stage_run_prints_a_named_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"id": "evt-2", "data": {}}"#).unwrap();
+    let o = sluice(
+        dir.path(),
+        &[
+            "stage",
+            "run",
+            guests::TRAP_PANIC,
+            "--event",
+            event.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout_json(&o);
+    assert_eq!(out["error"], "Sandbox.Trap");
+    assert!(
+        out["cause"].as_str().unwrap().contains("deliberate panic"),
+        "{out}"
+    );
+
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"limits": {"deadline": 100}}"#).unwrap();
+    let o = sluice(
+        dir.path(),
+        &[
+            "stage",
+            "run",
+            guests::INFINITE_LOOP,
+            "--event",
+            event.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout_json(&o)["error"], "Sandbox.Timeout");
+}
+
+#[test]
+fn bad_inputs_are_reported_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, "{not json").unwrap();
+    let o = sluice(
+        dir.path(),
+        &[
+            "stage",
+            "run",
+            guests::ECHO,
+            "--event",
+            event.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("parsing the event"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    std::fs::write(&event, r#"{"id": "e"}"#).unwrap();
+    let not_wasm = dir.path().join("stage.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let o = sluice(
+        dir.path(),
+        &[
+            "stage",
+            "run",
+            not_wasm.to_str().unwrap(),
+            "--event",
+            event.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a WebAssembly component"));
+}
+
+#[test]
+fn demo_runs_the_order_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    let o = sluice(
+        dir.path(),
+        &["demo", "--components", components.to_str().unwrap()],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for expected in [
+        "o-1001   u-alice      $33.45  stored and notified",
+        "Order.Invalid (permanent, at validate-order)",
+        "Payment.Declined (permanent, at process-payment)",
+        "Inventory.OutOfStock (permanent, at process-inventory)",
+        "Payment.Unavailable (retryable, at process-payment)",
+        "Stats: 4 orders, revenue $1166.35",
+        "Stock left: GPU-1 1, LAMP-7 7",
+        r#"Orders of u-alice (index by-user, oldest first): ["o-1001", "o-1003"]"#,
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}

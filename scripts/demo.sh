@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up what is missing, builds the guest components and runs the order-pipeline demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+echo "[demo] building the guest components for wasm32-wasip2"
+cargo build --quiet --release --target wasm32-wasip2 --manifest-path guests/Cargo.toml
+echo "[demo] building sluice"
+cargo build --quiet --release -p sluice
+"$CARGO_TARGET_DIR/release/sluice" demo --components "$CARGO_TARGET_DIR/wasm32-wasip2/release" "$@"
