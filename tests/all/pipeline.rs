@@ -238,7 +238,9 @@ fn store_order_writes_items_queryable_through_both_indexes() {
         assert_eq!(out["stored"]["version"], 1);
     }
     let query = |w: &mut sluice_runtime::Worker, q: Value| -> Vec<String> {
-        let out = ok_json(&w.invoke(&event("q", &json!({"query": q}))).outcome);
+        // Every query is its own event: a repeated id would be answered from its dedupe record.
+        let id = format!("q-{q}");
+        let out = ok_json(&w.invoke(&event(&id, &json!({"query": q}))).outcome);
         out["items"]
             .as_array()
             .unwrap()
@@ -353,4 +355,77 @@ fn kv_counter_counts_and_reports_access_errors() {
         .outcome
         .unwrap_err();
     assert_eq!(e.name, "State.TooLarge");
+}
+
+#[test]
+fn a_recorded_event_is_not_run_again() {
+    let h = Harness::new();
+    let mut w = h.worker_for("kv-counter", guests::KV_COUNTER, kv(&["counters"]));
+    let e = event(
+        "evt-once",
+        &json!({"bucket": "counters", "key": "k", "delta": 5}),
+    );
+    let first = w.invoke(&e);
+    assert_eq!(ok_json(&first.outcome)["value"], 5);
+    assert!(first.replayed.is_none());
+    let again = w.invoke(&e);
+    let record = again
+        .replayed
+        .expect("the second delivery is answered from the dedupe record");
+    match record.outcome {
+        sluice_model::state::RecordedOutcome::Succeeded { output_digest } => {
+            assert_eq!(output_digest.len(), 64)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Not run again: the counter moved once. A new event id runs normally.
+    let next = w.invoke(&event(
+        "evt-next",
+        &json!({"bucket": "counters", "key": "k", "delta": 1}),
+    ));
+    assert_eq!(ok_json(&next.outcome)["value"], 6);
+
+    // The same id twice in one batch: the second is answered from the first's record.
+    let batch = w.invoke_batch(&[
+        event(
+            "evt-b",
+            &json!({"bucket": "counters", "key": "k", "delta": 10}),
+        ),
+        event(
+            "evt-b",
+            &json!({"bucket": "counters", "key": "k", "delta": 10}),
+        ),
+    ]);
+    assert!(batch[0].replayed.is_none() && batch[1].replayed.is_some());
+    let last = w.invoke(&event(
+        "evt-last",
+        &json!({"bucket": "counters", "key": "k", "delta": 0}),
+    ));
+    assert_eq!(ok_json(&last.outcome)["value"], 16);
+}
+
+#[test]
+fn permanent_failures_are_recorded_and_retryable_ones_are_not() {
+    let h = Harness::new();
+    let mut w = h.worker_for(
+        "process-payment",
+        guests::PROCESS_PAYMENT,
+        StageConfig::default(),
+    );
+    let declined = event("evt-declined", &priced("o-1", "4000000000000000"));
+    assert_eq!(err_name(&w.invoke(&declined).outcome), "Payment.Declined");
+    let replay = w.invoke(&declined);
+    assert!(replay.replayed.is_some(), "a permanent failure is final");
+    assert_eq!(err_name(&replay.outcome), "Payment.Declined");
+
+    let mut flaky = priced("o-2", "x");
+    flaky["payment"] = json!({"method": "flaky"});
+    let flaky = event("evt-flaky", &flaky);
+    assert_eq!(err_name(&w.invoke(&flaky).outcome), "Payment.Unavailable");
+    let retry = w.invoke(&flaky);
+    assert!(
+        retry.replayed.is_none(),
+        "a retryable failure runs again on redelivery"
+    );
+    assert_eq!(err_name(&retry.outcome), "Payment.Unavailable");
 }

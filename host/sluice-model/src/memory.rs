@@ -54,8 +54,8 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::state::{
-    Clock, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, StateBackend,
-    StateSession, StoreError, TableDef, TableError, merge_patch,
+    Clock, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
+    RecordedOutcome, StateBackend, StateSession, StoreError, TableDef, TableError, merge_patch,
 };
 
 /// (partition key, sort key) of a table item.
@@ -68,6 +68,8 @@ struct Base {
     kv: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// table → (pk, sk) → item. Expired items stay until swept or overwritten.
     tables: BTreeMap<String, BTreeMap<ItemKey, Item>>,
+    /// event id → dedupe record.
+    records: BTreeMap<String, Recorded>,
 }
 
 /// Uncommitted writes: the kept events of the open batch plus the current event. `None` values
@@ -118,6 +120,7 @@ impl MemoryBackend {
             backend: self.clone(),
             overlay: Overlay::default(),
             event_start: None,
+            records: Vec::new(),
             implicit_start: Overlay::default(),
         }
     }
@@ -150,6 +153,8 @@ pub struct MemorySession {
     overlay: Overlay,
     /// The overlay as it was when the current event began; `None` outside an event.
     event_start: Option<Overlay>,
+    /// Dedupe records made in the open batch.
+    records: Vec<(String, Recorded)>,
     /// The overlay as it was when the last event finished or the batch began: where the
     /// implicit event of calls outside `begin_event`/`finish_event` starts.
     implicit_start: Overlay,
@@ -379,6 +384,7 @@ impl StateSession for MemorySession {
         self.implicit_start = Overlay::default();
         // One lock for the whole write set: other sessions see all of it or none of it.
         let mut base = self.backend.base.lock();
+        base.records.extend(self.records.drain(..));
         for (bucket, writes) in overlay.kv {
             let stored = base.kv.entry(bucket).or_default();
             for (key, value) in writes {
@@ -400,7 +406,26 @@ impl StateSession for MemorySession {
         Ok(())
     }
 
+    fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome) {
+        let recorded_at_ms = self.backend.clock.now_ms();
+        self.records.push((
+            event_id.to_owned(),
+            Recorded {
+                recorded_at_ms,
+                outcome,
+            },
+        ));
+    }
+
+    fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+        if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
+            return Ok(Some(r.clone()));
+        }
+        Ok(self.backend.base.lock().records.get(event_id).cloned())
+    }
+
     fn rollback(&mut self) {
+        self.records.clear();
         self.event_start = None;
         self.overlay = Overlay::default();
         self.implicit_start = Overlay::default();

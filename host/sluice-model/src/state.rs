@@ -165,6 +165,33 @@ pub struct TableDef {
     pub indexes: Vec<IndexDef>,
 }
 
+/// The outcome of an event as the state backend records it for deduplication: once an event
+/// has a record, it is not run again and this is what its redelivery is answered with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RecordedOutcome {
+    /// The handler succeeded; the output itself is not kept, only its SHA-256 (hex).
+    Succeeded {
+        /// Hex SHA-256 of the output bytes.
+        output_digest: String,
+    },
+    /// The handler failed for good (a permanent error, or retries exhausted).
+    Failed {
+        /// Error name.
+        name: String,
+        /// Error cause.
+        cause: String,
+    },
+}
+
+/// A dedupe record: what became of an event, and when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Recorded {
+    /// When the record was made, milliseconds since the Unix epoch (drives retention).
+    pub recorded_at_ms: u64,
+    /// The outcome.
+    pub outcome: RecordedOutcome,
+}
+
 /// An event queued by a stage's `emit` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Emitted {
@@ -207,6 +234,12 @@ pub trait StateSession: Send {
     /// otherwise. Returns the events the stage emitted while handling the event (empty when
     /// dropped).
     fn finish_event(&mut self, keep: bool) -> Vec<Emitted>;
+    /// Record the final outcome of `event_id` in the batch; the record commits (or rolls back)
+    /// with the batch's write sets, so an event's effects and its dedupe record are never
+    /// durable one without the other.
+    fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome);
+    /// The dedupe record of `event_id`: recorded earlier in this batch or committed before.
+    fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError>;
     /// Make every kept write set of the batch durable, atomically. On error nothing is applied
     /// and the batch is dropped.
     fn commit(&mut self) -> Result<(), StoreError>;

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 use sluice_model::names;
-use sluice_model::state::{Clock, Emitted, StateSession, SystemClock};
+use sluice_model::state::{Clock, Emitted, Recorded, RecordedOutcome, StateSession, SystemClock};
 use sluice_model::{Event, StageError, StageOutcome};
 use wasmtime::Store;
 
@@ -40,6 +41,49 @@ pub struct Invocation {
     pub outcome: StageOutcome,
     /// Events the stage emitted, in order; empty unless the outcome is `Ok`.
     pub emitted: Vec<Emitted>,
+    /// `Some` when the event already had a dedupe record and was not run again: `outcome` is
+    /// then rebuilt from the record (a success carries an empty output, since only the
+    /// output's digest is kept).
+    pub replayed: Option<Recorded>,
+}
+
+impl Invocation {
+    fn ran(outcome: StageOutcome, emitted: Vec<Emitted>) -> Self {
+        Self {
+            outcome,
+            emitted,
+            replayed: None,
+        }
+    }
+
+    fn replay(recorded: Recorded) -> Self {
+        let outcome = match &recorded.outcome {
+            RecordedOutcome::Succeeded { .. } => Ok(Vec::new()),
+            RecordedOutcome::Failed { name, cause } => {
+                Err(StageError::new(name.clone(), cause.clone(), false))
+            }
+        };
+        Self {
+            outcome,
+            emitted: Vec::new(),
+            replayed: Some(recorded),
+        }
+    }
+}
+
+/// What to record for an event that ran: successes and permanent failures are final; a
+/// retryable failure records nothing, so a redelivery runs the event again.
+fn final_record(outcome: &StageOutcome) -> Option<RecordedOutcome> {
+    match outcome {
+        Ok(output) => Some(RecordedOutcome::Succeeded {
+            output_digest: hex::encode(Sha256::digest(output)),
+        }),
+        Err(e) if !e.retryable => Some(RecordedOutcome::Failed {
+            name: e.name.clone(),
+            cause: e.cause.clone(),
+        }),
+        Err(_) => None,
+    }
 }
 
 /// Counters of what a worker did, for tests, benchmarks and metrics.
@@ -144,7 +188,8 @@ impl Worker {
         }
         let use_batch = events.len() > 1
             && self.stage.batch.is_some()
-            && !self.stage.config.limits.fresh_instance_per_event;
+            && !self.stage.config.limits.fresh_instance_per_event
+            && self.none_recorded(events);
         let mut results = match use_batch.then(|| self.run_batch_export(events)).flatten() {
             Some(results) => results,
             None => {
@@ -163,6 +208,16 @@ impl Worker {
             }
         }
         results
+    }
+
+    /// Whether no event of `events` has a dedupe record or appears twice: the condition for
+    /// handing them to `handle-batch` in one call (otherwise they go one by one, so each
+    /// duplicate is answered from its record).
+    fn none_recorded(&mut self, events: &[Event]) -> bool {
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
+        events.iter().all(|e| {
+            seen.insert(e.id.as_str()) && matches!(self.session().recorded(&e.id), Ok(None))
+        })
     }
 
     fn session(&mut self) -> &mut Box<dyn StateSession> {
@@ -262,14 +317,22 @@ impl Worker {
 
     /// Run one event through `handle`, leaving its write set kept or dropped (not committed).
     fn run_one(&mut self, event: &Event) -> Invocation {
+        match self.session().recorded(&event.id) {
+            Ok(Some(recorded)) => return Invocation::replay(recorded),
+            Ok(None) => {}
+            // Without the dedupe answer the event must not run (it might run twice).
+            Err(e) => {
+                return Invocation::ran(
+                    Err(StageError::new("State.Unavailable", e.0, true)),
+                    Vec::new(),
+                );
+            }
+        }
         let limits = self.stage.config.limits.clone();
         let warm = match self.ensure_warm() {
             Ok(w) => w,
             Err(e) => {
-                return Invocation {
-                    outcome: Err(e),
-                    emitted: Vec::new(),
-                };
+                return Invocation::ran(Err(e), Vec::new());
             }
         };
         let data = warm.store.data_mut();
@@ -286,8 +349,11 @@ impl Worker {
             Err(e) => (Err(classify(&e, &data.limiter, &tail)), true),
         };
         let emitted = data.session.finish_event(outcome.is_ok());
+        if let Some(record) = final_record(&outcome) {
+            data.session.record_outcome(&event.id, record);
+        }
         self.after_calls(1, trapped);
-        Invocation { outcome, emitted }
+        Invocation::ran(outcome, emitted)
     }
 
     /// Run `events` through one `handle-batch` call. `None` means "re-run event by event":
@@ -337,16 +403,21 @@ impl Worker {
                 results.len()
             );
             self.after_calls(n as u64, false);
+            let outcome = Err(StageError::new(
+                names::SANDBOX_MALFORMED_OUTPUT,
+                cause,
+                false,
+            ));
+            let session = self.session();
+            for event in events {
+                if let Some(record) = final_record(&outcome) {
+                    session.record_outcome(&event.id, record);
+                }
+            }
             return Some(
-                (0..n)
-                    .map(|_| Invocation {
-                        outcome: Err(StageError::new(
-                            names::SANDBOX_MALFORMED_OUTPUT,
-                            cause.clone(),
-                            false,
-                        )),
-                        emitted: Vec::new(),
-                    })
+                events
+                    .iter()
+                    .map(|_| Invocation::ran(outcome.clone(), Vec::new()))
                     .collect(),
             );
         }
@@ -359,11 +430,17 @@ impl Worker {
         if outcomes.iter().any(Result::is_err) {
             return None;
         }
+        let session = self.session();
+        for (event, outcome) in events.iter().zip(&outcomes) {
+            if let Some(record) = final_record(outcome) {
+                session.record_outcome(&event.id, record);
+            }
+        }
         Some(
             outcomes
                 .into_iter()
                 .zip(cursor.emitted)
-                .map(|(outcome, emitted)| Invocation { outcome, emitted })
+                .map(|(outcome, emitted)| Invocation::ran(outcome, emitted))
                 .collect(),
         )
     }
