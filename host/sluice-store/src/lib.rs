@@ -1,0 +1,23 @@
+//! Sluice's embedded store: key-value buckets and DynamoDB-style tables in one redb file,
+//! committed once per batch together with each event's dedupe record and its outbox rows.
+//!
+//! - [`Store::open`] opens (or creates) the database, checks the file format version and
+//!   declares the tables' secondary indexes.
+//! - A [`StoreSession`] (one per worker) implements [`sluice_model::state::StateSession`]:
+//!   per-event write sets over a per-batch write set over a read snapshot, and
+//!   [`StateSession::commit`] writes the whole batch — state, secondary indexes, TTL entries,
+//!   dedupe records, outbox rows — in ONE durable redb transaction.
+//!
+//! redb is blocking: callers run sessions on worker threads, never on an async executor.
+//!
+//! [`StateSession::commit`]: sluice_model::state::StateSession::commit
+
+mod codec;
+mod outbox;
+pub mod schema;
+mod session;
+mod store;
+
+pub use outbox::OutboxRow;
+pub use session::StoreSession;
+pub use store::{OpenError, Store, StoreConfig, SweepReport};

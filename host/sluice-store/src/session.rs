@@ -1,0 +1,855 @@
+//! A worker's view of the store: write sets per event and per batch over a read snapshot, and
+//! the one-transaction commit.
+//!
+//! # Layers
+//! Reads look at the current event's writes, then the writes of events kept earlier in the
+//! batch, then the snapshot. `finish_event(true)` folds the event layer into the batch layer;
+//! `finish_event(false)` drops it. `commit` writes the batch layer, every secondary-index and
+//! TTL entry it implies, the batch's dedupe records and its outbox rows in one redb
+//! transaction with `Durability::Immediate`: all of a batch is durable, or none of it.
+//!
+//! # Why batches that touch state are serialized
+//! Events must be serializable: N events incrementing one counter through read-modify-write
+//! must leave exactly N, whatever the number of workers. The keys an event touches are chosen
+//! by guest code at run time, so they cannot be known up front to partition by key. We take
+//! the simplest mechanism that is correct by construction: a session takes the store's state
+//! lock at its first state access and holds it, with a snapshot opened under it, until commit
+//! or rollback. Every read is then current and no other batch can interleave. Workers still
+//! run in parallel while they do not touch state (parsing, computing, stateless stages), and
+//! the lock is taken once per batch, not per event. Optimistic validation (record read sets,
+//! re-check them in the commit, re-run conflicting batches) would let disjoint batches run
+//! state code in parallel too; it is the upgrade path if state-heavy stages need it.
+//!
+//! Dedupe records need no lock: `recorded` reads committed records directly, and `commit`
+//! re-checks inside the write transaction that no event of the batch was recorded by another
+//! session in the meantime, failing the commit (nothing applied) if one was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::{ArcMutexGuard, RawMutex};
+use redb::{Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table};
+use serde_json::Value;
+use sluice_model::state::{
+    Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
+    RecordedOutcome, SortKeyCondition, StateSession, StoreError, TableError, merge_patch,
+};
+
+use crate::codec;
+use crate::outbox;
+use crate::schema::{DEDUPE, DEDUPE_BY_TIME, INDEX, ITEMS, KV, OUTBOX, TTL};
+use crate::store::{Inner, Store};
+
+type ItemKey = (String, String, String);
+
+#[derive(Default)]
+struct Layer {
+    kv: BTreeMap<(String, String), Option<Vec<u8>>>,
+    items: BTreeMap<ItemKey, Option<Item>>,
+    emitted: Vec<Emitted>,
+}
+
+impl Layer {
+    fn is_empty(&self) -> bool {
+        self.kv.is_empty() && self.items.is_empty() && self.emitted.is_empty()
+    }
+}
+
+/// One worker's session; see the module docs.
+pub struct StoreSession {
+    inner: Arc<Inner>,
+    lock: Option<ArcMutexGuard<RawMutex, ()>>,
+    snapshot: Option<ReadTransaction>,
+    batch: Layer,
+    event: Layer,
+    event_id: Option<String>,
+    /// Kept events' emits, with the id of the event that emitted them.
+    outbox: Vec<(String, Emitted)>,
+    records: Vec<(String, Recorded)>,
+}
+
+impl std::fmt::Debug for StoreSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSession")
+            .field("locked", &self.lock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+fn kv_err(e: impl std::fmt::Display) -> KvError {
+    KvError::Store(e.to_string())
+}
+fn table_err(e: impl std::fmt::Display) -> TableError {
+    TableError::Store(e.to_string())
+}
+
+fn is_live(item: &Item, now: u64) -> bool {
+    item.expires_at.is_none_or(|at| at > now)
+}
+
+/// The index key value of `attr` in `doc`: strings as-is, numbers as their JSON text.
+fn index_value(doc: &Value, attr: &str) -> Option<String> {
+    match doc.get(attr)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// (index pk, index sk) of `item` in `index`, if the item has the attributes.
+fn index_key(index: &IndexDef, item: &Item) -> Option<(String, String)> {
+    let ipk = index_value(&item.doc, &index.pk_attr)?;
+    let isk = match &index.sk_attr {
+        Some(attr) => index_value(&item.doc, attr)?,
+        None => item.sk.clone(),
+    };
+    Some((ipk, isk))
+}
+
+pub(crate) fn remove_index_entries(
+    index: &mut Table<'_, (&str, &str, &str, &str, &str, &str), ()>,
+    indexes: &HashMap<String, Vec<IndexDef>>,
+    table: &str,
+    item: &Item,
+) -> Result<(), StoreError> {
+    for def in indexes.get(table).into_iter().flatten() {
+        if let Some((ipk, isk)) = index_key(def, item) {
+            index
+                .remove((
+                    table,
+                    def.name.as_str(),
+                    ipk.as_str(),
+                    isk.as_str(),
+                    item.pk.as_str(),
+                    item.sk.as_str(),
+                ))
+                .map_err(store_err)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn read_record(
+    txn: &ReadTransaction,
+    event_id: &str,
+) -> Result<Option<Recorded>, StoreError> {
+    let table = txn.open_table(DEDUPE).map_err(store_err)?;
+    match table.get(event_id).map_err(store_err)? {
+        Some(v) => serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(store_err),
+        None => Ok(None),
+    }
+}
+
+fn check_condition(
+    table: &str,
+    pk: &str,
+    sk: &str,
+    cond: Condition,
+    current: Option<&Item>,
+) -> Result<(), TableError> {
+    let problem = match (cond, current) {
+        (Condition::Always, _)
+        | (Condition::MustNotExist, None)
+        | (Condition::MustExist, Some(_)) => {
+            return Ok(());
+        }
+        (Condition::VersionIs(v), Some(item)) if item.version == v => return Ok(()),
+        (Condition::MustNotExist, Some(item)) => format!("item exists (version {})", item.version),
+        (Condition::MustExist, None) => "item does not exist".to_owned(),
+        (Condition::VersionIs(v), Some(item)) => {
+            format!("expected version {v}, found version {}", item.version)
+        }
+        (Condition::VersionIs(v), None) => format!("expected version {v}, item does not exist"),
+    };
+    Err(TableError::ConditionFailed(format!(
+        "table {table:?}, pk {pk:?}, sk {sk:?}: {problem}"
+    )))
+}
+
+fn require_object(value: &Value, what: &str) -> Result<(), TableError> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(TableError::InvalidArgument(format!(
+            "{what} must be a JSON object"
+        )))
+    }
+}
+
+fn parse_cursor(cursor: &str, len: usize) -> Result<Vec<String>, TableError> {
+    match serde_json::from_str::<Vec<String>>(cursor) {
+        Ok(parts) if parts.len() == len => Ok(parts),
+        _ => Err(TableError::InvalidArgument(format!(
+            "malformed cursor {cursor:?}"
+        ))),
+    }
+}
+
+/// Lower and upper bounds on sort keys that `cond` implies (`matches` still filters exactly).
+fn sk_bounds(cond: &SortKeyCondition) -> (Bound<String>, Bound<String>) {
+    use Bound::{Excluded, Included, Unbounded};
+    match cond {
+        SortKeyCondition::Any => (Unbounded, Unbounded),
+        SortKeyCondition::Equals(v) => (Included(v.clone()), Included(v.clone())),
+        SortKeyCondition::BeginsWith(p) => (Included(p.clone()), Unbounded),
+        SortKeyCondition::Between(lo, hi) => (Included(lo.clone()), Included(hi.clone())),
+        SortKeyCondition::LessThan(v) => (Unbounded, Excluded(v.clone())),
+        SortKeyCondition::LessOrEqual(v) => (Unbounded, Included(v.clone())),
+        SortKeyCondition::GreaterThan(v) => (Excluded(v.clone()), Unbounded),
+        SortKeyCondition::GreaterOrEqual(v) => (Included(v.clone()), Unbounded),
+    }
+}
+
+/// The smallest string greater than every string starting with `s`... as far as tuple keys
+/// go: `s` followed by NUL sorts after `s` and before any longer string starting with `s`
+/// plus a non-NUL character, which is all a tuple-key upper bound needs (strings never
+/// contain NUL in practice; one that does is still found by the exact filter).
+fn after(s: &str) -> String {
+    format!("{s}\0")
+}
+
+impl StoreSession {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self {
+            inner,
+            lock: None,
+            snapshot: None,
+            batch: Layer::default(),
+            event: Layer::default(),
+            event_id: None,
+            outbox: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Take the state lock (once per batch) and the snapshot opened under it.
+    fn snapshot(&mut self) -> Result<&ReadTransaction, StoreError> {
+        if self.lock.is_none() {
+            self.lock = Some(self.inner.state_lock.lock_arc());
+            self.snapshot = None;
+        }
+        if self.snapshot.is_none() {
+            self.snapshot = Some(self.inner.db.begin_read().map_err(store_err)?);
+        }
+        Ok(self.snapshot.as_ref().expect("just opened"))
+    }
+
+    fn release(&mut self) {
+        self.snapshot = None;
+        self.lock = None;
+        self.batch = Layer::default();
+        self.event = Layer::default();
+        self.outbox.clear();
+        self.records.clear();
+    }
+
+    fn overlay_kv(&self, bucket: &str, key: &str) -> Option<&Option<Vec<u8>>> {
+        let k = (bucket.to_owned(), key.to_owned());
+        self.event.kv.get(&k).or_else(|| self.batch.kv.get(&k))
+    }
+
+    fn overlay_item(&self, key: &ItemKey) -> Option<&Option<Item>> {
+        self.event
+            .items
+            .get(key)
+            .or_else(|| self.batch.items.get(key))
+    }
+
+    /// The item as this session sees it, live or not.
+    fn stored_item(&mut self, table: &str, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let key = (table.to_owned(), pk.to_owned(), sk.to_owned());
+        if let Some(v) = self.overlay_item(&key) {
+            return Ok(v.clone());
+        }
+        let snap = self.snapshot()?;
+        let items = snap.open_table(ITEMS).map_err(store_err)?;
+        let got = items.get((table, pk, sk)).map_err(store_err)?;
+        Ok(got.and_then(|v| codec::decode(pk, sk, v.value())))
+    }
+
+    fn live_item(&mut self, table: &str, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        let now = self.now();
+        Ok(self
+            .stored_item(table, pk, sk)
+            .map_err(table_err)?
+            .filter(|i| is_live(i, now)))
+    }
+
+    fn write_item(&mut self, table: &str, pk: &str, sk: &str, item: Option<Item>) {
+        self.event
+            .items
+            .insert((table.to_owned(), pk.to_owned(), sk.to_owned()), item);
+    }
+
+    /// Overlay entries of `table` (event over batch).
+    fn overlay_items(&self, table: &str) -> BTreeMap<(String, String), Option<Item>> {
+        let mut out = BTreeMap::new();
+        for layer in [&self.batch, &self.event] {
+            for ((t, pk, sk), v) in &layer.items {
+                if t == table {
+                    out.insert((pk.clone(), sk.clone()), v.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Live, matching items of a base-table query from the snapshot: at most `want` of them,
+    /// in query order, starting after `after_sk`, skipping keys the overlay decides.
+    fn db_base_rows(
+        &mut self,
+        table: &str,
+        q: &Query,
+        after_sk: Option<&str>,
+        want: usize,
+        overlay: &BTreeMap<(String, String), Option<Item>>,
+    ) -> Result<Vec<(Vec<String>, Item)>, StoreError> {
+        let now = self.now();
+        let (mut lo, mut hi) = sk_bounds(&q.sk);
+        if let Some(c) = after_sk {
+            if q.forward {
+                lo = Bound::Excluded(c.to_owned());
+            } else {
+                hi = Bound::Excluded(c.to_owned());
+            }
+        }
+        let pk = q.pk.as_str();
+        let pk_end = after(pk);
+        let lower: Bound<(&str, &str, &str)> = match &lo {
+            Bound::Included(s) => Bound::Included((table, pk, s.as_str())),
+            Bound::Excluded(s) => Bound::Excluded((table, pk, s.as_str())),
+            Bound::Unbounded => Bound::Included((table, pk, "")),
+        };
+        let upper: Bound<(&str, &str, &str)> = match &hi {
+            Bound::Included(s) => Bound::Included((table, pk, s.as_str())),
+            Bound::Excluded(s) => Bound::Excluded((table, pk, s.as_str())),
+            Bound::Unbounded => Bound::Excluded((table, pk_end.as_str(), "")),
+        };
+        let snap = self.snapshot()?;
+        let items = snap.open_table(ITEMS).map_err(store_err)?;
+        let range = items
+            .range::<(&str, &str, &str)>((lower, upper))
+            .map_err(store_err)?;
+        let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let mut out = Vec::new();
+        for entry in iter {
+            let (k, v) = entry.map_err(store_err)?;
+            let (_, ipk, isk) = k.value();
+            if ipk != pk {
+                continue;
+            }
+            if overlay.contains_key(&(ipk.to_owned(), isk.to_owned())) || !q.sk.matches(isk) {
+                continue;
+            }
+            let Some(item) = codec::decode(ipk, isk, v.value()) else {
+                continue;
+            };
+            if !is_live(&item, now) {
+                continue;
+            }
+            out.push((vec![item.sk.clone()], item));
+            if out.len() >= want {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`Self::db_base_rows`] for a secondary index; positions are (index sk, pk, sk).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a query's parts, kept apart for clarity"
+    )]
+    fn db_index_rows(
+        &mut self,
+        table: &str,
+        index: &str,
+        q: &Query,
+        after_pos: Option<&[String]>,
+        want: usize,
+        overlay: &BTreeMap<(String, String), Option<Item>>,
+    ) -> Result<Vec<(Vec<String>, Item)>, StoreError> {
+        let now = self.now();
+        let (lo, hi) = sk_bounds(&q.sk);
+        let ipk = q.pk.as_str();
+        let ipk_end = after(ipk);
+        let lo_after;
+        let hi_after;
+        type K<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+        let mut lower: Bound<K<'_>> = match &lo {
+            Bound::Included(s) => Bound::Included((table, index, ipk, s.as_str(), "", "")),
+            Bound::Excluded(s) => {
+                lo_after = after(s);
+                Bound::Included((table, index, ipk, lo_after.as_str(), "", ""))
+            }
+            Bound::Unbounded => Bound::Included((table, index, ipk, "", "", "")),
+        };
+        let mut upper: Bound<K<'_>> = match &hi {
+            Bound::Included(s) => {
+                hi_after = after(s);
+                Bound::Excluded((table, index, ipk, hi_after.as_str(), "", ""))
+            }
+            Bound::Excluded(s) => Bound::Excluded((table, index, ipk, s.as_str(), "", "")),
+            Bound::Unbounded => Bound::Excluded((table, index, ipk_end.as_str(), "", "", "")),
+        };
+        if let Some([isk, pk, sk]) = after_pos {
+            let at = (table, index, ipk, isk.as_str(), pk.as_str(), sk.as_str());
+            if q.forward {
+                lower = Bound::Excluded(at);
+            } else {
+                upper = Bound::Excluded(at);
+            }
+        }
+        let snap = self.snapshot()?;
+        let entries = snap.open_table(INDEX).map_err(store_err)?;
+        let items = snap.open_table(ITEMS).map_err(store_err)?;
+        let range = entries.range::<K<'_>>((lower, upper)).map_err(store_err)?;
+        let iter: Box<dyn Iterator<Item = _>> = if q.forward {
+            Box::new(range)
+        } else {
+            Box::new(range.rev())
+        };
+        let mut out = Vec::new();
+        for entry in iter {
+            let (k, _) = entry.map_err(store_err)?;
+            let (_, _, eipk, eisk, pk, sk) = k.value();
+            if eipk != ipk
+                || !q.sk.matches(eisk)
+                || overlay.contains_key(&(pk.to_owned(), sk.to_owned()))
+            {
+                continue;
+            }
+            let Some(v) = items.get((table, pk, sk)).map_err(store_err)? else {
+                continue;
+            };
+            let Some(item) = codec::decode(pk, sk, v.value()) else {
+                continue;
+            };
+            if !is_live(&item, now) {
+                continue;
+            }
+            out.push((vec![eisk.to_owned(), pk.to_owned(), sk.to_owned()], item));
+            if out.len() >= want {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl StateSession for StoreSession {
+    fn begin_event(&mut self, event_id: &str) {
+        self.event = Layer::default();
+        self.event_id = Some(event_id.to_owned());
+    }
+
+    fn finish_event(&mut self, keep: bool) -> Vec<Emitted> {
+        let event = std::mem::take(&mut self.event);
+        let id = self.event_id.take().unwrap_or_default();
+        if !keep {
+            return Vec::new();
+        }
+        self.batch.kv.extend(event.kv);
+        self.batch.items.extend(event.items);
+        for e in &event.emitted {
+            self.outbox.push((id.clone(), e.clone()));
+        }
+        event.emitted
+    }
+
+    fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome) {
+        let recorded_at_ms = self.now();
+        self.records.push((
+            event_id.to_owned(),
+            Recorded {
+                recorded_at_ms,
+                outcome,
+            },
+        ));
+    }
+
+    fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+        if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
+            return Ok(Some(r.clone()));
+        }
+        match &self.snapshot {
+            Some(snap) => read_record(snap, event_id),
+            None => read_record(&self.inner.db.begin_read().map_err(store_err)?, event_id),
+        }
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.event = Layer::default();
+        if self.batch.is_empty() && self.records.is_empty() && self.outbox.is_empty() {
+            self.release();
+            return Ok(());
+        }
+        let result = self.write_batch();
+        self.release();
+        result
+    }
+
+    fn rollback(&mut self) {
+        self.release();
+    }
+
+    fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        if let Some(v) = self.overlay_kv(bucket, key) {
+            return Ok(v.clone());
+        }
+        let snap = self.snapshot().map_err(kv_err)?;
+        let kv = snap.open_table(KV).map_err(kv_err)?;
+        Ok(kv
+            .get((bucket, key))
+            .map_err(kv_err)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn kv_set(&mut self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        // Blind writes take the lock too: the batch's writes must not interleave with another
+        // batch's read-modify-write of the same key.
+        self.snapshot().map_err(kv_err)?;
+        self.event
+            .kv
+            .insert((bucket.to_owned(), key.to_owned()), Some(value));
+        Ok(())
+    }
+
+    fn kv_delete(&mut self, bucket: &str, key: &str) -> Result<(), KvError> {
+        self.snapshot().map_err(kv_err)?;
+        self.event
+            .kv
+            .insert((bucket.to_owned(), key.to_owned()), None);
+        Ok(())
+    }
+
+    fn kv_list(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, KvError> {
+        let limit = limit.max(1);
+        let mut overlay: BTreeMap<String, bool> = BTreeMap::new();
+        for layer in [&self.batch, &self.event] {
+            for ((b, k), v) in &layer.kv {
+                if b == bucket && k.starts_with(prefix) && cursor.is_none_or(|c| k.as_str() > c) {
+                    overlay.insert(k.clone(), v.is_some());
+                }
+            }
+        }
+        // Enough stored keys that, after the overlay hides some, `limit + 1` can remain.
+        let want = limit + 1 + overlay.len();
+        let mut live: BTreeMap<String, bool> = BTreeMap::new();
+        {
+            let snap = self.snapshot().map_err(kv_err)?;
+            let kv = snap.open_table(KV).map_err(kv_err)?;
+            let start = match cursor {
+                Some(c) if c >= prefix => Bound::Excluded((bucket, c)),
+                _ => Bound::Included((bucket, prefix)),
+            };
+            let bucket_end = after(bucket);
+            let range = kv
+                .range::<(&str, &str)>((start, Bound::Excluded((bucket_end.as_str(), ""))))
+                .map_err(kv_err)?;
+            for entry in range {
+                let (k, _) = entry.map_err(kv_err)?;
+                let (b, key) = k.value();
+                if b != bucket || !key.starts_with(prefix) {
+                    break;
+                }
+                live.insert(key.to_owned(), true);
+                if live.len() >= want {
+                    break;
+                }
+            }
+        }
+        live.extend(overlay);
+        let mut keys: Vec<String> = live
+            .into_iter()
+            .filter(|(k, is_live)| *is_live && cursor.is_none_or(|c| k.as_str() > c))
+            .map(|(k, _)| k)
+            .take(limit + 1)
+            .collect();
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let cursor = if more { keys.last().cloned() } else { None };
+        Ok(KeyPage { keys, cursor })
+    }
+
+    fn table_put(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        doc: Value,
+        cond: Condition,
+        expires_at: Option<u64>,
+    ) -> Result<u64, TableError> {
+        require_object(&doc, "document")?;
+        let current = self.live_item(table, pk, sk)?;
+        check_condition(table, pk, sk, cond, current.as_ref())?;
+        let version = current.map_or(1, |item| item.version + 1);
+        let item = Item {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            doc,
+            version,
+            expires_at,
+        };
+        self.write_item(table, pk, sk, Some(item));
+        Ok(version)
+    }
+
+    fn table_get(&mut self, table: &str, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        self.live_item(table, pk, sk)
+    }
+
+    fn table_delete(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        cond: Condition,
+    ) -> Result<bool, TableError> {
+        let current = self.live_item(table, pk, sk)?;
+        check_condition(table, pk, sk, cond, current.as_ref())?;
+        self.write_item(table, pk, sk, None);
+        Ok(current.is_some())
+    }
+
+    fn table_update(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        patch: &Value,
+        cond: Condition,
+    ) -> Result<Item, TableError> {
+        require_object(patch, "patch")?;
+        let current = self.live_item(table, pk, sk)?;
+        check_condition(table, pk, sk, cond, current.as_ref())?;
+        let item = match current {
+            Some(mut item) => {
+                merge_patch(&mut item.doc, patch);
+                item.version += 1;
+                item
+            }
+            None => {
+                let mut doc = Value::Object(serde_json::Map::new());
+                merge_patch(&mut doc, patch);
+                Item {
+                    pk: pk.to_owned(),
+                    sk: sk.to_owned(),
+                    doc,
+                    version: 1,
+                    expires_at: None,
+                }
+            }
+        };
+        self.write_item(table, pk, sk, Some(item.clone()));
+        Ok(item)
+    }
+
+    fn table_query(&mut self, table: &str, q: &Query) -> Result<QueryPage, TableError> {
+        let index = match &q.index {
+            None => None,
+            Some(name) => Some(
+                self.inner
+                    .indexes
+                    .get(table)
+                    .and_then(|defs| defs.iter().find(|d| &d.name == name))
+                    .cloned()
+                    .ok_or_else(|| TableError::NoSuchIndex(name.clone()))?,
+            ),
+        };
+        let after_pos = q
+            .cursor
+            .as_deref()
+            .map(|c| parse_cursor(c, if index.is_some() { 3 } else { 1 }))
+            .transpose()?;
+        let limit = q.limit.max(1);
+        let now = self.now();
+        let overlay = self.overlay_items(table);
+        let past_cursor = |pos: &Vec<String>| match &after_pos {
+            None => true,
+            Some(after) if q.forward => pos > after,
+            Some(after) => pos < after,
+        };
+        // Overlay candidates: every live overlay item of the partition that matches.
+        let mut rows: Vec<(Vec<String>, Item)> = overlay
+            .values()
+            .flatten()
+            .filter(|item| is_live(item, now))
+            .filter_map(|item| match &index {
+                None => (item.pk == q.pk && q.sk.matches(&item.sk))
+                    .then(|| (vec![item.sk.clone()], item.clone())),
+                Some(def) => {
+                    let (ipk, isk) = index_key(def, item)?;
+                    (ipk == q.pk && q.sk.matches(&isk))
+                        .then(|| (vec![isk, item.pk.clone(), item.sk.clone()], item.clone()))
+                }
+            })
+            .filter(|(pos, _)| past_cursor(pos))
+            .collect();
+        let want = limit + 1;
+        let stored = match &index {
+            None => self.db_base_rows(
+                table,
+                q,
+                after_pos.as_ref().map(|p| p[0].as_str()),
+                want,
+                &overlay,
+            ),
+            Some(def) => {
+                self.db_index_rows(table, &def.name, q, after_pos.as_deref(), want, &overlay)
+            }
+        }
+        .map_err(table_err)?;
+        rows.extend(stored);
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        if !q.forward {
+            rows.reverse();
+        }
+        rows.truncate(limit + 1);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let cursor = if more {
+            rows.last()
+                .map(|(pos, _)| Value::from(pos.clone()).to_string())
+        } else {
+            None
+        };
+        Ok(QueryPage {
+            items: rows.into_iter().map(|(_, item)| item).collect(),
+            cursor,
+        })
+    }
+
+    fn emit(&mut self, event: Emitted) {
+        self.event.emitted.push(event);
+    }
+}
+
+impl StoreSession {
+    /// The batch in one durable write transaction.
+    fn write_batch(&mut self) -> Result<(), StoreError> {
+        let inner = self.inner.clone();
+        let mut txn = inner.db.begin_write().map_err(store_err)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(store_err)?;
+        {
+            let mut dedupe = txn.open_table(DEDUPE).map_err(store_err)?;
+            // Another session may have committed one of these events since we looked: then
+            // this batch ran it a second time, and nothing of it may land.
+            for (id, _) in &self.records {
+                if dedupe.get(id.as_str()).map_err(store_err)?.is_some() {
+                    return Err(StoreError(format!(
+                        "event {id:?} was committed by another worker meanwhile; the batch was not applied"
+                    )));
+                }
+            }
+            let mut by_time = txn.open_table(DEDUPE_BY_TIME).map_err(store_err)?;
+            for (id, r) in &self.records {
+                dedupe
+                    .insert(
+                        id.as_str(),
+                        serde_json::to_vec(r).map_err(store_err)?.as_slice(),
+                    )
+                    .map_err(store_err)?;
+                by_time
+                    .insert((r.recorded_at_ms, id.as_str()), ())
+                    .map_err(store_err)?;
+            }
+
+            let mut kv = txn.open_table(KV).map_err(store_err)?;
+            for ((bucket, key), value) in &self.batch.kv {
+                match value {
+                    Some(v) => kv
+                        .insert((bucket.as_str(), key.as_str()), v.as_slice())
+                        .map(drop),
+                    None => kv.remove((bucket.as_str(), key.as_str())).map(drop),
+                }
+                .map_err(store_err)?;
+            }
+
+            let mut items = txn.open_table(ITEMS).map_err(store_err)?;
+            let mut index = txn.open_table(INDEX).map_err(store_err)?;
+            let mut ttl = txn.open_table(TTL).map_err(store_err)?;
+            for ((table, pk, sk), new) in &self.batch.items {
+                let key = (table.as_str(), pk.as_str(), sk.as_str());
+                let old = items
+                    .get(key)
+                    .map_err(store_err)?
+                    .and_then(|v| codec::decode(pk, sk, v.value()));
+                if let Some(old) = &old {
+                    remove_index_entries(&mut index, &inner.indexes, table, old)?;
+                    if let Some(at) = old.expires_at {
+                        ttl.remove((at, table.as_str(), pk.as_str(), sk.as_str()))
+                            .map_err(store_err)?;
+                    }
+                }
+                match new {
+                    Some(item) => {
+                        items
+                            .insert(key, codec::encode(item).as_slice())
+                            .map_err(store_err)?;
+                        for def in inner.indexes.get(table).into_iter().flatten() {
+                            if let Some((ipk, isk)) = index_key(def, item) {
+                                index
+                                    .insert(
+                                        (
+                                            table.as_str(),
+                                            def.name.as_str(),
+                                            ipk.as_str(),
+                                            isk.as_str(),
+                                            pk.as_str(),
+                                            sk.as_str(),
+                                        ),
+                                        (),
+                                    )
+                                    .map_err(store_err)?;
+                            }
+                        }
+                        if let Some(at) = item.expires_at {
+                            ttl.insert((at, table.as_str(), pk.as_str(), sk.as_str()), ())
+                                .map_err(store_err)?;
+                        }
+                    }
+                    None => {
+                        items.remove(key).map_err(store_err)?;
+                    }
+                }
+            }
+
+            let mut rows = txn.open_table(OUTBOX).map_err(store_err)?;
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for (source, e) in &self.outbox {
+                let n = counts.entry(source.as_str()).or_default();
+                let msg_id = format!("{source}/{n}");
+                *n += 1;
+                rows.insert(
+                    Store::next_outbox_seq(&inner),
+                    outbox::encode(&msg_id, e).as_slice(),
+                )
+                .map_err(store_err)?;
+            }
+        }
+        txn.commit().map_err(store_err)
+    }
+}

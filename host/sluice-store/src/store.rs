@@ -1,0 +1,249 @@
+//! Opening the database, and the maintenance that is not part of a batch: TTL sweeps,
+//! dedupe retention, and draining the outbox.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use sluice_model::state::{
+    Clock, IndexDef, Recorded, StateBackend, StateSession, StoreError, TableDef,
+};
+
+use crate::outbox::{self, OutboxRow};
+use crate::schema::{DEDUPE, DEDUPE_BY_TIME, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX, TTL};
+use crate::session::StoreSession;
+use crate::{codec, session};
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// redb could not open or create the file.
+    #[error("opening the database: {0}")]
+    Database(#[from] redb::DatabaseError),
+    /// The file was written by a newer Sluice with a layout this build does not know.
+    #[error("the database has format version {found}; this build reads up to {FORMAT_VERSION}")]
+    TooNew {
+        /// Version found in the file.
+        found: u64,
+    },
+    /// Creating the tables failed.
+    #[error("initialising the database: {0}")]
+    Init(String),
+}
+
+/// How a store is opened.
+pub struct StoreConfig {
+    /// Tables and their secondary indexes.
+    pub tables: Vec<TableDef>,
+    /// Clock for TTL and dedupe retention.
+    pub clock: Arc<dyn Clock>,
+    /// How long dedupe records are kept. A redelivery or republish of an event older than this
+    /// runs again, so it must exceed the longest time an event can be redelivered or
+    /// republished (JetStream's `max_age` for redeliveries, the publishers' retry horizon).
+    pub dedupe_retention: Duration,
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Expired table items removed (with their index entries).
+    pub expired_items: usize,
+    /// Dedupe records older than the retention removed.
+    pub dedupe_records: usize,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Database,
+    pub(crate) indexes: HashMap<String, Vec<IndexDef>>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) retention_ms: u64,
+    /// Held by a session from its first state access until commit or rollback; see
+    /// `session.rs` for why batches that touch state are serialized.
+    pub(crate) state_lock: Arc<Mutex<()>>,
+    pub(crate) next_outbox_seq: AtomicU64,
+}
+
+/// The redb-backed state store. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl Store {
+    /// Open or create the database at `path`.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Self, OpenError> {
+        let db = Database::create(path)?;
+        let init = |db: &Database| -> Result<u64, OpenError> {
+            let err = |e: &dyn std::fmt::Display| OpenError::Init(e.to_string());
+            let txn = db.begin_write().map_err(|e| err(&e))?;
+            let next_seq;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+                let found = meta
+                    .get("format_version")
+                    .map_err(|e| err(&e))?
+                    .map(|v| v.value());
+                match found {
+                    Some(v) if v > FORMAT_VERSION => return Err(OpenError::TooNew { found: v }),
+                    Some(_) => {}
+                    None => {
+                        meta.insert("format_version", FORMAT_VERSION)
+                            .map_err(|e| err(&e))?;
+                    }
+                }
+                // Create every table now, so read transactions never meet a missing table.
+                txn.open_table(KV).map_err(|e| err(&e))?;
+                txn.open_table(ITEMS).map_err(|e| err(&e))?;
+                txn.open_table(INDEX).map_err(|e| err(&e))?;
+                txn.open_table(TTL).map_err(|e| err(&e))?;
+                txn.open_table(DEDUPE).map_err(|e| err(&e))?;
+                txn.open_table(DEDUPE_BY_TIME).map_err(|e| err(&e))?;
+                let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
+                next_seq = outbox
+                    .last()
+                    .map_err(|e| err(&e))?
+                    .map_or(0, |(k, _)| k.value() + 1);
+            }
+            txn.commit().map_err(|e| err(&e))?;
+            Ok(next_seq)
+        };
+        let next_seq = init(&db)?;
+        let mut indexes = HashMap::new();
+        for t in config.tables {
+            indexes.insert(t.name, t.indexes);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                indexes,
+                clock: config.clock,
+                retention_ms: u64::try_from(config.dedupe_retention.as_millis())
+                    .unwrap_or(u64::MAX),
+                state_lock: Arc::new(Mutex::new(())),
+                next_outbox_seq: AtomicU64::new(next_seq),
+            }),
+        })
+    }
+
+    /// A session for one worker.
+    pub fn open_session(&self) -> StoreSession {
+        StoreSession::new(self.inner.clone())
+    }
+
+    /// The committed dedupe record of `event_id`.
+    pub fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+        session::read_record(&self.inner.db.begin_read().map_err(storage)?, event_id)
+    }
+
+    /// Remove expired items (and their index entries) and dedupe records past the retention.
+    pub fn sweep(&self) -> Result<SweepReport, StoreError> {
+        let now = self.inner.clock.now_ms();
+        let mut report = SweepReport::default();
+        let txn = self.inner.db.begin_write().map_err(storage)?;
+        {
+            let mut ttl = txn.open_table(TTL).map_err(storage)?;
+            let mut items = txn.open_table(ITEMS).map_err(storage)?;
+            let mut index = txn.open_table(INDEX).map_err(storage)?;
+            let due: Vec<(u64, String, String, String)> = ttl
+                .range(..=(now, "\u{10FFFF}", "", ""))
+                .map_err(storage)?
+                .filter_map(Result::ok)
+                .map(|(k, _)| {
+                    let (at, t, pk, sk) = k.value();
+                    (at, t.to_owned(), pk.to_owned(), sk.to_owned())
+                })
+                .filter(|(at, ..)| *at <= now)
+                .collect();
+            for (at, t, pk, sk) in due {
+                ttl.remove((at, t.as_str(), pk.as_str(), sk.as_str()))
+                    .map_err(storage)?;
+                let stored = items
+                    .get((t.as_str(), pk.as_str(), sk.as_str()))
+                    .map_err(storage)?
+                    .map(|v| v.value().to_vec());
+                // Only remove the item if it is still the one that expired at `at` (a later
+                // put may have given it a new TTL or none).
+                let Some(bytes) = stored else { continue };
+                if codec::header(&bytes).and_then(|(_, e)| e) != Some(at) {
+                    continue;
+                }
+                if let Some(old) = codec::decode(&pk, &sk, &bytes) {
+                    session::remove_index_entries(&mut index, &self.inner.indexes, &t, &old)?;
+                }
+                items
+                    .remove((t.as_str(), pk.as_str(), sk.as_str()))
+                    .map_err(storage)?;
+                report.expired_items += 1;
+            }
+            let horizon = now.saturating_sub(self.inner.retention_ms);
+            let mut by_time = txn.open_table(DEDUPE_BY_TIME).map_err(storage)?;
+            let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
+            let old: Vec<(u64, String)> = by_time
+                .range(..(horizon, ""))
+                .map_err(storage)?
+                .filter_map(Result::ok)
+                .map(|(k, _)| (k.value().0, k.value().1.to_owned()))
+                .collect();
+            for (at, id) in old {
+                by_time.remove((at, id.as_str())).map_err(storage)?;
+                dedupe.remove(id.as_str()).map_err(storage)?;
+                report.dedupe_records += 1;
+            }
+        }
+        txn.commit().map_err(storage)?;
+        Ok(report)
+    }
+
+    /// Up to `limit` outbox rows, oldest first.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(OUTBOX).map_err(storage)?;
+        let mut rows = Vec::new();
+        for entry in table.iter().map_err(storage)?.take(limit) {
+            let (k, v) = entry.map_err(storage)?;
+            rows.push(
+                outbox::decode(k.value(), v.value())
+                    .ok_or_else(|| storage("corrupt outbox row"))?,
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Delete published outbox rows.
+    pub fn remove_outbox(&self, seqs: &[u64]) -> Result<(), StoreError> {
+        let mut txn = self.inner.db.begin_write().map_err(storage)?;
+        // Losing a deletion in a crash only republishes a row, which downstream dedupe drops.
+        txn.set_durability(Durability::None).map_err(storage)?;
+        {
+            let mut table = txn.open_table(OUTBOX).map_err(storage)?;
+            for seq in seqs {
+                table.remove(*seq).map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)
+    }
+
+    pub(crate) fn next_outbox_seq(inner: &Inner) -> u64 {
+        inner.next_outbox_seq.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl StateBackend for Store {
+    fn session(&self) -> Box<dyn StateSession> {
+        Box::new(self.open_session())
+    }
+}
