@@ -10,6 +10,7 @@ mod batch;
 mod deploy;
 mod pipeline;
 mod sandbox;
+mod state;
 mod wasi;
 
 /// Every guest crate must have a test that exercises it: this fails to compile when a guest is
