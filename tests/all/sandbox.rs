@@ -245,7 +245,7 @@ fn contract_violations_are_malformed_output() {
     assert!(e.cause.contains("Sandbox.Fake"), "{}", e.cause);
     // `handle-batch` returns one result too few.
     let events: Vec<_> = (0..3)
-        .map(|i| event(&format!("b{i}"), &json!({})))
+        .map(|i| event(&format!("batch-{i}"), &json!({})))
         .collect();
     let results = w.invoke_batch(&events);
     assert_eq!(results.len(), 3);

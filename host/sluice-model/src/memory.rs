@@ -54,8 +54,9 @@ use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::state::{
-    Clock, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
-    RecordedOutcome, StateBackend, StateSession, StoreError, TableDef, TableError, merge_patch,
+    Clock, CommitError, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage,
+    Recorded, RecordedOutcome, StateBackend, StateSession, StoreError, TableDef, TableError,
+    merge_patch,
 };
 
 /// (partition key, sort key) of a table item.
@@ -376,7 +377,7 @@ impl StateSession for MemorySession {
         self.overlay.emitted[start.emitted.len()..].to_vec()
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn commit(&mut self) -> Result<(), CommitError> {
         if let Some(kept) = self.event_start.take() {
             self.overlay = kept;
         }
@@ -384,6 +385,18 @@ impl StateSession for MemorySession {
         self.implicit_start = Overlay::default();
         // One lock for the whole write set: other sessions see all of it or none of it.
         let mut base = self.backend.base.lock();
+        // A record committed since this batch looked means the batch ran that event again.
+        let mut ids = BTreeSet::new();
+        if let Some((id, _)) = self
+            .records
+            .iter()
+            .find(|(id, _)| base.records.contains_key(id) || !ids.insert(id.as_str()))
+        {
+            let id = id.clone();
+            drop(base);
+            self.rollback();
+            return Err(CommitError::Duplicate(id));
+        }
         base.records.extend(self.records.drain(..));
         for (bucket, writes) in overlay.kv {
             let stored = base.kv.entry(bucket).or_default();

@@ -42,6 +42,19 @@ pub enum TableError {
 #[error("commit failed: {0}")]
 pub struct StoreError(pub String);
 
+/// Why a batch did not commit. Either way nothing of the batch was applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// An event of the batch already had a committed dedupe record (another session, or an
+    /// earlier delivery, committed it since this batch looked): the batch ran it a second time.
+    /// Re-run the batch with dedupe look-ups to answer that event from its record.
+    #[error("event {0:?} was already committed; the batch was not applied")]
+    Duplicate(String),
+    /// The backing store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// One page of a key listing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyPage {
@@ -240,9 +253,9 @@ pub trait StateSession: Send {
     fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome);
     /// The dedupe record of `event_id`: recorded earlier in this batch or committed before.
     fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError>;
-    /// Make every kept write set of the batch durable, atomically. On error nothing is applied
-    /// and the batch is dropped.
-    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Make every kept write set of the batch durable, atomically, with the batch's dedupe
+    /// records. On error nothing is applied and the batch is dropped.
+    fn commit(&mut self) -> Result<(), CommitError>;
     /// Drop every kept write set of the batch.
     fn rollback(&mut self);
 

@@ -2,7 +2,7 @@
 //! followed by the document's JSON, so reading a version or checking a TTL needs no JSON parse.
 
 use serde_json::Value;
-use sluice_model::state::Item;
+use sluice_model::state::{Item, Recorded, RecordedOutcome};
 
 /// `expires_at` of an item without TTL.
 const NO_EXPIRY: u64 = u64::MAX;
@@ -35,6 +35,57 @@ pub(crate) fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Option<Item> {
     })
 }
 
+/// Dedupe records: `[kind][recorded_at u64 LE][len u32 LE][text]...` — kind 0 is a success
+/// followed by the output digest, kind 1 a failure followed by name and cause. Binary rather
+/// than JSON because one is written per event on the hot path.
+pub(crate) fn encode_record(r: &Recorded) -> Vec<u8> {
+    fn text(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    let mut out = Vec::with_capacity(80);
+    match &r.outcome {
+        RecordedOutcome::Succeeded { output_digest } => {
+            out.push(0);
+            out.extend_from_slice(&r.recorded_at_ms.to_le_bytes());
+            text(&mut out, output_digest);
+        }
+        RecordedOutcome::Failed { name, cause } => {
+            out.push(1);
+            out.extend_from_slice(&r.recorded_at_ms.to_le_bytes());
+            text(&mut out, name);
+            text(&mut out, cause);
+        }
+    }
+    out
+}
+
+pub(crate) fn decode_record(bytes: &[u8]) -> Option<Recorded> {
+    fn text(input: &mut &[u8]) -> Option<String> {
+        let len = u32::from_le_bytes(input.get(..4)?.try_into().ok()?) as usize;
+        let s = String::from_utf8(input.get(4..4 + len)?.to_vec()).ok()?;
+        *input = &input[4 + len..];
+        Some(s)
+    }
+    let (&kind, rest) = bytes.split_first()?;
+    let recorded_at_ms = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    let mut rest = &rest[8..];
+    let outcome = match kind {
+        0 => RecordedOutcome::Succeeded {
+            output_digest: text(&mut rest)?,
+        },
+        1 => RecordedOutcome::Failed {
+            name: text(&mut rest)?,
+            cause: text(&mut rest)?,
+        },
+        _ => return None,
+    };
+    Some(Recorded {
+        recorded_at_ms,
+        outcome,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -56,5 +107,25 @@ mod tests {
             assert_eq!(decode("p", "s", &bytes), Some(item));
         }
         assert_eq!(header(b"short"), None);
+    }
+
+    #[test]
+    fn records_round_trip() {
+        for outcome in [
+            RecordedOutcome::Succeeded {
+                output_digest: "ab".repeat(32),
+            },
+            RecordedOutcome::Failed {
+                name: "Order.Invalid".into(),
+                cause: "items[0].qty".into(),
+            },
+        ] {
+            let r = Recorded {
+                recorded_at_ms: 42,
+                outcome,
+            };
+            assert_eq!(decode_record(&encode_record(&r)), Some(r));
+        }
+        assert_eq!(decode_record(&[7, 0]), None);
     }
 }

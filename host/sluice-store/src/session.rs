@@ -21,18 +21,20 @@
 //! state code in parallel too; it is the upgrade path if state-heavy stages need it.
 //!
 //! Dedupe records need no lock: `recorded` reads committed records directly, and `commit`
-//! re-checks inside the write transaction that no event of the batch was recorded by another
-//! session in the meantime, failing the commit (nothing applied) if one was.
+//! inserts each record inside the write transaction and fails with
+//! [`CommitError::Duplicate`] (nothing applied) if the event already had one — committed by
+//! another session meanwhile, or never looked up. That check is what makes exactly-once hold;
+//! the look-up before running an event only saves running it twice.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use parking_lot::{ArcMutexGuard, RawMutex};
-use redb::{Durability, ReadTransaction, ReadableDatabase, ReadableTable, Table};
+use redb::{Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table};
 use serde_json::Value;
 use sluice_model::state::{
-    Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
+    CommitError, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
     RecordedOutcome, SortKeyCondition, StateSession, StoreError, TableError, merge_patch,
 };
 
@@ -67,6 +69,10 @@ pub struct StoreSession {
     /// Kept events' emits, with the id of the event that emitted them.
     outbox: Vec<(String, Emitted)>,
     records: Vec<(String, Recorded)>,
+    /// Read transaction for dedupe look-ups outside the state lock, kept for the batch so a
+    /// look-up costs a B-tree search, not a transaction. Staleness is harmless: `commit`
+    /// re-checks the batch's records inside the write transaction.
+    dedupe_view: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
 }
 
 impl std::fmt::Debug for StoreSession {
@@ -138,10 +144,20 @@ pub(crate) fn read_record(
     event_id: &str,
 ) -> Result<Option<Recorded>, StoreError> {
     let table = txn.open_table(DEDUPE).map_err(store_err)?;
-    match table.get(event_id).map_err(store_err)? {
-        Some(v) => serde_json::from_slice(v.value())
+    decode_found(
+        table
+            .get(event_id)
+            .map_err(store_err)?
+            .map(|v| v.value().to_vec()),
+        event_id,
+    )
+}
+
+fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+    match found {
+        Some(bytes) => codec::decode_record(&bytes)
             .map(Some)
-            .map_err(store_err),
+            .ok_or_else(|| StoreError(format!("corrupt dedupe record for {event_id:?}"))),
         None => Ok(None),
     }
 }
@@ -225,6 +241,7 @@ impl StoreSession {
             event_id: None,
             outbox: Vec::new(),
             records: Vec::new(),
+            dedupe_view: None,
         }
     }
 
@@ -251,6 +268,7 @@ impl StoreSession {
         self.event = Layer::default();
         self.outbox.clear();
         self.records.clear();
+        self.dedupe_view = None;
     }
 
     fn overlay_kv(&self, bucket: &str, key: &str) -> Option<&Option<Vec<u8>>> {
@@ -486,13 +504,24 @@ impl StateSession for StoreSession {
         if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
             return Ok(Some(r.clone()));
         }
-        match &self.snapshot {
-            Some(snap) => read_record(snap, event_id),
-            None => read_record(&self.inner.db.begin_read().map_err(store_err)?, event_id),
+        if let Some(snap) = &self.snapshot {
+            return read_record(snap, event_id);
         }
+        if self.dedupe_view.is_none() {
+            let txn = self.inner.db.begin_read().map_err(store_err)?;
+            self.dedupe_view = Some(txn.open_table(DEDUPE).map_err(store_err)?);
+        }
+        let table = self.dedupe_view.as_ref().expect("just opened");
+        decode_found(
+            table
+                .get(event_id)
+                .map_err(store_err)?
+                .map(|v| v.value().to_vec()),
+            event_id,
+        )
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn commit(&mut self) -> Result<(), CommitError> {
         self.event = Layer::default();
         if self.batch.is_empty() && self.records.is_empty() && self.outbox.is_empty() {
             self.release();
@@ -748,30 +777,24 @@ impl StateSession for StoreSession {
 
 impl StoreSession {
     /// The batch in one durable write transaction.
-    fn write_batch(&mut self) -> Result<(), StoreError> {
+    fn write_batch(&mut self) -> Result<(), CommitError> {
         let inner = self.inner.clone();
         let mut txn = inner.db.begin_write().map_err(store_err)?;
         txn.set_durability(Durability::Immediate)
             .map_err(store_err)?;
         {
             let mut dedupe = txn.open_table(DEDUPE).map_err(store_err)?;
-            // Another session may have committed one of these events since we looked: then
-            // this batch ran it a second time, and nothing of it may land.
-            for (id, _) in &self.records {
-                if dedupe.get(id.as_str()).map_err(store_err)?.is_some() {
-                    return Err(StoreError(format!(
-                        "event {id:?} was committed by another worker meanwhile; the batch was not applied"
-                    )));
-                }
-            }
             let mut by_time = txn.open_table(DEDUPE_BY_TIME).map_err(store_err)?;
             for (id, r) in &self.records {
-                dedupe
-                    .insert(
-                        id.as_str(),
-                        serde_json::to_vec(r).map_err(store_err)?.as_slice(),
-                    )
+                // `insert` returns the previous record: if another session committed this
+                // event since we looked, this batch ran it a second time, and nothing of the
+                // batch may land (returning before `commit` drops the transaction).
+                let previous = dedupe
+                    .insert(id.as_str(), codec::encode_record(r).as_slice())
                     .map_err(store_err)?;
+                if previous.is_some() {
+                    return Err(CommitError::Duplicate(id.clone()));
+                }
                 by_time
                     .insert((r.recorded_at_ms, id.as_str()), ())
                     .map_err(store_err)?;
@@ -850,6 +873,6 @@ impl StoreSession {
                 .map_err(store_err)?;
             }
         }
-        txn.commit().map_err(store_err)
+        Ok(txn.commit().map_err(store_err)?)
     }
 }
