@@ -31,3 +31,7 @@ pub(crate) const DEDUPE_BY_TIME: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("dedupe_by_time");
 /// sequence → outbox row (JSON of [`crate::OutboxRow`]), published after the commit.
 pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
+/// partition → last committed position (e.g. a JetStream stream sequence), written in the same
+/// transaction as the events up to it, as Kafka Streams stores offsets: a redelivery at or
+/// below the position is known committed without a look-up by id.
+pub(crate) const POSITIONS: TableDefinition<'_, &str, u64> = TableDefinition::new("positions");

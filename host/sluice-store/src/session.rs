@@ -40,7 +40,7 @@ use sluice_model::state::{
 
 use crate::codec;
 use crate::outbox;
-use crate::schema::{DEDUPE, DEDUPE_BY_TIME, INDEX, ITEMS, KV, OUTBOX, TTL};
+use crate::schema::{DEDUPE, DEDUPE_BY_TIME, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
 use crate::store::{Inner, Store};
 
 type ItemKey = (String, String, String);
@@ -59,6 +59,9 @@ impl Layer {
 }
 
 /// One worker's session; see the module docs.
+///
+/// A session that has touched state holds the store's state lock until `commit` or
+/// `rollback`: a thread must not hold two such sessions at once, or it waits for itself.
 pub struct StoreSession {
     inner: Arc<Inner>,
     lock: Option<ArcMutexGuard<RawMutex, ()>>,
@@ -73,6 +76,7 @@ pub struct StoreSession {
     /// look-up costs a B-tree search, not a transaction. Staleness is harmless: `commit`
     /// re-checks the batch's records inside the write transaction.
     dedupe_view: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
+    positions: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Debug for StoreSession {
@@ -242,6 +246,7 @@ impl StoreSession {
             outbox: Vec::new(),
             records: Vec::new(),
             dedupe_view: None,
+            positions: BTreeMap::new(),
         }
     }
 
@@ -269,6 +274,17 @@ impl StoreSession {
         self.outbox.clear();
         self.records.clear();
         self.dedupe_view = None;
+        self.positions.clear();
+    }
+
+    /// Commit `position` as `partition`'s position together with this batch (it only moves
+    /// forward). The event source uses it to recognise redeliveries without a look-up by id.
+    pub fn set_position(&mut self, partition: &str, position: u64) {
+        let p = self
+            .positions
+            .entry(partition.to_owned())
+            .or_insert(position);
+        *p = (*p).max(position);
     }
 
     fn overlay_kv(&self, bucket: &str, key: &str) -> Option<&Option<Vec<u8>>> {
@@ -523,7 +539,11 @@ impl StateSession for StoreSession {
 
     fn commit(&mut self) -> Result<(), CommitError> {
         self.event = Layer::default();
-        if self.batch.is_empty() && self.records.is_empty() && self.outbox.is_empty() {
+        if self.batch.is_empty()
+            && self.records.is_empty()
+            && self.outbox.is_empty()
+            && self.positions.is_empty()
+        {
             self.release();
             return Ok(());
         }
@@ -857,6 +877,19 @@ impl StoreSession {
                     None => {
                         items.remove(key).map_err(store_err)?;
                     }
+                }
+            }
+
+            let mut positions = txn.open_table(POSITIONS).map_err(store_err)?;
+            for (partition, p) in &self.positions {
+                let current = positions
+                    .get(partition.as_str())
+                    .map_err(store_err)?
+                    .map(|v| v.value());
+                if current.is_none_or(|c| c < *p) {
+                    positions
+                        .insert(partition.as_str(), *p)
+                        .map_err(store_err)?;
                 }
             }
 

@@ -14,7 +14,9 @@ use sluice_model::state::{
 };
 
 use crate::outbox::{self, OutboxRow};
-use crate::schema::{DEDUPE, DEDUPE_BY_TIME, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX, TTL};
+use crate::schema::{
+    DEDUPE, DEDUPE_BY_TIME, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX, POSITIONS, TTL,
+};
 use crate::session::StoreSession;
 use crate::{codec, session};
 
@@ -112,6 +114,7 @@ impl Store {
                 txn.open_table(TTL).map_err(|e| err(&e))?;
                 txn.open_table(DEDUPE).map_err(|e| err(&e))?;
                 txn.open_table(DEDUPE_BY_TIME).map_err(|e| err(&e))?;
+                txn.open_table(POSITIONS).map_err(|e| err(&e))?;
                 let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
                 next_seq = outbox
                     .last()
@@ -147,6 +150,34 @@ impl Store {
     /// The committed dedupe record of `event_id`.
     pub fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
         session::read_record(&self.inner.db.begin_read().map_err(storage)?, event_id)
+    }
+
+    /// The committed position of `partition` (see [`StoreSession::set_position`]).
+    pub fn position(&self, partition: &str) -> Result<Option<u64>, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(POSITIONS).map_err(storage)?;
+        Ok(table.get(partition).map_err(storage)?.map(|v| v.value()))
+    }
+
+    /// Run [`Store::sweep`] every `every` on a background thread until the last clone of this
+    /// store is dropped. Expired items are invisible from the moment they expire; the sweep
+    /// only reclaims their space.
+    pub fn spawn_sweeper(&self, every: Duration) {
+        let weak = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("sluice-sweeper".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let Some(inner) = weak.upgrade() else { return };
+                    match (Store { inner }).sweep() {
+                        Ok(r) if r != SweepReport::default() => tracing::debug!(?r, "swept"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("sweep failed: {e}"),
+                    }
+                }
+            })
+            .expect("spawning the sweeper thread");
     }
 
     /// Remove expired items (and their index entries) and dedupe records past the retention.

@@ -47,6 +47,8 @@ fn crash_child() {
     };
     let store = Store::open(std::path::Path::new(&path), config()).unwrap();
     let mut s = store.open_session();
+    s.set_position("p", 0); // exercised from the first batch on
+    s.rollback();
     for batch in 0..EVENTS / BATCH {
         for n in batch * BATCH..(batch + 1) * BATCH {
             let id = id(n);
@@ -78,6 +80,8 @@ fn crash_child() {
                 },
             );
         }
+        // The batch's position commits with it: after a crash it names the last event applied.
+        s.set_position("p", u64::try_from((batch + 1) * BATCH - 1).unwrap());
         s.commit().unwrap();
     }
 }
@@ -127,6 +131,23 @@ fn check(path: &std::path::Path) -> usize {
         };
         assert_eq!(s.table_query("t", &q).unwrap().items.len(), BATCH);
     }
+    // Batches apply in order, so the applied events are a prefix, and the committed position
+    // is its last event.
+    for n in 0..applied {
+        assert!(
+            store.recorded(&id(n)).unwrap().is_some(),
+            "{} missing below the applied prefix",
+            id(n)
+        );
+    }
+    let expected = applied
+        .checked_sub(1)
+        .map(|last| u64::try_from(last).unwrap());
+    assert_eq!(
+        store.position("p").unwrap(),
+        expected,
+        "position matches the applied prefix"
+    );
     let outbox = store.outbox(EVENTS + 1).unwrap();
     assert_eq!(outbox.len(), applied, "one outbox row per applied event");
     let mut ids: Vec<&str> = outbox.iter().map(|r| r.msg_id.as_str()).collect();

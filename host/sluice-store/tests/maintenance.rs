@@ -1,0 +1,186 @@
+//! Store maintenance and bookkeeping: TTL sweeps, dedupe retention, partition positions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use sluice_model::state::{
+    Clock, Condition, IndexDef, Query, RecordedOutcome, SortKeyCondition, StateSession, TableDef,
+};
+use sluice_store::{Store, StoreConfig, SweepReport};
+
+struct ManualClock(AtomicU64);
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Store {
+    Store::open(
+        &dir.join("m.redb"),
+        StoreConfig {
+            tables: vec![TableDef {
+                name: "t".into(),
+                indexes: vec![IndexDef {
+                    name: "by-kind".into(),
+                    pk_attr: "kind".into(),
+                    sk_attr: None,
+                }],
+            }],
+            clock,
+            dedupe_retention: Duration::from_secs(1),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn expired_items_vanish_at_once_and_the_sweep_reclaims_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(10_000)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = store.open_session();
+    s.begin_event("e1");
+    for i in 0..5 {
+        let ttl = (i < 3).then_some(10_500);
+        s.table_put(
+            "t",
+            "p",
+            &format!("s{i}"),
+            json!({"kind": "k"}),
+            Condition::Always,
+            ttl,
+        )
+        .unwrap();
+    }
+    s.finish_event(true);
+    s.commit().unwrap();
+
+    let by_kind = Query {
+        index: Some("by-kind".into()),
+        pk: "k".into(),
+        sk: SortKeyCondition::Any,
+        forward: true,
+        limit: 100,
+        cursor: None,
+    };
+    let visible = |s: &mut dyn StateSession| s.table_query("t", &by_kind).unwrap().items.len();
+    assert_eq!(visible(&mut s), 5);
+    clock.0.store(10_500, Ordering::SeqCst);
+    assert_eq!(
+        visible(&mut s),
+        2,
+        "expired items are invisible at once, before any sweep"
+    );
+    assert!(s.table_get("t", "p", "s0").unwrap().is_none());
+    s.rollback();
+
+    assert_eq!(
+        store.sweep().unwrap(),
+        SweepReport {
+            expired_items: 3,
+            dedupe_records: 0
+        }
+    );
+    // Turn the clock back: swept items are physically gone, not merely hidden.
+    clock.0.store(10_000, Ordering::SeqCst);
+    let mut s = store.open_session();
+    assert_eq!(visible(&mut s), 2);
+    s.rollback();
+    assert_eq!(store.sweep().unwrap(), SweepReport::default());
+}
+
+#[test]
+fn a_newer_ttl_survives_the_sweep_of_the_older_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = store.open_session();
+    s.begin_event("e1");
+    s.table_put("t", "p", "s", json!({}), Condition::Always, Some(1_100))
+        .unwrap();
+    s.finish_event(true);
+    s.commit().unwrap();
+    s.begin_event("e2");
+    s.table_put(
+        "t",
+        "p",
+        "s",
+        json!({"v": 2}),
+        Condition::Always,
+        Some(5_000),
+    )
+    .unwrap();
+    s.finish_event(true);
+    s.commit().unwrap();
+    clock.0.store(2_000, Ordering::SeqCst);
+    assert_eq!(store.sweep().unwrap().expired_items, 0);
+    let mut s = store.open_session();
+    assert_eq!(
+        s.table_get("t", "p", "s").unwrap().unwrap().doc,
+        json!({"v": 2})
+    );
+    s.rollback();
+}
+
+#[test]
+fn dedupe_records_expire_after_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = store.open_session();
+    for id in ["old-1", "old-2"] {
+        s.record_outcome(
+            id,
+            RecordedOutcome::Succeeded {
+                output_digest: "d".into(),
+            },
+        );
+    }
+    s.commit().unwrap();
+    clock.0.store(1_800, Ordering::SeqCst);
+    s.record_outcome(
+        "new",
+        RecordedOutcome::Failed {
+            name: "X.Y".into(),
+            cause: "c".into(),
+        },
+    );
+    s.commit().unwrap();
+    clock.0.store(2_500, Ordering::SeqCst); // old ones are 1.5 s old, the new one 0.7 s
+    assert_eq!(
+        store.sweep().unwrap(),
+        SweepReport {
+            expired_items: 0,
+            dedupe_records: 2
+        }
+    );
+    assert!(store.recorded("old-1").unwrap().is_none());
+    assert!(store.recorded("new").unwrap().is_some());
+}
+
+#[test]
+fn positions_commit_with_the_batch_and_only_move_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Arc::new(ManualClock(AtomicU64::new(1))));
+    let mut s = store.open_session();
+    s.set_position("orders.0", 10);
+    s.rollback();
+    assert_eq!(
+        store.position("orders.0").unwrap(),
+        None,
+        "a rolled-back batch moves nothing"
+    );
+    s.set_position("orders.0", 10);
+    s.commit().unwrap();
+    s.set_position("orders.0", 7);
+    s.commit().unwrap();
+    assert_eq!(store.position("orders.0").unwrap(), Some(10));
+    s.set_position("orders.0", 12);
+    s.set_position("orders.1", 3);
+    s.commit().unwrap();
+    assert_eq!(store.position("orders.0").unwrap(), Some(12));
+    assert_eq!(store.position("orders.1").unwrap(), Some(3));
+}
