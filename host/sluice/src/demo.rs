@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ use sluice_model::Event;
 use sluice_model::memory::MemoryBackend;
 use sluice_model::state::{IndexDef, StateBackend, StateSession, SystemClock, TableDef};
 use sluice_runtime::{Grants, Runtime, StageConfig, Worker};
+use sluice_store::{Store, StoreConfig};
 
 /// The pipeline, in order: (stage name, component file stem).
 const PIPELINE: &[&str] = &[
@@ -116,10 +117,36 @@ fn sample_orders() -> Vec<Value> {
     ]
 }
 
-/// Run the demo with the pipeline's components from `dir`.
-pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
-    let backend = MemoryBackend::new(vec![orders_table()], Arc::new(SystemClock));
-    seed_inventory(&backend)?;
+/// Run the demo with the pipeline's components from `dir`, keeping state in a redb file in
+/// `data_dir` (in memory when `None`).
+pub(crate) fn run(
+    runtime: &Runtime,
+    dir: &Path,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let backend: Box<dyn StateBackend> = match data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            let path = d.join("sluice.redb");
+            println!("State: {} (redb)", path.display());
+            Box::new(Store::open(
+                &path,
+                StoreConfig {
+                    tables: vec![orders_table()],
+                    clock: Arc::new(SystemClock),
+                    dedupe_retention: Duration::from_secs(7 * 24 * 3600),
+                },
+            )?)
+        }
+        None => {
+            println!("State: in memory");
+            Box::new(MemoryBackend::new(
+                vec![orders_table()],
+                Arc::new(SystemClock),
+            ))
+        }
+    };
+    seed_inventory(backend.as_ref())?;
 
     println!("Deploying the order pipeline from {}", dir.display());
     let mut workers = Vec::new();
@@ -142,6 +169,13 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
     println!("\n{:<8} {:<8} {:>10}  result", "order", "user", "total");
     let mut notifications = Vec::new();
     let started = Instant::now();
+    let worker_index = |stage: &str| {
+        PIPELINE
+            .iter()
+            .position(|s| *s == stage)
+            .expect("a pipeline stage")
+    };
+    let mut delivered: Vec<(usize, Event)> = Vec::new();
     let orders = sample_orders();
     for (n, order) in orders.iter().enumerate() {
         let mut data = serde_json::to_vec(order)?;
@@ -154,6 +188,13 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
             event.subject = format!("orders.{stage}");
             event.data = std::mem::take(&mut data);
             let inv = worker.invoke(&event);
+            delivered.push((worker_index(stage), event));
+            if inv.replayed.is_some() {
+                result = format!(
+                    "already processed (at {stage}: answered from its dedupe record, not run again)"
+                );
+                break;
+            }
             notifications.extend(inv.emitted);
             match inv.outcome {
                 Ok(out) => {
@@ -184,6 +225,22 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
     }
     let elapsed = started.elapsed();
 
+    // Redeliver every event, as a broker does after a lost ack: committed events are answered
+    // from their dedupe records; only events whose failure was retryable run again.
+    let (mut replayed, mut reran) = (0, 0);
+    for (i, event) in &delivered {
+        let inv = workers[*i].invoke(event);
+        if inv.replayed.is_some() {
+            replayed += 1;
+        } else {
+            reran += 1;
+        }
+    }
+    println!(
+        "\nRedelivered all {} stage events: {replayed} answered from their dedupe records, {reran} ran again (their failure was retryable)",
+        delivered.len()
+    );
+
     println!("\nNotifications emitted (to be published after commit):");
     for n in &notifications {
         println!("  {} {}", n.subject, String::from_utf8_lossy(&n.data));
@@ -204,15 +261,21 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
         read_i64(s.as_mut(), "inventory", "stock/LAMP-7")?
     );
     s.finish_event(false);
+    s.rollback();
 
-    // Read the orders back through the store stage's own query entry point.
+    // Read the orders back through the store stage's own query entry point. A query is an
+    // event too; a per-run id keeps a later run's queries from being answered from this
+    // run's dedupe records.
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let store = workers
         .iter_mut()
         .find(|w| w.stage().name() == "store-order")
         .context("store-order")?;
     for user in ["u-alice", "u-carol"] {
         let q = json!({"query": {"index": "by-user", "pk": user, "forward": true, "limit": 10}});
-        let inv = store.invoke(&Event::json(format!("query-{user}"), &q));
+        let inv = store.invoke(&Event::json(format!("query-{user}-{run_id}"), &q));
         let page: Value = serde_json::from_slice(&inv.outcome.map_err(anyhow::Error::new)?)?;
         let ids: Vec<&str> = page["items"]
             .as_array()
@@ -220,9 +283,9 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
         println!("Orders of {user} (index by-user, oldest first): {ids:?}");
     }
-    let events = orders.len() * PIPELINE.len();
+    let events = delivered.len();
     println!(
-        "\n{} orders through {} stages in {:.1} ms (stage invocations: {events}, warm instances reused)",
+        "\n{} orders through {} stages in {:.1} ms ({events} stage invocations on warm instances, each committed with its dedupe record)",
         orders.len(),
         PIPELINE.len(),
         elapsed.as_secs_f64() * 1e3
@@ -230,9 +293,14 @@ pub(crate) fn run(runtime: &Runtime, dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn seed_inventory(backend: &MemoryBackend) -> anyhow::Result<()> {
+fn seed_inventory(backend: &dyn StateBackend) -> anyhow::Result<()> {
     let mut s = backend.session();
     s.begin_event("demo-seed");
+    // A second run over the same data directory keeps the stock the first run left.
+    if s.kv_get("inventory", "stock/GPU-1")?.is_some() {
+        s.rollback();
+        return Ok(());
+    }
     for (sku, n) in [("GPU-1", 2_i64), ("LAMP-7", 10), ("BOOK-1", 100)] {
         s.kv_set(
             "inventory",

@@ -42,6 +42,10 @@ enum Command {
         /// Directory holding the pipeline's components (`validate_order.wasm`, ...).
         #[arg(long)]
         components: PathBuf,
+        /// Keep state in `DIR/sluice.redb` (default: in memory). Run twice on the same
+        /// directory to see every event answered from its dedupe record.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -97,7 +101,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config,
                 },
         } => stage_run(&runtime, &file, &event, config.as_deref()),
-        Command::Demo { components } => demo::run(&runtime, &components),
+        Command::Demo {
+            components,
+            data_dir,
+        } => demo::run(&runtime, &components, data_dir.as_deref()),
     }
 }
 
