@@ -102,8 +102,8 @@ fn main() {
         "commit: durable commit per batch, 200-byte values, sequential ids, {rounds} rounds, medians"
     );
     println!(
-        "{:>6} {:>14} {:>14} {:>8}",
-        "batch", "sluice ev/s", "raw redb ev/s", "ratio"
+        "{:>6} {:>14} {:>8} {:>20} {:>8} {:>14}",
+        "batch", "sluice ev/s", "of raw", "+ id look-up ev/s", "of raw", "raw redb ev/s"
     );
     for (batch, events) in [
         (1, 300),
