@@ -53,10 +53,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 
+use crate::rules;
 use crate::state::{
     Clock, CommitError, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage,
     Recorded, RecordedOutcome, StateBackend, StateSession, StoreError, TableDef, TableError,
-    merge_patch,
 };
 
 /// (partition key, sort key) of a table item.
@@ -134,7 +134,7 @@ impl MemoryBackend {
         let mut removed = 0;
         for rows in base.tables.values_mut() {
             let before = rows.len();
-            rows.retain(|_, item| is_live(item, now));
+            rows.retain(|_, item| rules::is_live(item, now));
             removed += before - rows.len();
         }
         removed
@@ -169,11 +169,6 @@ impl fmt::Debug for MemorySession {
     }
 }
 
-/// Whether `item` is still visible at `now`.
-fn is_live(item: &Item, now: u64) -> bool {
-    item.expires_at.is_none_or(|t| t > now)
-}
-
 /// Table rows in partition `pk` (all rows when `None`), in (pk, sk) order.
 fn rows_in<'a, V>(
     rows: &'a BTreeMap<ItemKey, V>,
@@ -195,63 +190,6 @@ fn keys_with_prefix<'a, V>(
         .take_while(move |(k, _)| k.starts_with(prefix))
 }
 
-/// The index key value of `attr` in `doc`: strings as they are, numbers as their JSON text;
-/// anything else (or a missing attribute) leaves the item out of the index.
-fn index_value(doc: &Value, attr: &str) -> Option<String> {
-    match doc.get(attr)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn require_object(value: &Value, what: &str) -> Result<(), TableError> {
-    if value.is_object() {
-        Ok(())
-    } else {
-        Err(TableError::InvalidArgument(format!(
-            "{what} must be a JSON object"
-        )))
-    }
-}
-
-/// Check `cond` against the live item `current` at (`table`, `pk`, `sk`).
-fn check_condition(
-    table: &str,
-    pk: &str,
-    sk: &str,
-    cond: Condition,
-    current: Option<&Item>,
-) -> Result<(), TableError> {
-    let problem = match (cond, current) {
-        (Condition::Always, _)
-        | (Condition::MustNotExist, None)
-        | (Condition::MustExist, Some(_)) => return Ok(()),
-        (Condition::VersionIs(v), Some(item)) if item.version == v => return Ok(()),
-        (Condition::MustNotExist, Some(item)) => {
-            format!("item exists (version {})", item.version)
-        }
-        (Condition::MustExist, None) => "item does not exist".to_owned(),
-        (Condition::VersionIs(v), Some(item)) => {
-            format!("expected version {v}, found version {}", item.version)
-        }
-        (Condition::VersionIs(v), None) => format!("expected version {v}, item does not exist"),
-    };
-    Err(TableError::ConditionFailed(format!(
-        "table {table:?}, pk {pk:?}, sk {sk:?}: {problem}"
-    )))
-}
-
-/// Parse a query cursor as `table_query` makes them: a JSON array of exactly `len` strings.
-fn parse_cursor(cursor: &str, len: usize) -> Result<Vec<String>, TableError> {
-    match serde_json::from_str::<Vec<String>>(cursor) {
-        Ok(position) if position.len() == len => Ok(position),
-        _ => Err(TableError::InvalidArgument(format!(
-            "malformed query cursor {cursor:?}"
-        ))),
-    }
-}
-
 impl MemorySession {
     fn now(&self) -> u64 {
         self.backend.clock.now_ms()
@@ -271,7 +209,7 @@ impl MemorySession {
                 .and_then(|t| t.get(&key))
                 .cloned(),
         };
-        stored.filter(|item| is_live(item, now))
+        stored.filter(|item| rules::is_live(item, now))
     }
 
     /// Record a write (`Some`) or a deletion (`None`) of (`table`, `pk`, `sk`) in the overlay.
@@ -304,7 +242,7 @@ impl MemorySession {
         }
         merged
             .into_values()
-            .filter(|item| is_live(item, now))
+            .filter(|item| rules::is_live(item, now))
             .collect()
     }
 
@@ -335,12 +273,12 @@ impl MemorySession {
             .live_rows(table, None, now)
             .into_iter()
             .filter_map(|item| {
-                let index_pk = index_value(&item.doc, &index.pk_attr)?;
+                let index_pk = rules::index_value(&item.doc, &index.pk_attr)?;
                 if index_pk != q.pk {
                     return None;
                 }
                 let index_sk = match &index.sk_attr {
-                    Some(attr) => index_value(&item.doc, attr)?,
+                    Some(attr) => rules::index_value(&item.doc, attr)?,
                     None => item.sk.clone(),
                 };
                 if !q.sk.matches(&index_sk) {
@@ -516,17 +454,9 @@ impl StateSession for MemorySession {
         cond: Condition,
         expires_at: Option<u64>,
     ) -> Result<u64, TableError> {
-        require_object(&doc, "document")?;
         let current = self.live_item(table, pk, sk, self.now());
-        check_condition(table, pk, sk, cond, current.as_ref())?;
-        let version = current.map_or(1, |item| item.version + 1);
-        let item = Item {
-            pk: pk.to_owned(),
-            sk: sk.to_owned(),
-            doc,
-            version,
-            expires_at,
-        };
+        let item = rules::put(table, pk, sk, doc, cond, expires_at, current.as_ref())?;
+        let version = item.version;
         self.write_item(table, pk, sk, Some(item));
         Ok(version)
     }
@@ -543,7 +473,7 @@ impl StateSession for MemorySession {
         cond: Condition,
     ) -> Result<bool, TableError> {
         let current = self.live_item(table, pk, sk, self.now());
-        check_condition(table, pk, sk, cond, current.as_ref())?;
+        rules::check_condition(table, pk, sk, cond, current.as_ref())?;
         // The tombstone also clears an expired item still stored under the key, which is
         // invisible anyway; only a live item counts as removed.
         self.write_item(table, pk, sk, None);
@@ -558,27 +488,8 @@ impl StateSession for MemorySession {
         patch: &Value,
         cond: Condition,
     ) -> Result<Item, TableError> {
-        require_object(patch, "patch")?;
         let current = self.live_item(table, pk, sk, self.now());
-        check_condition(table, pk, sk, cond, current.as_ref())?;
-        let item = match current {
-            Some(mut item) => {
-                merge_patch(&mut item.doc, patch);
-                item.version += 1;
-                item
-            }
-            None => {
-                let mut doc = Value::Object(serde_json::Map::new());
-                merge_patch(&mut doc, patch);
-                Item {
-                    pk: pk.to_owned(),
-                    sk: sk.to_owned(),
-                    doc,
-                    version: 1,
-                    expires_at: None,
-                }
-            }
-        };
+        let item = rules::update(table, pk, sk, patch, cond, current)?;
         self.write_item(table, pk, sk, Some(item.clone()));
         Ok(item)
     }
@@ -588,36 +499,15 @@ impl StateSession for MemorySession {
         let after = q
             .cursor
             .as_deref()
-            .map(|c| parse_cursor(c, position_len))
+            .map(|c| rules::parse_cursor(c, position_len))
             .transpose()?;
-        let mut matches = self.positioned_matches(table, q, self.now())?;
-        // Positions are unique (they end in the item's own key), so the order is total.
-        matches.sort_by(|a, b| a.0.cmp(&b.0));
-        if !q.forward {
-            matches.reverse();
-        }
-        let limit = q.limit.max(1);
-        let mut page: Vec<(Vec<String>, Item)> = matches
-            .into_iter()
-            .filter(|(position, _)| match &after {
-                None => true,
-                Some(after) if q.forward => position > after,
-                Some(after) => position < after,
-            })
-            .take(limit.saturating_add(1))
-            .collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
-        let cursor = if more {
-            page.last()
-                .map(|(position, _)| Value::from(position.clone()).to_string())
-        } else {
-            None
-        };
-        Ok(QueryPage {
-            items: page.into_iter().map(|(_, item)| item).collect(),
-            cursor,
-        })
+        let matches = self.positioned_matches(table, q, self.now())?;
+        Ok(rules::paginate(
+            matches,
+            q.forward,
+            after.as_deref(),
+            q.limit,
+        ))
     }
 
     fn emit(&mut self, event: Emitted) {

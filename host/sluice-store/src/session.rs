@@ -33,9 +33,10 @@ use std::sync::Arc;
 use parking_lot::{ArcMutexGuard, RawMutex};
 use redb::{Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table};
 use serde_json::Value;
+use sluice_model::rules;
 use sluice_model::state::{
     CommitError, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
-    RecordedOutcome, SortKeyCondition, StateSession, StoreError, TableError, merge_patch,
+    RecordedOutcome, SortKeyCondition, StateSession, StoreError, TableError,
 };
 
 use crate::codec;
@@ -97,29 +98,6 @@ fn table_err(e: impl std::fmt::Display) -> TableError {
     TableError::Store(e.to_string())
 }
 
-fn is_live(item: &Item, now: u64) -> bool {
-    item.expires_at.is_none_or(|at| at > now)
-}
-
-/// The index key value of `attr` in `doc`: strings as-is, numbers as their JSON text.
-fn index_value(doc: &Value, attr: &str) -> Option<String> {
-    match doc.get(attr)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// (index pk, index sk) of `item` in `index`, if the item has the attributes.
-fn index_key(index: &IndexDef, item: &Item) -> Option<(String, String)> {
-    let ipk = index_value(&item.doc, &index.pk_attr)?;
-    let isk = match &index.sk_attr {
-        Some(attr) => index_value(&item.doc, attr)?,
-        None => item.sk.clone(),
-    };
-    Some((ipk, isk))
-}
-
 pub(crate) fn remove_index_entries(
     index: &mut Table<'_, (&str, &str, &str, &str, &str, &str), ()>,
     indexes: &HashMap<String, Vec<IndexDef>>,
@@ -127,7 +105,7 @@ pub(crate) fn remove_index_entries(
     item: &Item,
 ) -> Result<(), StoreError> {
     for def in indexes.get(table).into_iter().flatten() {
-        if let Some((ipk, isk)) = index_key(def, item) {
+        if let Some((ipk, isk)) = rules::index_key(def, item) {
             index
                 .remove((
                     table,
@@ -163,51 +141,6 @@ fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorde
             .map(Some)
             .ok_or_else(|| StoreError(format!("corrupt dedupe record for {event_id:?}"))),
         None => Ok(None),
-    }
-}
-
-fn check_condition(
-    table: &str,
-    pk: &str,
-    sk: &str,
-    cond: Condition,
-    current: Option<&Item>,
-) -> Result<(), TableError> {
-    let problem = match (cond, current) {
-        (Condition::Always, _)
-        | (Condition::MustNotExist, None)
-        | (Condition::MustExist, Some(_)) => {
-            return Ok(());
-        }
-        (Condition::VersionIs(v), Some(item)) if item.version == v => return Ok(()),
-        (Condition::MustNotExist, Some(item)) => format!("item exists (version {})", item.version),
-        (Condition::MustExist, None) => "item does not exist".to_owned(),
-        (Condition::VersionIs(v), Some(item)) => {
-            format!("expected version {v}, found version {}", item.version)
-        }
-        (Condition::VersionIs(v), None) => format!("expected version {v}, item does not exist"),
-    };
-    Err(TableError::ConditionFailed(format!(
-        "table {table:?}, pk {pk:?}, sk {sk:?}: {problem}"
-    )))
-}
-
-fn require_object(value: &Value, what: &str) -> Result<(), TableError> {
-    if value.is_object() {
-        Ok(())
-    } else {
-        Err(TableError::InvalidArgument(format!(
-            "{what} must be a JSON object"
-        )))
-    }
-}
-
-fn parse_cursor(cursor: &str, len: usize) -> Result<Vec<String>, TableError> {
-    match serde_json::from_str::<Vec<String>>(cursor) {
-        Ok(parts) if parts.len() == len => Ok(parts),
-        _ => Err(TableError::InvalidArgument(format!(
-            "malformed cursor {cursor:?}"
-        ))),
     }
 }
 
@@ -316,7 +249,7 @@ impl StoreSession {
         Ok(self
             .stored_item(table, pk, sk)
             .map_err(table_err)?
-            .filter(|i| is_live(i, now)))
+            .filter(|i| rules::is_live(i, now)))
     }
 
     fn write_item(&mut self, table: &str, pk: &str, sk: &str, item: Option<Item>) {
@@ -392,7 +325,7 @@ impl StoreSession {
             let Some(item) = codec::decode(ipk, isk, v.value()) else {
                 continue;
             };
-            if !is_live(&item, now) {
+            if !rules::is_live(&item, now) {
                 continue;
             }
             out.push((vec![item.sk.clone()], item));
@@ -473,7 +406,7 @@ impl StoreSession {
             let Some(item) = codec::decode(pk, sk, v.value()) else {
                 continue;
             };
-            if !is_live(&item, now) {
+            if !rules::is_live(&item, now) {
                 continue;
             }
             out.push((vec![eisk.to_owned(), pk.to_owned(), sk.to_owned()], item));
@@ -650,17 +583,9 @@ impl StateSession for StoreSession {
         cond: Condition,
         expires_at: Option<u64>,
     ) -> Result<u64, TableError> {
-        require_object(&doc, "document")?;
         let current = self.live_item(table, pk, sk)?;
-        check_condition(table, pk, sk, cond, current.as_ref())?;
-        let version = current.map_or(1, |item| item.version + 1);
-        let item = Item {
-            pk: pk.to_owned(),
-            sk: sk.to_owned(),
-            doc,
-            version,
-            expires_at,
-        };
+        let item = rules::put(table, pk, sk, doc, cond, expires_at, current.as_ref())?;
+        let version = item.version;
         self.write_item(table, pk, sk, Some(item));
         Ok(version)
     }
@@ -677,7 +602,7 @@ impl StateSession for StoreSession {
         cond: Condition,
     ) -> Result<bool, TableError> {
         let current = self.live_item(table, pk, sk)?;
-        check_condition(table, pk, sk, cond, current.as_ref())?;
+        rules::check_condition(table, pk, sk, cond, current.as_ref())?;
         self.write_item(table, pk, sk, None);
         Ok(current.is_some())
     }
@@ -690,27 +615,8 @@ impl StateSession for StoreSession {
         patch: &Value,
         cond: Condition,
     ) -> Result<Item, TableError> {
-        require_object(patch, "patch")?;
         let current = self.live_item(table, pk, sk)?;
-        check_condition(table, pk, sk, cond, current.as_ref())?;
-        let item = match current {
-            Some(mut item) => {
-                merge_patch(&mut item.doc, patch);
-                item.version += 1;
-                item
-            }
-            None => {
-                let mut doc = Value::Object(serde_json::Map::new());
-                merge_patch(&mut doc, patch);
-                Item {
-                    pk: pk.to_owned(),
-                    sk: sk.to_owned(),
-                    doc,
-                    version: 1,
-                    expires_at: None,
-                }
-            }
-        };
+        let item = rules::update(table, pk, sk, patch, cond, current)?;
         self.write_item(table, pk, sk, Some(item.clone()));
         Ok(item)
     }
@@ -730,7 +636,7 @@ impl StateSession for StoreSession {
         let after_pos = q
             .cursor
             .as_deref()
-            .map(|c| parse_cursor(c, if index.is_some() { 3 } else { 1 }))
+            .map(|c| rules::parse_cursor(c, if index.is_some() { 3 } else { 1 }))
             .transpose()?;
         let limit = q.limit.max(1);
         let now = self.now();
@@ -744,12 +650,12 @@ impl StateSession for StoreSession {
         let mut rows: Vec<(Vec<String>, Item)> = overlay
             .values()
             .flatten()
-            .filter(|item| is_live(item, now))
+            .filter(|item| rules::is_live(item, now))
             .filter_map(|item| match &index {
                 None => (item.pk == q.pk && q.sk.matches(&item.sk))
                     .then(|| (vec![item.sk.clone()], item.clone())),
                 Some(def) => {
-                    let (ipk, isk) = index_key(def, item)?;
+                    let (ipk, isk) = rules::index_key(def, item)?;
                     (ipk == q.pk && q.sk.matches(&isk))
                         .then(|| (vec![isk, item.pk.clone(), item.sk.clone()], item.clone()))
                 }
@@ -771,23 +677,12 @@ impl StateSession for StoreSession {
         }
         .map_err(table_err)?;
         rows.extend(stored);
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        if !q.forward {
-            rows.reverse();
-        }
-        rows.truncate(limit + 1);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let cursor = if more {
-            rows.last()
-                .map(|(pos, _)| Value::from(pos.clone()).to_string())
-        } else {
-            None
-        };
-        Ok(QueryPage {
-            items: rows.into_iter().map(|(_, item)| item).collect(),
-            cursor,
-        })
+        Ok(rules::paginate(
+            rows,
+            q.forward,
+            after_pos.as_deref(),
+            limit,
+        ))
     }
 
     fn emit(&mut self, event: Emitted) {
@@ -853,7 +748,7 @@ impl StoreSession {
                             .insert(key, codec::encode(item).as_slice())
                             .map_err(store_err)?;
                         for def in inner.indexes.get(table).into_iter().flatten() {
-                            if let Some((ipk, isk)) = index_key(def, item) {
+                            if let Some((ipk, isk)) = rules::index_key(def, item) {
                                 index
                                     .insert(
                                         (
