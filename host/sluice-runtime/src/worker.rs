@@ -126,6 +126,7 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     event_tag: Arc<Mutex<String>>,
     stats: WorkerStats,
+    output_subject: Option<String>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -156,6 +157,7 @@ impl Worker {
             clock: Arc::new(SystemClock),
             event_tag: new_event_tag(),
             stats: WorkerStats::default(),
+            output_subject: None,
         }
     }
 
@@ -163,6 +165,14 @@ impl Worker {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.recycle(None);
         self.clock = clock;
+        self
+    }
+
+    /// Publish each successful event's output as an event on `subject`, through the outbox and
+    /// in the same commit as the event (message id `<event id>/<n>` after the stage's own
+    /// emits), which is how stages chain through subjects exactly once.
+    pub fn with_output_subject(mut self, subject: Option<String>) -> Self {
+        self.output_subject = subject;
         self
     }
 
@@ -221,6 +231,33 @@ impl Worker {
 
     /// Run `events` (through `handle-batch` when the stage has it) without committing.
     fn run_batch(&mut self, events: &[Event], lookup: bool) -> Vec<Invocation> {
+        let mut results = self.run_batch_uncommitted(events, lookup);
+        if let Some(subject) = self.output_subject.clone() {
+            for (event, inv) in events.iter().zip(results.iter_mut()) {
+                let Ok(output) = &inv.outcome else { continue };
+                if inv.replayed.is_some() {
+                    continue;
+                }
+                let out = Emitted {
+                    subject: subject.clone(),
+                    data: output.clone(),
+                    headers: vec![
+                        ("ce-type".to_owned(), format!("{}.output", self.stage.name)),
+                        ("ce-source".to_owned(), event.id.clone()),
+                    ],
+                };
+                // The output joins the event's records in this batch: a write set holding
+                // only this emit, kept, so it commits (and is published) with the event.
+                let session = self.session();
+                session.begin_event(&event.id);
+                session.emit(out);
+                inv.emitted.extend(session.finish_event(true));
+            }
+        }
+        results
+    }
+
+    fn run_batch_uncommitted(&mut self, events: &[Event], lookup: bool) -> Vec<Invocation> {
         let use_batch = events.len() > 1
             && self.stage.batch.is_some()
             && !self.stage.config.limits.fresh_instance_per_event

@@ -4,6 +4,7 @@
 //! of the order pipeline (`sluice demo`); later issues grow it into the long-lived host.
 
 mod demo;
+mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,22 @@ enum Command {
     Stage {
         #[command(subcommand)]
         command: StageCommand,
+    },
+    /// Run the host: deploy the stages and start the triggers of a declaration file, until
+    /// SIGTERM or Ctrl-C.
+    Up {
+        /// The declaration file (JSON: stages, tables, triggers).
+        #[arg(long)]
+        config: PathBuf,
+        /// Where relative component paths start (default: the declaration file's folder).
+        #[arg(long)]
+        components: Option<PathBuf>,
+        /// Directory for the state (`sluice.redb`).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The NATS server.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats: String,
     },
     /// Push sample orders through the order pipeline in-process and print what happened.
     Demo {
@@ -101,6 +118,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     config,
                 },
         } => stage_run(&runtime, &file, &event, config.as_deref()),
+        Command::Up {
+            config,
+            components,
+            data_dir,
+            nats,
+        } => up::run(&runtime, &config, components.as_deref(), &data_dir, &nats),
         Command::Demo {
             components,
             data_dir,

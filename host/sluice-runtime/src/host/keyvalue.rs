@@ -12,6 +12,9 @@ pub(crate) const MAX_KEY: usize = 1024;
 pub(crate) const MAX_VALUE: usize = 1 << 20;
 /// Most keys in one `get-many`/`set-many`, and most keys per `list-keys` page.
 pub(crate) const MAX_BATCH: usize = 1000;
+/// Most value bytes one `get-many` returns: without it, 1000 keys of 1 MiB values would make
+/// the host assemble a gigabyte before the guest's memory limit could refuse it.
+pub(crate) const MAX_RESPONSE: usize = 16 << 20;
 
 /// An open bucket: the name the guest opened, checked against the grants at `open`.
 #[derive(Debug)]
@@ -183,12 +186,21 @@ impl HostBucket for HostState {
             ))));
         }
         let mut out = Vec::with_capacity(keys.len());
+        let mut total = 0;
         for key in &keys {
             if let Err(e) = check_key(key) {
                 return Ok(Err(e));
             }
             match self.session.kv_get(&bucket, key) {
-                Ok(v) => out.push(v),
+                Ok(v) => {
+                    total += v.as_ref().map_or(0, Vec::len);
+                    if total > MAX_RESPONSE {
+                        return Ok(Err(Error::TooLarge(format!(
+                            "get-many would return more than {MAX_RESPONSE} bytes"
+                        ))));
+                    }
+                    out.push(v);
+                }
                 Err(e) => return Ok(Err(convert(e))),
             }
         }

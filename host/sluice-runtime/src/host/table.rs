@@ -14,6 +14,8 @@ pub(crate) const MAX_KEY: usize = 1024;
 pub(crate) const MAX_DOC: usize = 400 << 10;
 /// Most items per query page.
 pub(crate) const MAX_PAGE: usize = 1000;
+/// Most document bytes per query page.
+pub(crate) const MAX_PAGE_BYTES: usize = 16 << 20;
 
 /// An open table: the name the guest opened, checked against the grants at `open`.
 #[derive(Debug)]
@@ -98,6 +100,28 @@ impl HostState {
     fn table_name(&self, t: &Resource<TableHandle>) -> wasmtime::Result<String> {
         Ok(self.resources.get(t)?.name.clone())
     }
+
+    /// Refuse an update whose merged document would exceed [`MAX_DOC`]: the cap bounds the
+    /// stored document, not only each patch, or repeated updates could grow an item without
+    /// limit.
+    fn check_updated_size(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        patch: &serde_json::Value,
+    ) -> Result<(), Error> {
+        let current = self.session.table_get(table, pk, sk).map_err(convert)?;
+        let mut doc = current.map_or_else(|| serde_json::json!({}), |item| item.doc);
+        model::merge_patch(&mut doc, patch);
+        let len = serde_json::to_vec(&doc).map_or(usize::MAX, |bytes| bytes.len());
+        if len > MAX_DOC {
+            return Err(Error::TooLarge(format!(
+                "the updated document would be {len} bytes, limit {MAX_DOC}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Host for HostState {
@@ -180,6 +204,7 @@ impl HostTable for HostState {
         Ok(check_keys(&pk, &sk)
             .and_then(|()| parse_doc("patch", &patch))
             .and_then(|patch| {
+                self.check_updated_size(&table, &pk, &sk, &patch)?;
                 self.session
                     .table_update(&table, &pk, &sk, &patch, condition(cond))
                     .map(item)
@@ -209,11 +234,18 @@ impl HostTable for HostState {
         Ok(self
             .session
             .table_query(&table, &query)
-            .map(|p| QueryPage {
-                items: p.items.into_iter().map(item).collect(),
-                cursor: p.cursor,
-            })
-            .map_err(convert))
+            .map_err(convert)
+            .and_then(|p| {
+                let items: Vec<Item> = p.items.into_iter().map(item).collect();
+                // A full page of maximal documents would be 400 MB: cap what one page returns.
+                let bytes: usize = items.iter().map(|i| i.doc.len()).sum();
+                if bytes > MAX_PAGE_BYTES {
+                    return Err(Error::TooLarge(format!(
+                        "the page holds {bytes} bytes of documents, limit {MAX_PAGE_BYTES}; ask for fewer items"
+                    )));
+                }
+                Ok(QueryPage { items, cursor: p.cursor })
+            }))
     }
 
     fn drop(&mut self, t: Resource<TableHandle>) -> wasmtime::Result<()> {

@@ -1,0 +1,31 @@
+//! Events from NATS JetStream, with exactly-once effect.
+//!
+//! - [`Trigger`] binds a stream and subject filter to a stage through a durable pull consumer:
+//!   it fetches batches, runs them through a [`sluice_runtime::Worker`] (on a blocking thread:
+//!   wasm and redb are blocking), which commits the batch in one redb transaction, and only
+//!   then acknowledges the messages. Retryable failures are NAKed with backoff; permanent ones
+//!   and exhausted retries go to a dead-letter subject and are terminated.
+//! - [`OutboxRelay`] publishes what stages emitted (stored in the outbox by the commit) with
+//!   deterministic `Nats-Msg-Id`s, waits for JetStream's acks, then deletes the rows.
+//!
+//! Crash anywhere: before the commit, messages are redelivered and re-run; after the commit
+//! and before the ack, the redelivery meets the event's dedupe record; after the ack and
+//! before the relay, the relay drains the outbox on start, and JetStream's duplicate window
+//! drops any repeat.
+
+mod message;
+mod relay;
+mod trigger;
+
+pub use message::to_event;
+pub use relay::OutboxRelay;
+pub use trigger::{Trigger, TriggerConfig, TriggerError, TriggerStats};
+
+/// Header carrying the error name on a dead-lettered message.
+pub const DLQ_ERROR_NAME: &str = "Sluice-Error-Name";
+/// Header carrying the error cause on a dead-lettered message.
+pub const DLQ_ERROR_CAUSE: &str = "Sluice-Error-Cause";
+/// Header carrying the number of deliveries of a dead-lettered message.
+pub const DLQ_ATTEMPTS: &str = "Sluice-Attempts";
+/// Header carrying the subject a dead-lettered message arrived on.
+pub const DLQ_ORIGINAL_SUBJECT: &str = "Sluice-Original-Subject";

@@ -1,0 +1,366 @@
+//! A trigger: a durable pull consumer on a stream, feeding batches to a stage and
+//! acknowledging each message only after the batch's commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::{self, Context, Message};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sluice_model::{Event, StageError};
+use sluice_runtime::{Invocation, Stage, Worker};
+use sluice_store::Store;
+use tokio::sync::watch;
+
+use crate::relay::OutboxRelay;
+use crate::{DLQ_ATTEMPTS, DLQ_ERROR_CAUSE, DLQ_ERROR_NAME, DLQ_ORIGINAL_SUBJECT, to_event};
+
+/// The stream that holds dead letters sent to the default subjects (`sluice.dlq.<trigger>`).
+pub const DLQ_STREAM: &str = "SLUICE_DLQ";
+
+/// What binds a stream and subject filter to a stage. The same shape the HTTP API will take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// Durable consumer name; unique per stream.
+    pub name: String,
+    /// The stream to consume; created with `stream_subjects` when missing.
+    pub stream: String,
+    /// Subjects of the stream, used when the trigger creates it.
+    #[serde(default)]
+    pub stream_subjects: Vec<String>,
+    /// Which of the stream's subjects this trigger consumes.
+    pub filter_subject: String,
+    /// Most messages per batch (one commit and one round of acks per batch).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Longest wait for a batch to fill, in milliseconds.
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+    /// Deliveries before a retryable failure is dead-lettered.
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: i64,
+    /// First retry delay in milliseconds; doubles per delivery, capped at 30 s.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// Where failed events go; default `sluice.dlq.<name>` (in the `SLUICE_DLQ` stream).
+    #[serde(default)]
+    pub dead_letter_subject: Option<String>,
+    /// Publish each successful output to this subject (exactly once, through the outbox).
+    #[serde(default)]
+    pub output_subject: Option<String>,
+}
+
+fn default_batch_size() -> usize {
+    100
+}
+fn default_max_wait_ms() -> u64 {
+    50
+}
+fn default_max_deliver() -> i64 {
+    5
+}
+fn default_backoff_ms() -> u64 {
+    100
+}
+
+impl TriggerConfig {
+    /// A trigger with every optional setting at its default.
+    pub fn new(name: &str, stream: &str, stream_subjects: &[&str], filter_subject: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            stream: stream.to_owned(),
+            stream_subjects: stream_subjects.iter().map(|s| (*s).to_owned()).collect(),
+            filter_subject: filter_subject.to_owned(),
+            batch_size: default_batch_size(),
+            max_wait_ms: default_max_wait_ms(),
+            max_deliver: default_max_deliver(),
+            backoff_ms: default_backoff_ms(),
+            dead_letter_subject: None,
+            output_subject: None,
+        }
+    }
+
+    fn dead_letter_subject(&self) -> String {
+        self.dead_letter_subject
+            .clone()
+            .unwrap_or_else(|| format!("sluice.dlq.{}", self.name))
+    }
+
+    /// Retry delay before delivery `delivered + 1`.
+    fn backoff(&self, delivered: i64) -> Duration {
+        let exp = u32::try_from(delivered.clamp(1, 16) - 1).unwrap_or(0);
+        Duration::from_millis(self.backoff_ms.saturating_mul(1 << exp)).min(Duration::from_secs(30))
+    }
+}
+
+/// Why a trigger stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    /// The stream or consumer exists with a definition that conflicts with the trigger's.
+    #[error("trigger {trigger}: {problem}")]
+    Conflict {
+        /// Trigger name.
+        trigger: String,
+        /// What conflicts.
+        problem: String,
+    },
+    /// Talking to JetStream failed.
+    #[error("trigger {trigger}: {source}")]
+    Nats {
+        /// Trigger name.
+        trigger: String,
+        /// The error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// What a trigger did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerStats {
+    /// Batches processed.
+    pub batches: u64,
+    /// Messages acknowledged after success (or as already committed).
+    pub acked: u64,
+    /// Messages NAKed for a retry.
+    pub retried: u64,
+    /// Messages dead-lettered and terminated.
+    pub dead_lettered: u64,
+}
+
+/// A running binding of a stream to a stage.
+pub struct Trigger {
+    js: Context,
+    config: TriggerConfig,
+    stage: Arc<Stage>,
+    store: Store,
+    relay: OutboxRelay,
+}
+
+impl std::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trigger")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trigger {
+    /// A trigger running `stage` over `store` for the messages `config` selects.
+    pub fn new(
+        js: Context,
+        config: TriggerConfig,
+        stage: Arc<Stage>,
+        store: Store,
+        relay: OutboxRelay,
+    ) -> Self {
+        Self {
+            js,
+            config,
+            stage,
+            store,
+            relay,
+        }
+    }
+
+    fn nats(&self, e: impl std::error::Error + Send + Sync + 'static) -> TriggerError {
+        TriggerError::Nats {
+            trigger: self.config.name.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    /// Create the stream and the durable consumer when missing; refuse conflicting ones.
+    async fn consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, TriggerError> {
+        let c = &self.config;
+        let conflict = |problem: String| TriggerError::Conflict {
+            trigger: c.name.clone(),
+            problem,
+        };
+        let mut stream = self
+            .js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: c.stream.clone(),
+                subjects: c.stream_subjects.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| self.nats(e))?;
+        let info = stream.info().await.map_err(|e| self.nats(e))?;
+        if !c.stream_subjects.is_empty() && info.config.subjects != c.stream_subjects {
+            return Err(conflict(format!(
+                "stream {} exists with subjects {:?}, not {:?}",
+                c.stream, info.config.subjects, c.stream_subjects
+            )));
+        }
+        if c.dead_letter_subject.is_none() {
+            self.js
+                .get_or_create_stream(jetstream::stream::Config {
+                    name: DLQ_STREAM.to_owned(),
+                    subjects: vec!["sluice.dlq.>".to_owned()],
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| self.nats(e))?;
+        }
+        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(
+                &c.name,
+                pull::Config {
+                    durable_name: Some(c.name.clone()),
+                    filter_subject: c.filter_subject.clone(),
+                    ack_policy: AckPolicy::Explicit,
+                    // Sluice decides when retries are exhausted (to dead-letter first), so the
+                    // server itself never gives up on a message.
+                    max_deliver: -1,
+                    ack_wait: Duration::from_secs(30),
+                    max_ack_pending: i64::try_from(c.batch_size.saturating_mul(4))
+                        .unwrap_or(i64::MAX)
+                        .max(1000),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.nats(e))?;
+        let existing = &consumer.cached_info().config;
+        if existing.filter_subject != c.filter_subject {
+            return Err(conflict(format!(
+                "consumer {} exists with filter {:?}, not {:?}",
+                c.name, existing.filter_subject, c.filter_subject
+            )));
+        }
+        Ok(consumer)
+    }
+
+    /// Consume until `shutdown` becomes true; the batch in flight is finished, committed,
+    /// acknowledged and its outbox drained before returning.
+    pub async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<TriggerStats, TriggerError> {
+        let consumer = self.consumer().await?;
+        let mut stats = TriggerStats::default();
+        let session = self.store.open_session();
+        let mut worker = Some(
+            Worker::new(self.stage.clone(), Box::new(session))
+                .with_output_subject(self.config.output_subject.clone()),
+        );
+        // Whatever a crash left in the outbox goes out first.
+        self.relay
+            .drain()
+            .await
+            .map_err(|e| self.nats(std::io::Error::other(e)))?;
+        while !*shutdown.borrow() {
+            let fetch = consumer
+                .fetch()
+                .max_messages(self.config.batch_size)
+                .expires(Duration::from_millis(self.config.max_wait_ms))
+                .messages();
+            let mut batch = tokio::select! {
+                b = fetch => b.map_err(|e| self.nats(e))?,
+                _ = shutdown.changed() => break,
+            };
+            let mut msgs: Vec<Message> = Vec::new();
+            while let Some(m) = batch.next().await {
+                msgs.push(m.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?);
+            }
+            if msgs.is_empty() {
+                continue;
+            }
+            let events: Vec<Event> = msgs.iter().map(to_event).collect();
+            let mut w = worker
+                .take()
+                .expect("the worker is returned after every batch");
+            // Wasm and redb block: run them off the async executor.
+            let (w, results) = tokio::task::spawn_blocking(move || {
+                let results = w.invoke_batch(&events);
+                (w, results)
+            })
+            .await
+            .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+            worker = Some(w);
+            stats.batches += 1;
+            // The batch is committed: now, and only now, settle each message.
+            for (msg, inv) in msgs.iter().zip(&results) {
+                self.settle(msg, inv, &mut stats).await?;
+            }
+            self.relay
+                .drain()
+                .await
+                .map_err(|e| self.nats(std::io::Error::other(e)))?;
+        }
+        Ok(stats)
+    }
+
+    async fn settle(
+        &self,
+        msg: &Message,
+        inv: &Invocation,
+        stats: &mut TriggerStats,
+    ) -> Result<(), TriggerError> {
+        let delivered = msg.info().map_or(1, |i| i.delivered);
+        match &inv.outcome {
+            Ok(_) => {
+                msg.ack()
+                    .await
+                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+                stats.acked += 1;
+            }
+            Err(e) if e.retryable && delivered < self.config.max_deliver => {
+                msg.ack_with(AckKind::Nak(Some(self.config.backoff(delivered))))
+                    .await
+                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+                stats.retried += 1;
+            }
+            Err(e) => {
+                self.dead_letter(msg, e, delivered).await?;
+                msg.ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+                stats.dead_lettered += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publish `msg` with the error to the dead-letter subject and wait for JetStream's ack.
+    /// The message id derives from the event id, so a repeat after a crash is a duplicate.
+    async fn dead_letter(
+        &self,
+        msg: &Message,
+        e: &StageError,
+        delivered: i64,
+    ) -> Result<(), TriggerError> {
+        let event = to_event(msg);
+        let mut headers = msg.headers.clone().unwrap_or_default();
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("dlq/{}/{}", self.config.name, event.id).as_str(),
+        );
+        headers.insert(DLQ_ERROR_NAME, e.name.as_str());
+        headers.insert(DLQ_ERROR_CAUSE, sanitize(&e.cause).as_str());
+        headers.insert(DLQ_ATTEMPTS, delivered.to_string().as_str());
+        headers.insert(DLQ_ORIGINAL_SUBJECT, msg.subject.as_str());
+        let ack = self
+            .js
+            .publish_with_headers(
+                self.config.dead_letter_subject(),
+                headers,
+                msg.payload.clone(),
+            )
+            .await
+            .map_err(|e| self.nats(e))?;
+        ack.await.map_err(|e| self.nats(e))?;
+        Ok(())
+    }
+}
+
+/// Header values cannot hold line breaks.
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect()
+}

@@ -1,0 +1,140 @@
+//! `sluice up`: the long-lived host. Deploys the stages and starts the triggers a declaration
+//! file lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it
+//! finishes the batches in flight, commits and acknowledges them, and drains the outbox.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use sluice_model::state::{SystemClock, TableDef};
+use sluice_nats::{OutboxRelay, Trigger, TriggerConfig};
+use sluice_runtime::{Runtime, StageConfig};
+use sluice_store::{Store, StoreConfig};
+
+/// The declaration file: stages, tables and triggers (the shape the HTTP API will accept).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Declaration {
+    /// Stage components and their configuration.
+    pub stages: Vec<StageDecl>,
+    /// Tables and their secondary indexes.
+    #[serde(default)]
+    pub tables: Vec<TableDef>,
+    /// Streams bound to stages.
+    pub triggers: Vec<TriggerDecl>,
+    /// Dedupe retention in seconds (default: 7 days).
+    #[serde(default = "default_retention")]
+    pub dedupe_retention_secs: u64,
+}
+
+fn default_retention() -> u64 {
+    7 * 24 * 3600
+}
+
+/// One stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StageDecl {
+    pub name: String,
+    /// Path of the component, relative to `--components` (default: the declaration's folder).
+    pub component: PathBuf,
+    #[serde(default)]
+    pub config: StageConfig,
+}
+
+/// One trigger: the stage it runs and the trigger settings.
+#[derive(Debug, Deserialize)]
+pub(crate) struct TriggerDecl {
+    pub stage: String,
+    #[serde(flatten)]
+    pub trigger: TriggerConfig,
+}
+
+pub(crate) fn run(
+    runtime: &Runtime,
+    file: &Path,
+    components: Option<&Path>,
+    data_dir: &Path,
+    nats_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let decl: Declaration = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the declaration {}", file.display()))?;
+    let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
+    std::fs::create_dir_all(data_dir)?;
+    let store = Store::open(
+        &data_dir.join("sluice.redb"),
+        StoreConfig {
+            tables: decl.tables.clone(),
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(decl.dedupe_retention_secs),
+        },
+    )?;
+    store.spawn_sweeper(Duration::from_secs(60));
+    let mut stages = std::collections::HashMap::new();
+    for s in &decl.stages {
+        let path = base.join(&s.component);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let stage = runtime
+            .deploy(&s.name, &bytes, s.config.clone())
+            .with_context(|| format!("deploying stage {}", s.name))?;
+        eprintln!("deployed {} ({:?})", s.name, stage.cache_outcome());
+        stages.insert(s.name.clone(), stage);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let client = async_nats::connect(nats_url)
+            .await
+            .with_context(|| format!("connecting to {nats_url}"))?;
+        let js = async_nats::jetstream::new(client);
+        let relay = OutboxRelay::new(js.clone(), store.clone());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for t in decl.triggers {
+            let stage = stages
+                .get(&t.stage)
+                .with_context(|| {
+                    format!("trigger {} names unknown stage {}", t.trigger.name, t.stage)
+                })?
+                .clone();
+            let name = t.trigger.name.clone();
+            let trigger = Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
+            tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
+        }
+        eprintln!("sluice is up: {} triggers on {nats_url}", tasks.len());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("shutting down: finishing the batches in flight");
+        stop.send(true).ok();
+        let mut failed = false;
+        for (name, task) in tasks {
+            match task.await {
+                Ok(Ok(stats)) => eprintln!("trigger {name}: {stats:?}"),
+                Ok(Err(e)) => {
+                    eprintln!("trigger {name} failed: {e}");
+                    failed = true;
+                }
+                Err(e) => {
+                    eprintln!("trigger {name} panicked: {e}");
+                    failed = true;
+                }
+            }
+        }
+        let drained = relay.drain().await.map_err(anyhow::Error::msg)?;
+        eprintln!("outbox drained ({drained} published at shutdown); bye");
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}

@@ -1,0 +1,252 @@
+//! The order pipeline chained through NATS subjects on a real nats-server: triggers consume
+//! with ack-after-commit, outputs and emits go out through the outbox, bad orders are
+//! dead-lettered.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use serde_json::json;
+use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
+use sluice_nats::{DLQ_ATTEMPTS, DLQ_ERROR_NAME, OutboxRelay, Trigger, TriggerConfig};
+use sluice_runtime::{Grants, StageConfig};
+use sluice_store::{Store, StoreConfig};
+use sluice_test_artifacts as guests;
+use sluice_tests::{Harness, NatsServer, order, orders_table};
+
+async fn messages_in(js: &jetstream::Context, stream: &str) -> u64 {
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
+    let nats = NatsServer::start();
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let js = jetstream::new(client);
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "NOTIFY".into(),
+        subjects: vec!["notifications.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let h = Harness::new();
+    let store = Store::open(
+        &h.dir.path().join("state.redb"),
+        StoreConfig {
+            tables: vec![orders_table()],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let grants = |g: Grants| StageConfig {
+        grants: g,
+        ..StageConfig::default()
+    };
+    let stages = [
+        (
+            "validate",
+            guests::VALIDATE_ORDER,
+            StageConfig::default(),
+            "orders.new",
+            Some("orders.validated"),
+        ),
+        (
+            "price",
+            guests::PROCESS_ORDER,
+            StageConfig::default(),
+            "orders.validated",
+            Some("orders.priced"),
+        ),
+        (
+            "store",
+            guests::STORE_ORDER,
+            grants(Grants {
+                tables: vec![orders_table()],
+                ..Grants::default()
+            }),
+            "orders.priced",
+            Some("orders.stored"),
+        ),
+        (
+            "notify",
+            guests::NOTIFY,
+            grants(Grants {
+                emit_subjects: vec!["notifications.".into()],
+                ..Grants::default()
+            }),
+            "orders.stored",
+            None,
+        ),
+    ];
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for (name, path, config, filter, output) in stages {
+        let stage = h.deploy(name, path, config);
+        let mut t = TriggerConfig::new(name, "ORDERS", &["orders.>"], filter);
+        t.batch_size = 16;
+        t.output_subject = output.map(str::to_owned);
+        let trigger = Trigger::new(js.clone(), t, stage, store.clone(), relay.clone());
+        tasks.push(tokio::spawn(trigger.run(stopped.clone())));
+    }
+
+    // Wait for the stream the triggers create, then publish: 40 orders, every 8th invalid.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("ORDERS").await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the triggers never created the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (total, invalid) = (40, 5);
+    for i in 0..total {
+        let mut o = order(&format!("o-{i}"), &format!("u-{}", i % 3));
+        if i % 8 == 0 {
+            o["items"] = json!([]);
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
+        js.publish_with_headers(
+            "orders.new",
+            headers,
+            serde_json::to_vec(&o).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    // Publish one order twice with the same id: JetStream's duplicate window drops it.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "order-1");
+    js.publish_with_headers(
+        "orders.new",
+        headers,
+        serde_json::to_vec(&order("o-1", "u-1")).unwrap().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let valid = total - invalid;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while messages_in(&js, "NOTIFY").await < valid || messages_in(&js, "SLUICE_DLQ").await < invalid
+    {
+        assert!(
+            Instant::now() < deadline,
+            "pipeline did not drain: {} notifications, {} dead letters",
+            messages_in(&js, "NOTIFY").await,
+            messages_in(&js, "SLUICE_DLQ").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Let anything extra (a duplicate) arrive before counting exactly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(true).unwrap();
+    let mut acked = 0;
+    for t in tasks {
+        acked += t.await.unwrap().unwrap().acked;
+    }
+    assert_eq!(
+        messages_in(&js, "NOTIFY").await,
+        valid,
+        "each valid order notified exactly once"
+    );
+    assert_eq!(
+        messages_in(&js, "SLUICE_DLQ").await,
+        invalid,
+        "dead letters only for the invalid orders"
+    );
+    assert_eq!(
+        acked,
+        valid * 4,
+        "every valid order acknowledged once by each of the four stages"
+    );
+
+    // Every notification carries its deterministic id; no id twice.
+    let notify = js.get_stream("NOTIFY").await.unwrap();
+    let consumer = notify
+        .create_consumer(jetstream::consumer::pull::Config {
+            durable_name: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = HashSet::new();
+    let mut msgs = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    while let Some(m) = msgs.next().await {
+        let m = m.unwrap();
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .unwrap()
+            .to_string();
+        assert!(id.ends_with("/0"), "{id}");
+        assert!(ids.insert(id));
+    }
+    assert_eq!(ids.len() as u64, valid);
+
+    // Dead letters carry the error and the attempt count.
+    let dlq = js.get_stream("SLUICE_DLQ").await.unwrap();
+    let consumer = dlq
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut msgs = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    let mut dead = 0;
+    while let Some(m) = msgs.next().await {
+        let m = m.unwrap();
+        let h = m.headers.as_ref().unwrap();
+        assert_eq!(h.get(DLQ_ERROR_NAME).unwrap().as_str(), "Order.Invalid");
+        assert_eq!(h.get(DLQ_ATTEMPTS).unwrap().as_str(), "1");
+        dead += 1;
+    }
+    assert_eq!(dead, invalid);
+
+    // The table holds each valid order once.
+    let store2 = store.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut s = store2.open_session();
+        let q = Query {
+            index: Some("by-status".into()),
+            pk: "stored".into(),
+            sk: SortKeyCondition::Any,
+            forward: true,
+            limit: 1000,
+            cursor: None,
+        };
+        let n = s.table_query("orders", &q).unwrap().items.len();
+        s.rollback();
+        n
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored as u64, valid);
+    assert!(
+        store.outbox(10).unwrap().is_empty(),
+        "the relay drained the outbox"
+    );
+}
