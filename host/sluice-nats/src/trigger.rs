@@ -51,6 +51,14 @@ pub struct TriggerConfig {
     /// Publish each successful output to this subject (exactly once, through the outbox).
     #[serde(default)]
     pub output_subject: Option<String>,
+    /// How long JetStream waits for an ack before redelivering, in milliseconds. After a host
+    /// crash, the batch in flight comes back after this long.
+    #[serde(default = "default_ack_wait_ms")]
+    pub ack_wait_ms: u64,
+}
+
+fn default_ack_wait_ms() -> u64 {
+    30_000
 }
 
 fn default_batch_size() -> usize {
@@ -80,6 +88,7 @@ impl TriggerConfig {
             backoff_ms: default_backoff_ms(),
             dead_letter_subject: None,
             output_subject: None,
+            ack_wait_ms: default_ack_wait_ms(),
         }
     }
 
@@ -215,7 +224,7 @@ impl Trigger {
                     // Sluice decides when retries are exhausted (to dead-letter first), so the
                     // server itself never gives up on a message.
                     max_deliver: -1,
-                    ack_wait: Duration::from_secs(30),
+                    ack_wait: Duration::from_millis(c.ack_wait_ms),
                     max_ack_pending: i64::try_from(c.batch_size.saturating_mul(4))
                         .unwrap_or(i64::MAX)
                         .max(1000),
@@ -270,16 +279,34 @@ impl Trigger {
                 continue;
             }
             let events: Vec<Event> = msgs.iter().map(to_event).collect();
-            let mut w = worker
+            let w = worker
                 .take()
                 .expect("the worker is returned after every batch");
+            // While a long batch runs, tell JetStream it is in progress so it does not
+            // redeliver work that is still being done.
+            let msgs = Arc::new(msgs);
+            let every =
+                Duration::from_millis(self.config.ack_wait_ms / 3).max(Duration::from_millis(10));
+            let progress = {
+                let msgs = msgs.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        for m in msgs.iter() {
+                            let _ = m.ack_with(AckKind::Progress).await;
+                        }
+                    }
+                })
+            };
             // Wasm and redb block: run them off the async executor.
-            let (w, results) = tokio::task::spawn_blocking(move || {
+            let ran = tokio::task::spawn_blocking(move || {
+                let mut w = w;
                 let results = w.invoke_batch(&events);
                 (w, results)
             })
-            .await
-            .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+            .await;
+            progress.abort();
+            let (w, results) = ran.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
             worker = Some(w);
             stats.batches += 1;
             // The batch is committed: now, and only now, settle each message.

@@ -1,0 +1,202 @@
+//! Fault test: SIGKILL the host at random moments, several times, while 10,000 orders flow
+//! through the four-stage pipeline; after the stream drains, every effect is counted exactly:
+//! one notification and one table item per valid order, one dead letter per invalid one.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
+use sluice_store::{Store, StoreConfig};
+use sluice_test_artifacts as guests;
+use sluice_tests::{NatsServer, order, orders_table};
+
+const ORDERS: usize = 10_000;
+const INVALID_EVERY: usize = 50;
+
+async fn count(js: &jetstream::Context, stream: &str) -> u64 {
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
+    }
+}
+
+/// Start `sluice up` and wait until it says it is up; its log goes to a thread.
+fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> Child {
+    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("up")
+        .arg("--config")
+        .arg(declaration)
+        .arg("--components")
+        .arg(components)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--nats", nats])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = host.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("sluice is up") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("host came up");
+    host
+}
+
+/// The declaration of `pipelines/orders.json` with a short ack wait, so work a killed host
+/// had in flight comes back quickly.
+fn declaration(dir: &Path) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/orders.json");
+    let mut decl: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for t in decl["triggers"].as_array_mut().unwrap() {
+        t["ack_wait_ms"] = 2000.into();
+        t["batch_size"] = 200.into();
+    }
+    let out = dir.join("orders.json");
+    std::fs::write(&out, serde_json::to_vec(&decl).unwrap()).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    for (name, subjects) in [("NOTIFY", "notifications.>"), ("ORDERS", "orders.>")] {
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec![subjects.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (data, cache) = (dir.path().join("data"), dir.path().join("cache"));
+    let decl = declaration(dir.path());
+
+    let mut pending = Vec::new();
+    for i in 0..ORDERS {
+        let mut o = order(&format!("o-{i}"), &format!("u-{}", i % 10));
+        if i % INVALID_EVERY == 0 {
+            o["items"] = serde_json::json!([]);
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
+        pending.push(
+            js.publish_with_headers(
+                "orders.new",
+                headers,
+                serde_json::to_vec(&o).unwrap().into(),
+            )
+            .await
+            .unwrap(),
+        );
+        if pending.len() == 1000 {
+            for ack in pending.drain(..) {
+                ack.await.unwrap();
+            }
+        }
+    }
+    for ack in pending {
+        ack.await.unwrap();
+    }
+    let invalid = (ORDERS.div_ceil(INVALID_EVERY)) as u64;
+    let valid = ORDERS as u64 - invalid;
+
+    // Kill the host at pseudo-random moments while it works through the backlog.
+    let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut progress = Vec::new();
+    for _ in 0..4 {
+        let mut host = start_host(&decl, &data, &cache, &nats.url);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tokio::time::sleep(Duration::from_millis(800 + rng % 2500)).await;
+        host.kill().unwrap(); // SIGKILL: no chance to finish anything
+        host.wait().unwrap();
+        progress.push(count(&js, "NOTIFY").await);
+    }
+    let mut host = start_host(&decl, &data, &cache, &nats.url);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count(&js, "NOTIFY").await < valid || count(&js, "SLUICE_DLQ").await < invalid {
+        assert!(
+            Instant::now() < deadline,
+            "did not drain: {} notifications, {} dead letters",
+            count(&js, "NOTIFY").await,
+            count(&js, "SLUICE_DLQ").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Redeliveries of work a killed host left unacked arrive up to an ack wait later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &host.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(host.wait().unwrap().success());
+    eprintln!("notifications after each kill: {progress:?}");
+
+    assert_eq!(
+        count(&js, "NOTIFY").await,
+        valid,
+        "one notification per valid order"
+    );
+    assert_eq!(
+        count(&js, "SLUICE_DLQ").await,
+        invalid,
+        "one dead letter per invalid order"
+    );
+    let store = Store::open(
+        &data.join("sluice.redb"),
+        StoreConfig {
+            tables: vec![orders_table()],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let mut s = store.open_session();
+    let mut q = Query {
+        index: Some("by-status".into()),
+        pk: "stored".into(),
+        sk: SortKeyCondition::Any,
+        forward: true,
+        limit: 1000,
+        cursor: None,
+    };
+    let mut ids = std::collections::HashSet::new();
+    loop {
+        let page = s.table_query("orders", &q).unwrap();
+        for item in &page.items {
+            assert_eq!(item.version, 1, "{} stored twice", item.pk);
+            assert!(ids.insert(item.pk.clone()));
+        }
+        match page.cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    s.rollback();
+    assert_eq!(ids.len() as u64, valid, "one table item per valid order");
+    assert!(store.outbox(10).unwrap().is_empty());
+}
