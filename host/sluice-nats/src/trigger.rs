@@ -249,76 +249,125 @@ impl Trigger {
         self,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<TriggerStats, TriggerError> {
-        let consumer = self.consumer().await?;
+        // Connection trouble (a broker restart) is waited out; a conflicting definition is
+        // not, since no retry can fix it.
+        let consumer = loop {
+            match self.consumer().await {
+                Ok(c) => break c,
+                Err(e @ TriggerError::Conflict { .. }) => return Err(e),
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    if self.pause(&mut shutdown).await {
+                        return Ok(TriggerStats::default());
+                    }
+                }
+            }
+        };
         let mut stats = TriggerStats::default();
         let session = self.store.open_session();
         let mut worker = Some(
             Worker::new(self.stage.clone(), Box::new(session))
                 .with_output_subject(self.config.output_subject.clone()),
         );
-        // Whatever a crash left in the outbox goes out first.
+        while !*shutdown.borrow() {
+            // Whatever a crash or an outage left in the outbox goes out first.
+            let step = match self.relay.drain().await {
+                Ok(_) => {
+                    self.step(&consumer, &mut worker, &mut stats, &mut shutdown)
+                        .await
+                }
+                Err(e) => Err(self.nats(std::io::Error::other(e))),
+            };
+            match step {
+                Ok(()) => {}
+                Err(e) if worker.is_none() => return Err(e),
+                Err(e) => {
+                    // Nothing is lost: unacknowledged messages are redelivered, committed
+                    // ones meet their dedupe records, and the outbox keeps its rows.
+                    tracing::warn!("{e}; retrying");
+                    if self.pause(&mut shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = self.relay.drain().await;
+        Ok(stats)
+    }
+
+    /// Wait a moment before retrying; true if shutdown was requested meanwhile.
+    async fn pause(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => *shutdown.borrow(),
+            _ = shutdown.changed() => true,
+        }
+    }
+
+    /// Fetch one batch, run it (one commit), settle its messages, drain the outbox.
+    async fn step(
+        &self,
+        consumer: &jetstream::consumer::Consumer<pull::Config>,
+        worker: &mut Option<Worker>,
+        stats: &mut TriggerStats,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), TriggerError> {
+        let fetch = consumer
+            .fetch()
+            .max_messages(self.config.batch_size)
+            .expires(Duration::from_millis(self.config.max_wait_ms))
+            .messages();
+        let mut batch = tokio::select! {
+            b = fetch => b.map_err(|e| self.nats(e))?,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        let mut msgs: Vec<Message> = Vec::new();
+        while let Some(m) = batch.next().await {
+            msgs.push(m.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?);
+        }
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<Event> = msgs.iter().map(to_event).collect();
+        let w = worker
+            .take()
+            .expect("the worker is returned after every batch");
+        // While a long batch runs, tell JetStream it is in progress so it does not redeliver
+        // work that is still being done.
+        let msgs = Arc::new(msgs);
+        let every =
+            Duration::from_millis(self.config.ack_wait_ms / 3).max(Duration::from_millis(10));
+        let progress = {
+            let msgs = msgs.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    for m in msgs.iter() {
+                        let _ = m.ack_with(AckKind::Progress).await;
+                    }
+                }
+            })
+        };
+        // Wasm and redb block: run them off the async executor.
+        let ran = tokio::task::spawn_blocking(move || {
+            let mut w = w;
+            let results = w.invoke_batch(&events);
+            (w, results)
+        })
+        .await;
+        progress.abort();
+        // A panic inside the worker loses the worker: that one is fatal for the trigger.
+        let (w, results) = ran.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+        *worker = Some(w);
+        stats.batches += 1;
+        // The batch is committed: now, and only now, settle each message.
+        for (msg, inv) in msgs.iter().zip(&results) {
+            self.settle(msg, inv, stats).await?;
+        }
         self.relay
             .drain()
             .await
             .map_err(|e| self.nats(std::io::Error::other(e)))?;
-        while !*shutdown.borrow() {
-            let fetch = consumer
-                .fetch()
-                .max_messages(self.config.batch_size)
-                .expires(Duration::from_millis(self.config.max_wait_ms))
-                .messages();
-            let mut batch = tokio::select! {
-                b = fetch => b.map_err(|e| self.nats(e))?,
-                _ = shutdown.changed() => break,
-            };
-            let mut msgs: Vec<Message> = Vec::new();
-            while let Some(m) = batch.next().await {
-                msgs.push(m.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?);
-            }
-            if msgs.is_empty() {
-                continue;
-            }
-            let events: Vec<Event> = msgs.iter().map(to_event).collect();
-            let w = worker
-                .take()
-                .expect("the worker is returned after every batch");
-            // While a long batch runs, tell JetStream it is in progress so it does not
-            // redeliver work that is still being done.
-            let msgs = Arc::new(msgs);
-            let every =
-                Duration::from_millis(self.config.ack_wait_ms / 3).max(Duration::from_millis(10));
-            let progress = {
-                let msgs = msgs.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(every).await;
-                        for m in msgs.iter() {
-                            let _ = m.ack_with(AckKind::Progress).await;
-                        }
-                    }
-                })
-            };
-            // Wasm and redb block: run them off the async executor.
-            let ran = tokio::task::spawn_blocking(move || {
-                let mut w = w;
-                let results = w.invoke_batch(&events);
-                (w, results)
-            })
-            .await;
-            progress.abort();
-            let (w, results) = ran.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
-            worker = Some(w);
-            stats.batches += 1;
-            // The batch is committed: now, and only now, settle each message.
-            for (msg, inv) in msgs.iter().zip(&results) {
-                self.settle(msg, inv, &mut stats).await?;
-            }
-            self.relay
-                .drain()
-                .await
-                .map_err(|e| self.nats(std::io::Error::other(e)))?;
-        }
-        Ok(stats)
+        Ok(())
     }
 
     async fn settle(

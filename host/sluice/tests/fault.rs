@@ -200,3 +200,83 @@ async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
     assert_eq!(ids.len() as u64, valid, "one table item per valid order");
     assert!(store.outbox(10).unwrap().is_empty());
 }
+
+/// Publish orders `range` (every `INVALID_EVERY`th invalid), retrying through a broker outage.
+async fn publish(js: &jetstream::Context, range: std::ops::Range<usize>) {
+    for i in range {
+        let mut o = order(&format!("o-{i}"), &format!("u-{}", i % 10));
+        if i % INVALID_EVERY == 0 {
+            o["items"] = serde_json::json!([]);
+        }
+        let body = serde_json::to_vec(&o).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
+            let sent = match js
+                .publish_with_headers("orders.new", headers, body.clone().into())
+                .await
+            {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            if sent {
+                break;
+            }
+            assert!(Instant::now() < deadline, "could not publish order {i}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
+    let mut nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    for (name, subjects) in [("NOTIFY", "notifications.>"), ("ORDERS", "orders.>")] {
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec![subjects.into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (data, cache) = (dir.path().join("data"), dir.path().join("cache"));
+    let decl = declaration(dir.path());
+    let mut host = start_host(&decl, &data, &cache, &nats.url);
+    let total = 4000;
+    publish(&js, 0..total / 2).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let before = count(&js, "NOTIFY").await;
+    nats.restart(); // SIGKILL the broker, start it again on the same port and store
+    publish(&js, total / 2..total).await;
+    let invalid = total.div_ceil(INVALID_EVERY) as u64;
+    let valid = total as u64 - invalid;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while count(&js, "NOTIFY").await < valid || count(&js, "SLUICE_DLQ").await < invalid {
+        assert!(
+            Instant::now() < deadline,
+            "did not drain after the restart: {} notifications, {} dead letters",
+            count(&js, "NOTIFY").await,
+            count(&js, "SLUICE_DLQ").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &host.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        host.wait().unwrap().success(),
+        "the host rode out the broker restart"
+    );
+    eprintln!("notifications before the broker restart: {before}");
+    assert_eq!(count(&js, "NOTIFY").await, valid);
+    assert_eq!(count(&js, "SLUICE_DLQ").await, invalid);
+}
