@@ -250,3 +250,98 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
         "the relay drained the outbox"
     );
 }
+
+/// A retryable failure is NAKed with backoff and retried until `max_deliver`, then
+/// dead-lettered with the attempt count; a success next to it is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_retry_with_backoff_then_dead_letter() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let h = Harness::new();
+    let store = Store::open(
+        &h.dir.path().join("state.redb"),
+        StoreConfig {
+            tables: vec![],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let stage = h.deploy("pay", guests::PROCESS_PAYMENT, StageConfig::default());
+    let mut t = TriggerConfig::new("pay", "PAY", &["pay.>"], "pay.in");
+    t.max_deliver = 3;
+    t.backoff_ms = 20;
+    t.output_subject = Some("pay.done".into());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("PAY").await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let priced = |id: &str, method: serde_json::Value| {
+        let mut o = order(id, "u-1");
+        o["payment"] = method;
+        o["totals"] = json!({"itemCount": 1, "totalCents": 100});
+        serde_json::to_vec(&o).unwrap()
+    };
+    // No Nats-Msg-Id: the event id falls back to the stream sequence.
+    js.publish(
+        "pay.in",
+        priced("o-flaky", json!({"method": "flaky"})).into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    js.publish(
+        "pay.in",
+        priced(
+            "o-ok",
+            json!({"method": "card", "card": "4242424242424242"}),
+        )
+        .into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    while messages_in(&js, "SLUICE_DLQ").await < 1 || messages_in(&js, "PAY").await < 3 {
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.retried, 2, "deliveries 1 and 2 were NAKed");
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(stats.acked, 1);
+    let dlq = js.get_stream("SLUICE_DLQ").await.unwrap();
+    let consumer = dlq
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut msgs = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    let m = msgs.next().await.unwrap().unwrap();
+    let headers = m.headers.as_ref().unwrap();
+    assert_eq!(
+        headers.get(DLQ_ERROR_NAME).unwrap().as_str(),
+        "Payment.Unavailable"
+    );
+    assert_eq!(headers.get(DLQ_ATTEMPTS).unwrap().as_str(), "3");
+    assert_eq!(
+        headers
+            .get(sluice_nats::DLQ_ORIGINAL_SUBJECT)
+            .unwrap()
+            .as_str(),
+        "pay.in"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(body["orderId"], "o-flaky", "the original payload is kept");
+}
