@@ -345,3 +345,110 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
     let body: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
     assert_eq!(body["orderId"], "o-flaky", "the original payload is kept");
 }
+
+/// Content routing: only events matching the trigger's pattern run; the rest are acked and
+/// counted. The guest sees the subject, the headers and the event id chosen from
+/// `Nats-Msg-Id`, else `ce-id`, else the stream sequence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patterns_route_events_and_headers_reach_the_guest() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "OUT".into(),
+        subjects: vec!["out.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let h = Harness::new();
+    let store = Store::open(
+        &h.dir.path().join("state.redb"),
+        StoreConfig {
+            tables: vec![],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let stage = h.deploy("echo", guests::ECHO, StageConfig::default());
+    let mut t = TriggerConfig::new("route", "ROUTE", &["route.>"], "route.>");
+    t.output_subject = Some("out.echo".into());
+    t.pattern = Some(
+        json!({"data": {"total": [{"numeric": [">=", 100]}]}, "headers": {"region": [{"prefix": "eu-"}]}}),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("ROUTE").await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // (total, region, id header): three match, three do not.
+    let cases = [
+        (150, "eu-west", Some(("Nats-Msg-Id", "m-1"))),
+        (100, "eu-north", Some(("ce-id", "ce-2"))),
+        (500, "eu-west", None),
+        (99, "eu-west", None),
+        (150, "us-east", None),
+        (150, "", None),
+    ];
+    for (total, region, id) in cases {
+        let mut headers = async_nats::HeaderMap::new();
+        if !region.is_empty() {
+            headers.insert("region", region);
+        }
+        if let Some((k, v)) = id {
+            headers.insert(k, v);
+        }
+        js.publish_with_headers(
+            "route.orders",
+            headers,
+            serde_json::to_vec(&json!({"total": total})).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    while messages_in(&js, "OUT").await < 3 {
+        assert!(Instant::now() < deadline, "routed events never came out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!((stats.acked, stats.filtered), (3, 3));
+    assert_eq!(messages_in(&js, "OUT").await, 3);
+
+    let out = js.get_stream("OUT").await.unwrap();
+    let consumer = out
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut msgs = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while let Some(m) = msgs.next().await {
+        let echoed: serde_json::Value = serde_json::from_slice(&m.unwrap().payload).unwrap();
+        assert_eq!(echoed["subject"], "route.orders");
+        assert!(
+            echoed["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h[0] == "region"),
+            "{echoed}"
+        );
+        assert_eq!(echoed["attempt"], 1);
+        ids.push(echoed["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids[0], "m-1");
+    assert_eq!(ids[1], "ce-2");
+    assert_eq!(ids[2], "ROUTE/3", "without id headers, the stream sequence");
+}

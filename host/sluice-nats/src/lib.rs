@@ -14,10 +14,12 @@
 //! drops any repeat.
 
 mod message;
+mod pattern;
 mod relay;
 mod trigger;
 
 pub use message::to_event;
+pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;
 pub use trigger::{Trigger, TriggerConfig, TriggerError, TriggerStats};
 

@@ -14,6 +14,7 @@ use sluice_runtime::{Invocation, Stage, Worker};
 use sluice_store::Store;
 use tokio::sync::watch;
 
+use crate::pattern::{EventPattern, PatternError};
 use crate::relay::OutboxRelay;
 use crate::{DLQ_ATTEMPTS, DLQ_ERROR_CAUSE, DLQ_ERROR_NAME, DLQ_ORIGINAL_SUBJECT, to_event};
 
@@ -55,6 +56,10 @@ pub struct TriggerConfig {
     /// crash, the batch in flight comes back after this long.
     #[serde(default = "default_ack_wait_ms")]
     pub ack_wait_ms: u64,
+    /// Content routing: only events matching this EventBridge-style pattern run the stage;
+    /// the others are acknowledged without running and counted (see [`crate::EventPattern`]).
+    #[serde(default)]
+    pub pattern: Option<serde_json::Value>,
 }
 
 fn default_ack_wait_ms() -> u64 {
@@ -89,6 +94,7 @@ impl TriggerConfig {
             dead_letter_subject: None,
             output_subject: None,
             ack_wait_ms: default_ack_wait_ms(),
+            pattern: None,
         }
     }
 
@@ -108,6 +114,14 @@ impl TriggerConfig {
 /// Why a trigger stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
+    /// The trigger's event pattern is malformed.
+    #[error("trigger {trigger}: {source}")]
+    Pattern {
+        /// Trigger name.
+        trigger: String,
+        /// What is wrong.
+        source: PatternError,
+    },
     /// The stream or consumer exists with a definition that conflicts with the trigger's.
     #[error("trigger {trigger}: {problem}")]
     Conflict {
@@ -137,10 +151,13 @@ pub struct TriggerStats {
     pub retried: u64,
     /// Messages dead-lettered and terminated.
     pub dead_lettered: u64,
+    /// Messages acknowledged without running because they did not match the pattern.
+    pub filtered: u64,
 }
 
 /// A running binding of a stream to a stage.
 pub struct Trigger {
+    pattern: Option<EventPattern>,
     js: Context,
     config: TriggerConfig,
     stage: Arc<Stage>,
@@ -166,6 +183,7 @@ impl Trigger {
         relay: OutboxRelay,
     ) -> Self {
         Self {
+            pattern: None,
             js,
             config,
             stage,
@@ -245,7 +263,21 @@ impl Trigger {
 
     /// Consume until `shutdown` becomes true; the batch in flight is finished, committed,
     /// acknowledged and its outbox drained before returning.
-    pub async fn run(
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<TriggerStats, TriggerError> {
+        let mut this = self;
+        this.pattern = match &this.config.pattern {
+            None => None,
+            Some(p) => Some(
+                EventPattern::parse(p).map_err(|source| TriggerError::Pattern {
+                    trigger: this.config.name.clone(),
+                    source,
+                })?,
+            ),
+        };
+        this.run_parsed(shutdown).await
+    }
+
+    async fn run_parsed(
         self,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<TriggerStats, TriggerError> {
@@ -324,10 +356,24 @@ impl Trigger {
         while let Some(m) = batch.next().await {
             msgs.push(m.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?);
         }
+        let mut events: Vec<Event> = Vec::with_capacity(msgs.len());
+        let mut matching = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let e = to_event(&m);
+            if self.pattern.as_ref().is_none_or(|p| p.matches(&e)) {
+                events.push(e);
+                matching.push(m);
+            } else {
+                m.ack()
+                    .await
+                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+                stats.filtered += 1;
+            }
+        }
+        let msgs = matching;
         if msgs.is_empty() {
             return Ok(());
         }
-        let events: Vec<Event> = msgs.iter().map(to_event).collect();
         let w = worker
             .take()
             .expect("the worker is returned after every batch");
