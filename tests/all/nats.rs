@@ -452,3 +452,125 @@ async fn patterns_route_events_and_headers_reach_the_guest() {
     assert_eq!(ids[1], "ce-2");
     assert_eq!(ids[2], "ROUTE/3", "without id headers, the stream sequence");
 }
+
+/// Two partitions keyed by a subject token: events of one key run in publish order (each
+/// increment sees the previous ones), whichever worker runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_keep_per_key_order() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "SEQOUT".into(),
+        subjects: vec!["seqout.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let h = Harness::new();
+    let store = Store::open(
+        &h.dir.path().join("state.redb"),
+        StoreConfig {
+            tables: vec![],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let grants = Grants {
+        kv_buckets: vec!["seq".into()],
+        ..Grants::default()
+    };
+    let stage = h.deploy(
+        "script",
+        guests::STATE_SCRIPT,
+        StageConfig {
+            grants,
+            ..StageConfig::default()
+        },
+    );
+    let mut t = TriggerConfig::new("seq", "SEQ", &["seq.>"], "seq.>");
+    t.partitions = 2;
+    t.partition_key = sluice_nats::PartitionKey::SubjectToken(1);
+    t.batch_size = 32;
+    t.output_subject = Some("seqout.x".into());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while js.get_stream("SEQ").await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let users = ["ann", "bob", "cyd", "dan", "eve"];
+    let per_user = 40;
+    let mut acks = Vec::new();
+    for k in 0..per_user {
+        for u in users {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{u}-{k}").as_str());
+            let body =
+                json!({"ops": [{"op": "kv.increment", "bucket": "seq", "key": u, "delta": 1}]});
+            acks.push(
+                js.publish_with_headers(
+                    format!("seq.{u}"),
+                    headers,
+                    serde_json::to_vec(&body).unwrap().into(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let total = (users.len() * per_user) as u64;
+    while messages_in(&js, "SEQOUT").await < total {
+        assert!(
+            Instant::now() < deadline,
+            "only {} outputs",
+            messages_in(&js, "SEQOUT").await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.acked, total);
+    let out = js.get_stream("SEQOUT").await.unwrap();
+    let consumer = out
+        .create_consumer(jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut msgs = consumer
+        .fetch()
+        .max_messages(10_000)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut seen = 0;
+    while let Some(m) = msgs.next().await {
+        let m = m.unwrap();
+        let source = m
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("ce-source")
+            .unwrap()
+            .to_string();
+        let (user, k) = source.rsplit_once('-').unwrap();
+        let k: i64 = k.parse().unwrap();
+        let out: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(
+            out["results"][0],
+            k + 1,
+            "{user}'s event {k} saw {} increments before it",
+            out["results"][0]
+        );
+        seen += 1;
+        if seen == total {
+            break;
+        }
+    }
+    assert_eq!(seen, total);
+}

@@ -21,7 +21,7 @@ mod trigger;
 pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;
-pub use trigger::{Trigger, TriggerConfig, TriggerError, TriggerStats};
+pub use trigger::{PartitionKey, Trigger, TriggerConfig, TriggerError, TriggerStats};
 
 /// Header carrying the error name on a dead-lettered message.
 pub const DLQ_ERROR_NAME: &str = "Sluice-Error-Name";

@@ -60,6 +60,44 @@ pub struct TriggerConfig {
     /// the others are acknowledged without running and counted (see [`crate::EventPattern`]).
     #[serde(default)]
     pub pattern: Option<serde_json::Value>,
+    /// Workers running this trigger's batches in parallel. Events with the same partition key
+    /// always go to the same worker, in arrival order.
+    #[serde(default = "default_partitions")]
+    pub partitions: usize,
+    /// What orders events: only events with the same key are kept in order.
+    #[serde(default)]
+    pub partition_key: PartitionKey,
+}
+
+fn default_partitions() -> usize {
+    1
+}
+
+/// Where an event's partition key comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionKey {
+    /// The event id: no ordering between events beyond a batch's.
+    #[default]
+    EventId,
+    /// The n-th (0-based) token of the subject, e.g. 2 for the user in `orders.new.<user>`.
+    SubjectToken(usize),
+    /// The value of a header (absent: the empty key).
+    Header(String),
+}
+
+impl PartitionKey {
+    fn of<'e>(&self, e: &'e Event) -> &'e str {
+        match self {
+            Self::EventId => &e.id,
+            Self::SubjectToken(n) => e.subject.split('.').nth(*n).unwrap_or(""),
+            Self::Header(name) => e
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map_or("", |(_, v)| v.as_str()),
+        }
+    }
 }
 
 fn default_ack_wait_ms() -> u64 {
@@ -95,6 +133,8 @@ impl TriggerConfig {
             output_subject: None,
             ack_wait_ms: default_ack_wait_ms(),
             pattern: None,
+            partitions: default_partitions(),
+            partition_key: PartitionKey::EventId,
         }
     }
 
@@ -296,23 +336,26 @@ impl Trigger {
             }
         };
         let mut stats = TriggerStats::default();
-        let session = self.store.open_session();
-        let mut worker = Some(
-            Worker::new(self.stage.clone(), Box::new(session))
-                .with_output_subject(self.config.output_subject.clone()),
-        );
+        let mut workers: Vec<Option<Worker>> = (0..self.config.partitions.max(1))
+            .map(|_| {
+                Some(
+                    Worker::new(self.stage.clone(), Box::new(self.store.open_session()))
+                        .with_output_subject(self.config.output_subject.clone()),
+                )
+            })
+            .collect();
         while !*shutdown.borrow() {
             // Whatever a crash or an outage left in the outbox goes out first.
             let step = match self.relay.drain().await {
                 Ok(_) => {
-                    self.step(&consumer, &mut worker, &mut stats, &mut shutdown)
+                    self.step(&consumer, &mut workers, &mut stats, &mut shutdown)
                         .await
                 }
                 Err(e) => Err(self.nats(std::io::Error::other(e))),
             };
             match step {
                 Ok(()) => {}
-                Err(e) if worker.is_none() => return Err(e),
+                Err(e) if workers.iter().any(Option::is_none) => return Err(e),
                 Err(e) => {
                     // Nothing is lost: unacknowledged messages are redelivered, committed
                     // ones meet their dedupe records, and the outbox keeps its rows.
@@ -339,7 +382,7 @@ impl Trigger {
     async fn step(
         &self,
         consumer: &jetstream::consumer::Consumer<pull::Config>,
-        worker: &mut Option<Worker>,
+        workers: &mut [Option<Worker>],
         stats: &mut TriggerStats,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), TriggerError> {
@@ -374,9 +417,12 @@ impl Trigger {
         if msgs.is_empty() {
             return Ok(());
         }
-        let w = worker
-            .take()
-            .expect("the worker is returned after every batch");
+        // Split by partition key, keeping arrival order within each partition.
+        let p = workers.len();
+        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); p];
+        for (i, e) in events.iter().enumerate() {
+            groups[partition_of(self.config.partition_key.of(e), p)].push(i);
+        }
         // While a long batch runs, tell JetStream it is in progress so it does not redeliver
         // work that is still being done.
         let msgs = Arc::new(msgs);
@@ -393,17 +439,50 @@ impl Trigger {
                 }
             })
         };
-        // Wasm and redb block: run them off the async executor.
-        let ran = tokio::task::spawn_blocking(move || {
-            let mut w = w;
-            let results = w.invoke_batch(&events);
-            (w, results)
-        })
-        .await;
+        // Wasm and redb block: run each partition's events on a blocking thread, all
+        // partitions at once; each worker commits its share in one transaction.
+        let events = Arc::new(events);
+        let mut running = Vec::new();
+        for (slot, group) in workers.iter_mut().zip(groups) {
+            if group.is_empty() {
+                continue;
+            }
+            let mut w = slot
+                .take()
+                .expect("the worker is returned after every batch");
+            let events = events.clone();
+            running.push(tokio::task::spawn_blocking(move || {
+                let mine: Vec<Event> = group.iter().map(|&i| events[i].clone()).collect();
+                let results = w.invoke_batch(&mine);
+                (w, group, results)
+            }));
+        }
+        let mut results: Vec<Option<Invocation>> = vec![None; events.len()];
+        let mut lost = None;
+        let mut returned = Vec::new();
+        for r in futures::future::join_all(running).await {
+            match r {
+                Ok((w, group, out)) => {
+                    returned.push(w);
+                    for (i, inv) in group.into_iter().zip(out) {
+                        results[i] = Some(inv);
+                    }
+                }
+                // A panic inside a worker loses it: that is fatal for the trigger.
+                Err(e) => lost = Some(e),
+            }
+        }
         progress.abort();
-        // A panic inside the worker loses the worker: that one is fatal for the trigger.
-        let (w, results) = ran.map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
-        *worker = Some(w);
+        for (slot, w) in workers.iter_mut().filter(|s| s.is_none()).zip(returned) {
+            *slot = Some(w);
+        }
+        if let Some(e) = lost {
+            return Err(self.nats(std::io::Error::other(e.to_string())));
+        }
+        let results: Vec<Invocation> = results
+            .into_iter()
+            .map(|r| r.expect("every event ran"))
+            .collect();
         stats.batches += 1;
         // The batch is committed: now, and only now, settle each message.
         for (msg, inv) in msgs.iter().zip(&results) {
@@ -477,6 +556,14 @@ impl Trigger {
         ack.await.map_err(|e| self.nats(e))?;
         Ok(())
     }
+}
+
+/// The partition (of `partitions`) that `key` belongs to: FNV-1a, stable across restarts.
+fn partition_of(key: &str, partitions: usize) -> usize {
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    usize::try_from(h % partitions as u64).unwrap_or(0)
 }
 
 /// Header values cannot hold line breaks.
