@@ -91,7 +91,10 @@ async fn raw_rate(js: &jetstream::Context, n: usize, body: &[u8]) -> f64 {
 }
 
 /// Events per second through a trigger running `stage_path` with `batch` and `partitions`.
-#[allow(clippy::too_many_arguments, reason = "a benchmark case's knobs, spelled out at the call")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a benchmark case's knobs, spelled out at the call"
+)]
 async fn trigger_rate(
     js: &jetstream::Context,
     h: &Harness,

@@ -61,7 +61,7 @@ fn order(id: &str, user: &str, minute: u32, items: Value, payment: Value) -> Val
     order
 }
 
-fn sample_orders() -> Vec<Value> {
+pub(crate) fn sample_orders() -> Vec<Value> {
     let card = |n: &str| json!({"method": "card", "card": n});
     vec![
         order(
@@ -293,7 +293,7 @@ pub(crate) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-fn seed_inventory(backend: &dyn StateBackend) -> anyhow::Result<()> {
+pub(crate) fn seed_inventory(backend: &dyn StateBackend) -> anyhow::Result<()> {
     let mut s = backend.session();
     s.begin_event("demo-seed");
     // A second run over the same data directory keeps the stock the first run left.
@@ -313,7 +313,7 @@ fn seed_inventory(backend: &dyn StateBackend) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_i64(s: &mut dyn StateSession, bucket: &str, key: &str) -> anyhow::Result<i64> {
+pub(crate) fn read_i64(s: &mut dyn StateSession, bucket: &str, key: &str) -> anyhow::Result<i64> {
     Ok(match s.kv_get(bucket, key)? {
         Some(b) => i64::from_le_bytes(b.as_slice().try_into().context("not an i64")?),
         None => 0,

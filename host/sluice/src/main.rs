@@ -4,6 +4,7 @@
 //! of the order pipeline (`sluice demo`); later issues grow it into the long-lived host.
 
 mod demo;
+mod demo_nats;
 mod up;
 
 use std::path::PathBuf;
@@ -63,6 +64,10 @@ enum Command {
         /// directory to see every event answered from its dedupe record.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        /// Run the pipeline as it really runs: start a nats-server and the host, publish the
+        /// orders over NATS (needs `--data-dir`).
+        #[arg(long, requires = "data_dir")]
+        nats: bool,
     },
 }
 
@@ -127,6 +132,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo {
             components,
             data_dir,
+            nats: true,
+        } => demo_nats::run(
+            &runtime,
+            &components,
+            data_dir.as_deref().unwrap_or(std::path::Path::new(".")),
+        ),
+        Command::Demo {
+            components,
+            data_dir,
+            nats: false,
         } => demo::run(&runtime, &components, data_dir.as_deref()),
     }
 }

@@ -53,18 +53,26 @@ pub(crate) struct TriggerDecl {
     pub trigger: TriggerConfig,
 }
 
-pub(crate) fn run(
+/// A running host: the store, the relay and one task per trigger.
+pub(crate) struct Host {
+    pub store: Store,
+    relay: OutboxRelay,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<(
+        String,
+        tokio::task::JoinHandle<Result<sluice_nats::TriggerStats, sluice_nats::TriggerError>>,
+    )>,
+}
+
+/// Open the store in `data_dir`, deploy `decl`'s stages (components relative to `base`) and
+/// start its triggers on `js`. Must run inside a tokio runtime.
+pub(crate) fn start(
     runtime: &Runtime,
-    file: &Path,
-    components: Option<&Path>,
+    decl: Declaration,
+    base: &Path,
     data_dir: &Path,
-    nats_url: &str,
-) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let decl: Declaration = serde_json::from_str(&text)
-        .with_context(|| format!("parsing the declaration {}", file.display()))?;
-    let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
+    js: &async_nats::jetstream::Context,
+) -> anyhow::Result<Host> {
     std::fs::create_dir_all(data_dir)?;
     let store = Store::open(
         &data_dir.join("sluice.redb"),
@@ -85,6 +93,67 @@ pub(crate) fn run(
         eprintln!("deployed {} ({:?})", s.name, stage.cache_outcome());
         stages.insert(s.name.clone(), stage);
     }
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for t in decl.triggers {
+        let stage = stages
+            .get(&t.stage)
+            .with_context(|| format!("trigger {} names unknown stage {}", t.trigger.name, t.stage))?
+            .clone();
+        let name = t.trigger.name.clone();
+        let trigger = Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
+        tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
+    }
+    Ok(Host {
+        store,
+        relay,
+        stop,
+        tasks,
+    })
+}
+
+impl Host {
+    /// Finish the batches in flight, then drain the outbox. Returns whether every trigger
+    /// ended cleanly.
+    pub(crate) async fn shutdown(self) -> anyhow::Result<bool> {
+        self.stop.send(true).ok();
+        let mut clean = true;
+        for (name, task) in self.tasks {
+            match task.await {
+                Ok(Ok(stats)) => eprintln!("trigger {name}: {stats:?}"),
+                Ok(Err(e)) => {
+                    eprintln!("trigger {name} failed: {e}");
+                    clean = false;
+                }
+                Err(e) => {
+                    eprintln!("trigger {name} panicked: {e}");
+                    clean = false;
+                }
+            }
+        }
+        let drained = self.relay.drain().await.map_err(anyhow::Error::msg)?;
+        eprintln!("outbox drained ({drained} published at shutdown)");
+        Ok(clean)
+    }
+
+    pub(crate) fn triggers(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+pub(crate) fn run(
+    runtime: &Runtime,
+    file: &Path,
+    components: Option<&Path>,
+    data_dir: &Path,
+    nats_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let decl: Declaration = serde_json::from_str(&text)
+        .with_context(|| format!("parsing the declaration {}", file.display()))?;
+    let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -93,48 +162,20 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client);
-        let relay = OutboxRelay::new(js.clone(), store.clone());
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
-        for t in decl.triggers {
-            let stage = stages
-                .get(&t.stage)
-                .with_context(|| {
-                    format!("trigger {} names unknown stage {}", t.trigger.name, t.stage)
-                })?
-                .clone();
-            let name = t.trigger.name.clone();
-            let trigger = Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
-            tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
-        }
-        eprintln!("sluice is up: {} triggers on {nats_url}", tasks.len());
+        let host = start(runtime, decl, base, data_dir, &js)?;
+        eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
         eprintln!("shutting down: finishing the batches in flight");
-        stop.send(true).ok();
-        let mut failed = false;
-        for (name, task) in tasks {
-            match task.await {
-                Ok(Ok(stats)) => eprintln!("trigger {name}: {stats:?}"),
-                Ok(Err(e)) => {
-                    eprintln!("trigger {name} failed: {e}");
-                    failed = true;
-                }
-                Err(e) => {
-                    eprintln!("trigger {name} panicked: {e}");
-                    failed = true;
-                }
-            }
-        }
-        let drained = relay.drain().await.map_err(anyhow::Error::msg)?;
-        eprintln!("outbox drained ({drained} published at shutdown); bye");
-        Ok(if failed {
-            ExitCode::FAILURE
-        } else {
+        let clean = host.shutdown().await?;
+        eprintln!("bye");
+        Ok(if clean {
             ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         })
     })
 }

@@ -193,3 +193,40 @@ fn demo_state_in_redb_survives_and_dedupes_a_second_run() {
     assert!(out.contains("Stats: 4 orders, revenue $1166.35"), "{out}");
     assert!(out.contains("Stock left: GPU-1 1, LAMP-7 7"), "{out}");
 }
+
+/// `sluice demo --nats`: a real nats-server and the host; every sample order comes out as a
+/// notification or a dead letter naming its error.
+#[test]
+fn demo_over_nats_notifies_or_dead_letters_every_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    let data = dir.path().join("data");
+    let o = sluice(
+        dir.path(),
+        &[
+            "demo",
+            "--nats",
+            "--components",
+            components.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for expected in [
+        "o-1001   notified: Order o-1001 confirmed: $33.45 (msg id demo-order-0/0/0/0/0/0/0/0)",
+        "o-1004   dead letter from orders.new: Order.Invalid",
+        "o-1005   dead letter from orders.priced: Payment.Declined",
+        "o-1006   dead letter from orders.paid: Inventory.OutOfStock",
+        "o-1007   dead letter from orders.priced: Payment.Unavailable: payment provider for method flaky is unavailable (after 3 deliveries)",
+        "stats: 4 orders, revenue $1166.35; GPU-1 stock left 1",
+        r#"orders of u-alice (table index by-user): ["o-1001", "o-1003"]"#,
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
