@@ -488,9 +488,12 @@ impl Trigger {
         }
         // Split by partition key, keeping arrival order within each partition.
         let p = workers.len();
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); p];
-        for (i, e) in events.iter().enumerate() {
-            groups[partition_of(self.config.partition_key.of(e), p)].push(i);
+        let total = events.len();
+        let mut groups: Vec<(Vec<usize>, Vec<Event>)> = vec![(Vec::new(), Vec::new()); p];
+        for (i, e) in events.into_iter().enumerate() {
+            let g = &mut groups[partition_of(self.config.partition_key.of(&e), p)];
+            g.0.push(i);
+            g.1.push(e);
         }
         // While a long batch runs, tell JetStream it is in progress so it does not redeliver
         // work that is still being done.
@@ -510,23 +513,20 @@ impl Trigger {
         };
         // Wasm and redb block: run each partition's events on a blocking thread, all
         // partitions at once; each worker commits its share in one transaction.
-        let events = Arc::new(events);
         let mut running = Vec::new();
-        for (slot, group) in workers.iter_mut().zip(groups) {
+        for (slot, (group, mine)) in workers.iter_mut().zip(groups) {
             if group.is_empty() {
                 continue;
             }
             let mut w = slot
                 .take()
                 .expect("the worker is returned after every batch");
-            let events = events.clone();
             running.push(tokio::task::spawn_blocking(move || {
-                let mine: Vec<Event> = group.iter().map(|&i| events[i].clone()).collect();
                 let results = w.invoke_batch(&mine);
                 (w, group, results)
             }));
         }
-        let mut results: Vec<Option<Invocation>> = vec![None; events.len()];
+        let mut results: Vec<Option<Invocation>> = vec![None; total];
         let mut lost = None;
         let mut returned = Vec::new();
         for r in futures::future::join_all(running).await {

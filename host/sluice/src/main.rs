@@ -87,14 +87,20 @@ enum StageCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Guest output is the point of `stage run`; in the demos it would drown the results.
+    let default_filter = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "warn,sluice::guest=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,sluice::guest=info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
