@@ -574,3 +574,63 @@ async fn partitions_keep_per_key_order() {
     }
     assert_eq!(seen, total);
 }
+
+/// A batch that runs longer than the consumer's ack wait is kept alive with in-progress acks:
+/// JetStream does not redeliver the message while the stage still works on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_batches_send_in_progress_acks() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let h = Harness::new();
+    let store = Store::open(
+        &h.dir.path().join("state.redb"),
+        StoreConfig {
+            tables: vec![],
+            clock: Arc::new(SystemClock),
+            dedupe_retention: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    // The loop runs into its 1.2 s deadline: four times the 300 ms ack wait.
+    let limits = sluice_runtime::Limits {
+        deadline: Duration::from_millis(1200),
+        ..sluice_runtime::Limits::default()
+    };
+    let stage = h.deploy(
+        "slow",
+        guests::INFINITE_LOOP,
+        StageConfig {
+            limits,
+            ..StageConfig::default()
+        },
+    );
+    let mut t = TriggerConfig::new("slow", "SLOW", &["slow.>"], "slow.in");
+    t.ack_wait_ms = 300;
+    t.max_deliver = 1;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js.get_stream("SLOW").await.is_err() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    js.publish("slow.in", "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    while messages_in(&js, "SLUICE_DLQ").await < 1 {
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Long enough for a redelivery that slipped through to have been handled too.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(
+        stats.dead_lettered, 1,
+        "the message was delivered once: {stats:?}"
+    );
+    assert_eq!(stats.batches, 1, "{stats:?}");
+}
