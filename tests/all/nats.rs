@@ -3,49 +3,28 @@
 //! dead-lettered.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use futures::StreamExt;
 use serde_json::json;
-use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
+use sluice_model::state::{Query, SortKeyCondition, StateSession};
 use sluice_nats::{DLQ_ATTEMPTS, DLQ_ERROR_NAME, OutboxRelay, Trigger, TriggerConfig};
 use sluice_runtime::{Grants, StageConfig};
-use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{Harness, NatsServer, order, orders_table};
-
-async fn messages_in(js: &jetstream::Context, stream: &str) -> u64 {
-    match js.get_stream(stream).await {
-        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
-        Err(_) => 0,
-    }
-}
+use sluice_tests::{
+    Harness, NatsServer, create_stream, messages_in, open_store, order, orders_table, read_stream,
+    wait_for_stream,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
     let nats = NatsServer::start();
     let client = async_nats::connect(&nats.url).await.unwrap();
     let js = jetstream::new(client);
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: "NOTIFY".into(),
-        subjects: vec!["notifications.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "NOTIFY", "notifications.>").await;
 
     let h = Harness::new();
-    let store = Store::open(
-        &h.dir.path().join("state.redb"),
-        StoreConfig {
-            tables: vec![orders_table()],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(h.dir.path(), vec![orders_table()]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let grants = |g: Grants| StageConfig {
         grants: g,
@@ -99,14 +78,7 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
     }
 
     // Wait for the stream the triggers create, then publish: 40 orders, every 8th invalid.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while js.get_stream("ORDERS").await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the triggers never created the stream"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "ORDERS").await;
     let (total, invalid) = (40, 5);
     for i in 0..total {
         let mut o = order(&format!("o-{i}"), &format!("u-{}", i % 3));
@@ -174,24 +146,8 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
     );
 
     // Every notification carries its deterministic id; no id twice.
-    let notify = js.get_stream("NOTIFY").await.unwrap();
-    let consumer = notify
-        .create_consumer(jetstream::consumer::pull::Config {
-            durable_name: None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     let mut ids = HashSet::new();
-    let mut msgs = consumer
-        .fetch()
-        .max_messages(100)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await
-        .unwrap();
-    while let Some(m) = msgs.next().await {
-        let m = m.unwrap();
+    for m in read_stream(&js, "NOTIFY", 100).await {
         let id = m
             .headers
             .as_ref()
@@ -204,21 +160,9 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
     assert_eq!(ids.len() as u64, valid);
 
     // Dead letters carry the error and the attempt count.
-    let dlq = js.get_stream("SLUICE_DLQ").await.unwrap();
-    let consumer = dlq
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await
-        .unwrap();
+    let msgs = read_stream(&js, "SLUICE_DLQ", 10).await;
     let mut dead = 0;
-    while let Some(m) = msgs.next().await {
-        let m = m.unwrap();
+    for m in msgs {
         let h = m.headers.as_ref().unwrap();
         assert_eq!(h.get(DLQ_ERROR_NAME).unwrap().as_str(), "Order.Invalid");
         assert_eq!(h.get(DLQ_ATTEMPTS).unwrap().as_str(), "1");
@@ -258,15 +202,7 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     let h = Harness::new();
-    let store = Store::open(
-        &h.dir.path().join("state.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(h.dir.path(), vec![]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let stage = h.deploy("pay", guests::PROCESS_PAYMENT, StageConfig::default());
     let mut t = TriggerConfig::new("pay", "PAY", &["pay.>"], "pay.in");
@@ -276,10 +212,7 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while js.get_stream("PAY").await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "PAY").await;
     let priced = |id: &str, method: serde_json::Value| {
         let mut o = order(id, "u-1");
         o["payment"] = method;
@@ -316,19 +249,8 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
     assert_eq!(stats.retried, 2, "deliveries 1 and 2 were NAKed");
     assert_eq!(stats.dead_lettered, 1);
     assert_eq!(stats.acked, 1);
-    let dlq = js.get_stream("SLUICE_DLQ").await.unwrap();
-    let consumer = dlq
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await
-        .unwrap();
-    let m = msgs.next().await.unwrap().unwrap();
+    let msgs = read_stream(&js, "SLUICE_DLQ", 10).await;
+    let m = msgs.into_iter().next().expect("a dead letter");
     let headers = m.headers.as_ref().unwrap();
     assert_eq!(
         headers.get(DLQ_ERROR_NAME).unwrap().as_str(),
@@ -353,23 +275,9 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
 async fn patterns_route_events_and_headers_reach_the_guest() {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: "OUT".into(),
-        subjects: vec!["out.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "OUT", "out.>").await;
     let h = Harness::new();
-    let store = Store::open(
-        &h.dir.path().join("state.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(h.dir.path(), vec![]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let stage = h.deploy("echo", guests::ECHO, StageConfig::default());
     let mut t = TriggerConfig::new("route", "ROUTE", &["route.>"], "route.>");
@@ -380,10 +288,7 @@ async fn patterns_route_events_and_headers_reach_the_guest() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while js.get_stream("ROUTE").await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "ROUTE").await;
     // (total, region, id header): three match, three do not.
     let cases = [
         (150, "eu-west", Some(("Nats-Msg-Id", "m-1"))),
@@ -421,21 +326,10 @@ async fn patterns_route_events_and_headers_reach_the_guest() {
     assert_eq!((stats.acked, stats.filtered), (3, 3));
     assert_eq!(messages_in(&js, "OUT").await, 3);
 
-    let out = js.get_stream("OUT").await.unwrap();
-    let consumer = out
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await
-        .unwrap();
+    let msgs = read_stream(&js, "OUT", 10).await;
     let mut ids = Vec::new();
-    while let Some(m) = msgs.next().await {
-        let echoed: serde_json::Value = serde_json::from_slice(&m.unwrap().payload).unwrap();
+    for m in msgs {
+        let echoed: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(echoed["subject"], "route.orders");
         assert!(
             echoed["headers"]
@@ -459,23 +353,9 @@ async fn patterns_route_events_and_headers_reach_the_guest() {
 async fn partitions_keep_per_key_order() {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: "SEQOUT".into(),
-        subjects: vec!["seqout.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "SEQOUT", "seqout.>").await;
     let h = Harness::new();
-    let store = Store::open(
-        &h.dir.path().join("state.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(h.dir.path(), vec![]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let grants = Grants {
         kv_buckets: vec!["seq".into()],
@@ -497,10 +377,7 @@ async fn partitions_keep_per_key_order() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
     let deadline = Instant::now() + Duration::from_secs(60);
-    while js.get_stream("SEQ").await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "SEQ").await;
     let users = ["ann", "bob", "cyd", "dan", "eve"];
     let per_user = 40;
     let mut acks = Vec::new();
@@ -536,21 +413,9 @@ async fn partitions_keep_per_key_order() {
     stop.send(true).unwrap();
     let stats = task.await.unwrap().unwrap();
     assert_eq!(stats.acked, total);
-    let out = js.get_stream("SEQOUT").await.unwrap();
-    let consumer = out
-        .create_consumer(jetstream::consumer::pull::Config::default())
-        .await
-        .unwrap();
-    let mut msgs = consumer
-        .fetch()
-        .max_messages(10_000)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
+    let msgs = read_stream(&js, "SEQOUT", 10_000).await;
     let mut seen = 0;
-    while let Some(m) = msgs.next().await {
-        let m = m.unwrap();
+    for m in msgs {
         let source = m
             .headers
             .as_ref()
@@ -582,15 +447,7 @@ async fn long_batches_send_in_progress_acks() {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     let h = Harness::new();
-    let store = Store::open(
-        &h.dir.path().join("state.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(h.dir.path(), vec![]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
     // The loop runs into its 1.2 s deadline: four times the 300 ms ack wait.
     let limits = sluice_runtime::Limits {
@@ -611,10 +468,7 @@ async fn long_batches_send_in_progress_acks() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
     let deadline = Instant::now() + Duration::from_secs(30);
-    while js.get_stream("SLOW").await.is_err() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "SLOW").await;
     js.publish("slow.in", "{}".into())
         .await
         .unwrap()

@@ -13,11 +13,13 @@
 //! before the relay, the relay drains the outbox on start, and JetStream's duplicate window
 //! drops any repeat.
 
+mod local_server;
 mod message;
 mod pattern;
 mod relay;
 mod trigger;
 
+pub use local_server::LocalNatsServer;
 pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;

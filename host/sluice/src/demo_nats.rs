@@ -3,9 +3,8 @@
 //! `pipelines/orders.json` chained through subjects, publishes the sample orders, prints what
 //! came out (notifications and dead letters), then shuts the host down cleanly.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,48 +18,6 @@ use crate::demo::{read_i64, sample_orders, seed_inventory};
 use crate::up::{self, Declaration};
 
 const DECLARATION: &str = include_str!("../../../pipelines/orders.json");
-
-/// nats-server as a child process, killed by process id on drop.
-struct NatsServer(Child);
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_nats(store: &Path) -> anyhow::Result<(NatsServer, String)> {
-    let mut child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", "-1", "-js", "-sd"])
-        .arg(store)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .context("starting nats-server (scripts/setup.sh installs it)")?;
-    let stderr = child.stderr.take().context("nats-server stderr")?;
-    let server = NatsServer(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(port) = line
-                .split("Listening for client connections on ")
-                .nth(1)
-                .and_then(|r| r.trim().rsplit(':').next())
-                .and_then(|p| p.parse::<u16>().ok())
-            {
-                let _ = tx.send(port);
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(20))
-        .context("nats-server did not start")?;
-    Ok((server, format!("nats://127.0.0.1:{port}")))
-}
 
 async fn count(js: &jetstream::Context, stream: &str) -> u64 {
     match js.get_stream(stream).await {
@@ -93,7 +50,10 @@ pub(crate) fn run(
     let decl: Declaration =
         serde_json::from_str(DECLARATION).context("the built-in declaration")?;
     std::fs::create_dir_all(data_dir)?;
-    let (_nats, url) = start_nats(&data_dir.join("nats"))?;
+    let nats_dir = data_dir.join("nats");
+    std::fs::create_dir_all(&nats_dir)?;
+    let nats = sluice_nats::LocalNatsServer::start(&nats_dir, None)?;
+    let url = nats.url();
     println!(
         "nats-server (JetStream) on {url}; state in {}",
         data_dir.join("sluice.redb").display()

@@ -12,17 +12,10 @@ use async_nats::jetstream;
 use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{NatsServer, order, orders_table};
+use sluice_tests::{NatsServer, create_stream, messages_in, order, orders_table};
 
 const ORDERS: usize = 10_000;
 const INVALID_EVERY: usize = 50;
-
-async fn count(js: &jetstream::Context, stream: &str) -> u64 {
-    match js.get_stream(stream).await {
-        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
-        Err(_) => 0,
-    }
-}
 
 /// Start `sluice up` and wait until it says it is up; its log goes to a thread.
 fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> Child {
@@ -74,49 +67,72 @@ fn declaration(dir: &Path) -> PathBuf {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
+/// A nats-server with the NOTIFY and ORDERS streams, and a temp dir holding the declaration,
+/// the host's data and its artifact cache.
+struct Setup {
+    nats: NatsServer,
+    js: jetstream::Context,
+    dir: tempfile::TempDir,
+    decl: PathBuf,
+    data: PathBuf,
+    cache: PathBuf,
+}
+
+async fn setup() -> Setup {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    for (name, subjects) in [("NOTIFY", "notifications.>"), ("ORDERS", "orders.>")] {
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: name.into(),
-            subjects: vec![subjects.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
+    create_stream(&js, "NOTIFY", "notifications.>").await;
+    create_stream(&js, "ORDERS", "orders.>").await;
     let dir = tempfile::tempdir().unwrap();
-    let (data, cache) = (dir.path().join("data"), dir.path().join("cache"));
     let decl = declaration(dir.path());
+    let (data, cache) = (dir.path().join("data"), dir.path().join("cache"));
+    Setup {
+        nats,
+        js,
+        dir,
+        decl,
+        data,
+        cache,
+    }
+}
 
-    let mut pending = Vec::new();
-    for i in 0..ORDERS {
-        let mut o = order(&format!("o-{i}"), &format!("u-{}", i % 10));
-        if i % INVALID_EVERY == 0 {
-            o["items"] = serde_json::json!([]);
-        }
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
-        pending.push(
-            js.publish_with_headers(
-                "orders.new",
-                headers,
-                serde_json::to_vec(&o).unwrap().into(),
-            )
-            .await
-            .unwrap(),
+/// Wait (at most `secs`) until every order has come out as a notification or a dead letter.
+async fn wait_drained(js: &jetstream::Context, valid: u64, invalid: u64, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while messages_in(js, "NOTIFY").await < valid || messages_in(js, "SLUICE_DLQ").await < invalid {
+        assert!(
+            Instant::now() < deadline,
+            "did not drain: {} notifications, {} dead letters",
+            messages_in(js, "NOTIFY").await,
+            messages_in(js, "SLUICE_DLQ").await
         );
-        if pending.len() == 1000 {
-            for ack in pending.drain(..) {
-                ack.await.unwrap();
-            }
-        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for ack in pending {
-        ack.await.unwrap();
-    }
+}
+
+/// Ask the host to stop (by process id).
+fn sigterm(host: &Child) {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &host.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
+    let Setup {
+        nats,
+        js,
+        dir: _dir,
+        decl,
+        data,
+        cache,
+    } = setup().await;
+
+    publish(&js, 0..ORDERS).await;
     let invalid = (ORDERS.div_ceil(INVALID_EVERY)) as u64;
     let valid = ORDERS as u64 - invalid;
 
@@ -131,38 +147,23 @@ async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
         tokio::time::sleep(Duration::from_millis(800 + rng % 2500)).await;
         host.kill().unwrap(); // SIGKILL: no chance to finish anything
         host.wait().unwrap();
-        progress.push(count(&js, "NOTIFY").await);
+        progress.push(messages_in(&js, "NOTIFY").await);
     }
     let mut host = start_host(&decl, &data, &cache, &nats.url);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while count(&js, "NOTIFY").await < valid || count(&js, "SLUICE_DLQ").await < invalid {
-        assert!(
-            Instant::now() < deadline,
-            "did not drain: {} notifications, {} dead letters",
-            count(&js, "NOTIFY").await,
-            count(&js, "SLUICE_DLQ").await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_drained(&js, valid, invalid, 600).await;
     // Redeliveries of work a killed host left unacked arrive up to an ack wait later.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &host.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&host);
     assert!(host.wait().unwrap().success());
     eprintln!("notifications after each kill: {progress:?}");
 
     assert_eq!(
-        count(&js, "NOTIFY").await,
+        messages_in(&js, "NOTIFY").await,
         valid,
         "one notification per valid order"
     );
     assert_eq!(
-        count(&js, "SLUICE_DLQ").await,
+        messages_in(&js, "SLUICE_DLQ").await,
         invalid,
         "one dead letter per invalid order"
     );
@@ -231,52 +232,31 @@ async fn publish(js: &jetstream::Context, range: std::ops::Range<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
-    let mut nats = NatsServer::start();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    for (name, subjects) in [("NOTIFY", "notifications.>"), ("ORDERS", "orders.>")] {
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: name.into(),
-            subjects: vec![subjects.into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (data, cache) = (dir.path().join("data"), dir.path().join("cache"));
-    let decl = declaration(dir.path());
+    let Setup {
+        mut nats,
+        js,
+        dir: _dir,
+        decl,
+        data,
+        cache,
+    } = setup().await;
     let mut host = start_host(&decl, &data, &cache, &nats.url);
     let total = 4000;
     publish(&js, 0..total / 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let before = count(&js, "NOTIFY").await;
+    let before = messages_in(&js, "NOTIFY").await;
     nats.restart(); // SIGKILL the broker, start it again on the same port and store
     publish(&js, total / 2..total).await;
     let invalid = total.div_ceil(INVALID_EVERY) as u64;
     let valid = total as u64 - invalid;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while count(&js, "NOTIFY").await < valid || count(&js, "SLUICE_DLQ").await < invalid {
-        assert!(
-            Instant::now() < deadline,
-            "did not drain after the restart: {} notifications, {} dead letters",
-            count(&js, "NOTIFY").await,
-            count(&js, "SLUICE_DLQ").await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_drained(&js, valid, invalid, 300).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &host.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&host);
     assert!(
         host.wait().unwrap().success(),
         "the host rode out the broker restart"
     );
     eprintln!("notifications before the broker restart: {before}");
-    assert_eq!(count(&js, "NOTIFY").await, valid);
-    assert_eq!(count(&js, "SLUICE_DLQ").await, invalid);
+    assert_eq!(messages_in(&js, "NOTIFY").await, valid);
+    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, invalid);
 }

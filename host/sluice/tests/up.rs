@@ -8,26 +8,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use sluice_test_artifacts as guests;
-use sluice_tests::{NatsServer, order};
-
-async fn count(js: &jetstream::Context, stream: &str) -> u64 {
-    match js.get_stream(stream).await {
-        Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
-        Err(_) => 0,
-    }
-}
+use sluice_tests::{NatsServer, create_stream, messages_in, order, wait_for_stream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: "NOTIFY".into(),
-        subjects: vec!["notifications.>".into()],
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream(&js, "NOTIFY", "notifications.>").await;
     let dir = tempfile::tempdir().unwrap();
     let declaration = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/orders.json");
     let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
@@ -64,10 +51,7 @@ async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
             log.push(line);
         }
     }
-    while js.get_stream("ORDERS").await.is_err() {
-        assert!(Instant::now() < deadline, "no ORDERS stream");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_stream(&js, "ORDERS").await;
     for i in 0..20 {
         let mut o = order(&format!("o-{i}"), "u-1");
         if i % 7 == 0 {
@@ -86,7 +70,8 @@ async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
         .unwrap();
     }
     let (valid, invalid) = (17, 3);
-    while count(&js, "NOTIFY").await < valid || count(&js, "SLUICE_DLQ").await < invalid {
+    while messages_in(&js, "NOTIFY").await < valid || messages_in(&js, "SLUICE_DLQ").await < invalid
+    {
         assert!(Instant::now() < deadline, "pipeline did not drain");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -99,6 +84,6 @@ async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
     log.extend(rx.try_iter());
     assert!(exit.success(), "host exited with {exit}: {log:#?}");
     assert!(log.iter().any(|l| l.contains("outbox drained")), "{log:#?}");
-    assert_eq!(count(&js, "NOTIFY").await, valid);
-    assert_eq!(count(&js, "SLUICE_DLQ").await, invalid);
+    assert_eq!(messages_in(&js, "NOTIFY").await, valid);
+    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, invalid);
 }
