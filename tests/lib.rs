@@ -172,6 +172,11 @@ impl NatsServer {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
     /// Kill the server (SIGKILL) and start it again on the same port and store.
     pub fn restart(&mut self) {
         self.server.restart().expect("restarting nats-server");

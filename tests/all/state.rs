@@ -221,3 +221,66 @@ fn emitted_events_land_in_the_outbox_with_deterministic_ids() {
     store.remove_outbox(&[rows[0].seq]).unwrap();
     assert!(store.outbox(10).unwrap().is_empty());
 }
+
+/// A pipelined worker commits batch N on another thread while batch N+1 runs. When N's
+/// commit finds a redelivered event, N+1 has read state without N's effects: it is rolled
+/// back, N runs again with look-ups, and N+1 runs again on top of it.
+#[test]
+fn a_pipelined_batch_reruns_when_the_batch_before_it_held_a_redelivery() {
+    let h = Harness::new();
+    let store = open_store(&h);
+    let stage = h.deploy(
+        "kv-counter",
+        guests::KV_COUNTER,
+        grants(Grants {
+            kv_buckets: vec!["counters".into()],
+            ..Grants::default()
+        }),
+    );
+    let inc = |id: &str, delta: i64| {
+        event(
+            id,
+            &json!({"bucket": "counters", "key": "hits", "delta": delta}),
+        )
+    };
+    let mut w = Worker::new(stage, Box::new(store.open_session()))
+        .with_spare_session(Box::new(store.open_session()));
+    assert!(w.invoke(&inc("evt-1", 5)).replayed.is_none());
+
+    // Batch N redelivers evt-1 beside a new event; it runs optimistically and its commit,
+    // on another thread, will find evt-1's record.
+    let batch_n = vec![inc("evt-1", 5), inc("evt-2", 1)];
+    let ran_n = w.run_pending(&batch_n);
+    let mut detached = w.detach(ran_n);
+    let committing = std::thread::spawn(move || {
+        detached.commit();
+        detached
+    });
+    // Batch N+1 runs meanwhile, in the spare session: it waits for the store lock batch N
+    // holds, then reads the counter without N's effects (N's commit is refused).
+    let batch_next = vec![inc("evt-3", 1)];
+    let mut ran_next = w.run_pending(&batch_next);
+    let results_n = w.complete(
+        committing.join().unwrap(),
+        &batch_n,
+        Some((&batch_next, &mut ran_next)),
+    );
+    assert!(
+        results_n[0].replayed.is_some(),
+        "evt-1 is answered from its record"
+    );
+    assert_eq!(ok_json(&results_n[1].outcome)["value"], 6);
+    assert_eq!(w.stats().dedupe_reruns, 1);
+    assert_eq!(
+        ok_json(&ran_next[0].outcome)["value"],
+        7,
+        "batch N+1 ran again on top of batch N"
+    );
+    let detached = w.detach(ran_next);
+    let results_next = w.complete(detached, &batch_next, None);
+    assert_eq!(ok_json(&results_next[0].outcome)["value"], 7);
+    assert_eq!(counter(&store), 7);
+    for id in ["evt-1", "evt-2", "evt-3"] {
+        assert!(store.recorded(id).unwrap().is_some(), "{id} is recorded");
+    }
+}

@@ -2,7 +2,7 @@
 //! raw JetStream pull-consume rate of the same messages in the same run, plus latency from
 //! publish to the stage's output being published (which is after the commit).
 //!
-//! Run: `cargo bench -p sluice-tests --bench pipeline` (`-- --quick` for fewer events).
+//! Run: `cargo bench -p sluice-tests --bench pipeline` (options at [`main`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,36 +57,56 @@ async fn stream(js: &jetstream::Context, name: &str, subject: &str) {
     .unwrap();
 }
 
-/// Pull-consume `n` messages in batches of 1000 and ack each: no stage, no commit.
-async fn raw_rate(js: &jetstream::Context, n: usize, body: &[u8]) -> f64 {
-    stream(js, "RAW", "raw.>").await;
-    publish(js, "raw.in", n, body, "raw").await;
-    let s = js.get_stream("RAW").await.unwrap();
+/// How the raw consumer acknowledges.
+#[derive(Clone, Copy)]
+enum RawAck {
+    /// One ack per message, as a trigger does (it must NAK or terminate single messages).
+    EachMessage,
+    /// `AckPolicy::All` and one ack per 1000 messages: the broker-side ceiling.
+    OnePerBatch,
+}
+
+/// Pull-consume `n` messages with a continuous pull of batch 1000 (the same client path a
+/// trigger uses), acknowledging per `ack`: no stage, no commit.
+async fn raw_rate(js: &jetstream::Context, n: usize, body: &[u8], ack: RawAck, tag: &str) -> Rate {
+    let name = format!("RAW{tag}");
+    let subject = format!("raw{tag}.in");
+    stream(js, &name, &format!("raw{tag}.>")).await;
+    publish(js, &subject, n, body, &format!("raw{tag}")).await;
+    let s = js.get_stream(&name).await.unwrap();
     let c = s
         .create_consumer(pull::Config {
             durable_name: Some("raw".into()),
             max_ack_pending: 10_000,
+            ack_policy: match ack {
+                RawAck::EachMessage => jetstream::consumer::AckPolicy::Explicit,
+                RawAck::OnePerBatch => jetstream::consumer::AckPolicy::All,
+            },
             ..Default::default()
         })
         .await
         .unwrap();
-    let start = Instant::now();
-    let mut got = 0;
-    while got < n {
-        let mut b = c
-            .fetch()
-            .max_messages(1000)
-            .expires(Duration::from_millis(200))
-            .messages()
-            .await
-            .unwrap();
-        while let Some(m) = b.next().await {
-            m.unwrap().ack().await.unwrap();
-            got += 1;
+    let span = Span::start();
+    let mut messages = c
+        .stream()
+        .max_messages_per_batch(1000)
+        .messages()
+        .await
+        .unwrap();
+    for got in 1..=n {
+        let m = messages.next().await.unwrap().unwrap();
+        if matches!(ack, RawAck::EachMessage) || got % 1000 == 0 || got == n {
+            m.ack().await.unwrap();
         }
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    js.delete_stream("RAW").await.unwrap();
+    // The acks are only sent; wait until the server has them all, as the trigger runs do.
+    let mut c = c;
+    while c.info().await.unwrap().num_ack_pending > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = span.end(n);
+    drop(messages);
+    js.delete_stream(&name).await.unwrap();
     rate
 }
 
@@ -104,7 +124,7 @@ async fn trigger_rate(
     n: usize,
     body: &[u8],
     tag: &str,
-) -> f64 {
+) -> Rate {
     let stream_name = format!("E2E{tag}");
     let subject = format!("e2e{tag}.in");
     stream(js, &stream_name, &format!("e2e{tag}.>")).await;
@@ -131,7 +151,8 @@ async fn trigger_rate(
     t.partition_key = PartitionKey::EventId;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = OutboxRelay::new(js.clone(), store.clone());
-    let start = Instant::now();
+    perf_control("enable");
+    let span = Span::start();
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store, relay).run(stopped));
     let mut consumer = js
         .get_stream(&stream_name)
@@ -159,7 +180,8 @@ async fn trigger_rate(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let rate = span.end(n);
+    perf_control("disable");
     stop.send(true).unwrap();
     let stats = task.await.unwrap().unwrap();
     assert_eq!(stats.acked as usize, n, "every event acknowledged once");
@@ -239,8 +261,85 @@ async fn latency(
     (lat[lat.len() / 2], lat[lat.len() * 99 / 100])
 }
 
+/// CPU seconds (user + system) that process `pid` ("self" for this one) has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    // Clock ticks are 100 per second on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// With `PERF_CTL_FIFO` set, switch a `perf record --control fifo:$PERF_CTL_FIFO -D -1`
+/// on for the trigger runs only, so a profile shows the pipeline without the publishing.
+fn perf_control(command: &str) {
+    if let Some(fifo) = std::env::var_os("PERF_CTL_FIFO") {
+        let _ = std::fs::write(fifo, format!("{command}\n"));
+    }
+}
+
+/// The nats-server's process id, for its CPU time.
+static SERVER_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// A measured stretch: wall time and the CPU time of this process and of the nats-server.
+struct Span {
+    wall: Instant,
+    host: f64,
+    server: f64,
+}
+
+/// What one case measured.
+#[derive(Clone, Copy)]
+struct Rate {
+    events_per_s: f64,
+    /// CPU microseconds per event spent by this process (client, stage, commit).
+    host_us: f64,
+    /// CPU microseconds per event spent by nats-server.
+    server_us: f64,
+}
+
+impl Span {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            host: cpu_seconds("self"),
+            server: cpu_seconds(&SERVER_PID.get().copied().unwrap_or(0).to_string()),
+        }
+    }
+
+    fn end(&self, events: usize) -> Rate {
+        let now = Self::start();
+        let per = |d: f64| d * 1e6 / events as f64;
+        Rate {
+            events_per_s: events as f64 / self.wall.elapsed().as_secs_f64(),
+            host_us: per(now.host - self.host),
+            server_us: per(now.server - self.server),
+        }
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn arg<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// `-- --quick` runs 20k events per case; `-- --rounds R` (default 3) repeats every case,
+/// raw baselines included, and reports medians; `-- --only TEXT` runs the cases whose name
+/// contains TEXT (the raw baselines always run).
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let rounds: usize = arg("--rounds").unwrap_or(3).max(1);
+    let only: Option<String> = arg("--only");
     let n = if quick { 20_000 } else { 100_000 };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -248,26 +347,68 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let nats = NatsServer::start();
+        SERVER_PID.set(nats.pid()).unwrap();
         let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
         let h = Harness::new();
         let body = serde_json::to_vec(&order("o-1", "u-1")).unwrap();
-        let raw = raw_rate(&js, n, &body).await;
-        println!("\npipeline: {n} events of {} bytes, file stream, one nats-server on loopback", body.len());
-        println!("{:<44} {:>12} {:>10}", "variant", "events/s", "of raw");
-        println!("{:<44} {raw:>12.0} {:>9.0}%", "raw JetStream pull + ack (batch 1000)", 100.0);
+        type Case = (&'static str, &'static str, usize, usize);
+        let cases: Vec<Case> = vec![
+            ("trivial (passthrough), batch 1", guests::PASSTHROUGH, 1, 1),
+            ("trivial (passthrough), batch 100", guests::PASSTHROUGH, 100, 1),
+            ("trivial (passthrough), batch 1000", guests::PASSTHROUGH, 1000, 1),
+            ("order (process-order), batch 1", guests::PROCESS_ORDER, 1, 1),
+            ("order (process-order), batch 100", guests::PROCESS_ORDER, 100, 1),
+            ("order (process-order), batch 1000", guests::PROCESS_ORDER, 1000, 1),
+            ("order, batch 1000, 2 partitions", guests::PROCESS_ORDER, 1000, 2),
+        ];
+        let cases: Vec<Case> = cases
+            .into_iter()
+            .filter(|c| only.as_deref().is_none_or(|o| c.0.contains(o)))
+            .collect();
+        // Every round measures the baselines and every case once, interleaved, so a noisy
+        // stretch of the machine hits them alike; ratios are taken per round.
+        let mut raw_each: Vec<Rate> = Vec::new();
+        let mut raw_all: Vec<Rate> = Vec::new();
+        let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); cases.len()];
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
         let mut tag = 0;
-        for (name, path) in [("trivial (passthrough)", guests::PASSTHROUGH), ("order (process-order)", guests::PROCESS_ORDER)] {
-            for batch in [1, 100, 1000] {
-                let events = if batch == 1 { n / 20 } else { n };
+        for round in 0..rounds {
+            tag += 1;
+            let raw = raw_rate(&js, n, &body, RawAck::EachMessage, &tag.to_string()).await;
+            raw_each.push(raw);
+            tag += 1;
+            raw_all.push(raw_rate(&js, n, &body, RawAck::OnePerBatch, &tag.to_string()).await);
+            for (i, (_, path, batch, partitions)) in cases.iter().enumerate() {
+                // Batch 1 commits (and fsyncs) per event: fewer events keep it short.
+                let events = if *batch == 1 { n / 20 } else { n };
                 tag += 1;
-                let r = trigger_rate(&js, &h, path, batch, 1, events, &body, &tag.to_string()).await;
-                println!("{:<44} {r:>12.0} {:>9.0}%", format!("{name}, batch {batch}"), 100.0 * r / raw);
+                let r = trigger_rate(&js, &h, path, *batch, *partitions, events, &body, &tag.to_string()).await;
+                ratios[i].push(r.events_per_s / raw.events_per_s);
+                rates[i].push(r);
             }
+            eprintln!("round {}/{rounds} done", round + 1);
         }
-        tag += 1;
-        let r2 = trigger_rate(&js, &h, guests::PROCESS_ORDER, 1000, 2, n, &body, &tag.to_string()).await;
-        println!("{:<44} {r2:>12.0} {:>9.0}%", "order, batch 1000, 2 partitions", 100.0 * r2 / raw);
-        let (p50, p99) = latency(&js, &h, 5_000, if quick { 2 } else { 4 }).await;
-        println!("\npublish → output published (passthrough, 5k events/s paced): p50 {:.2} ms, p99 {:.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+        println!("\npipeline: {n} events of {} bytes per case, file stream, one nats-server on loopback, medians of {rounds} rounds", body.len());
+        println!("{:<44} {:>10} {:>8} {:>12} {:>12}", "variant", "events/s", "of raw", "host µs/ev", "server µs/ev");
+        let row = |name: &str, rs: &[Rate], ratio: f64| {
+            let m = |f: fn(&Rate) -> f64| median(rs.iter().map(f).collect());
+            println!(
+                "{name:<44} {:>10.0} {:>7.0}% {:>12.2} {:>12.2}",
+                m(|r| r.events_per_s),
+                100.0 * ratio,
+                m(|r| r.host_us),
+                m(|r| r.server_us)
+            );
+        };
+        row("raw pull + ack each message (baseline)", &raw_each, 1.0);
+        let ceiling = median(raw_all.iter().zip(&raw_each).map(|(a, e)| a.events_per_s / e.events_per_s).collect());
+        row("raw pull, ack-all per 1000 (broker ceiling)", &raw_all, ceiling);
+        for (i, (name, ..)) in cases.iter().enumerate() {
+            row(name, &rates[i], median(ratios[i].clone()));
+        }
+        if only.is_none() {
+            let (p50, p99) = latency(&js, &h, 5_000, if quick { 2 } else { 4 }).await;
+            println!("\npublish → output published (passthrough, 5k events/s paced): p50 {:.2} ms, p99 {:.2} ms", p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+        }
     });
 }

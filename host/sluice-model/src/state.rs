@@ -182,9 +182,9 @@ pub struct TableDef {
 /// has a record, it is not run again and this is what its redelivery is answered with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RecordedOutcome {
-    /// The handler succeeded; the output itself is not kept, only its SHA-256 (hex).
+    /// The handler succeeded; the output itself is not kept, only a fingerprint of it.
     Succeeded {
-        /// Hex SHA-256 of the output bytes.
+        /// A fingerprint of the output bytes (the runtime writes a 64-bit FNV-1a, in hex).
         output_digest: String,
     },
     /// The handler failed for good (a permanent error, or retries exhausted).

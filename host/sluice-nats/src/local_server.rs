@@ -70,6 +70,11 @@ impl LocalNatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (for measuring its CPU time, say).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kill the server (SIGKILL) and start it again on the same port and store.
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();

@@ -2,48 +2,56 @@
 
 use async_nats::jetstream::Message;
 use sluice_model::Event;
+use time::format_description::well_known::Rfc3339;
 
 /// The event for `msg`. Its id is the `Nats-Msg-Id` header, else a CloudEvents `ce-id`
 /// header, else `<stream>/<stream sequence>`; `type`, `source` and `time` come from the
-/// `ce-*` headers when present; `attempt` is JetStream's delivery count. Every header and the
+/// `ce-*` headers when present (`time` is otherwise the stream's RFC 3339 timestamp); `attempt` is JetStream's delivery count. Every header and the
 /// subject reach the guest.
 pub fn to_event(msg: &Message) -> Event {
+    // The reply subject carries stream, sequence, delivery count and time: parse it once.
     let info = msg.info().ok();
-    let header = |name: &str| {
-        msg.headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_owned())
-    };
-    let id = header("Nats-Msg-Id")
-        .or_else(|| header("ce-id"))
-        .or_else(|| {
-            info.as_ref()
-                .map(|i| format!("{}/{}", i.stream, i.stream_sequence))
-        })
-        .unwrap_or_default();
-    let mut headers: Vec<(String, String)> = msg
-        .headers
-        .iter()
-        .flat_map(|h| h.iter())
-        .flat_map(|(name, values)| {
-            values
-                .iter()
-                .map(move |v| (name.to_string(), v.as_str().to_owned()))
-        })
-        .collect();
+    let mut id = None;
+    let mut ce_id = None;
+    let (mut kind, mut source, mut time) = (String::new(), String::new(), None);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, values) in msg.headers.iter().flat_map(|h| h.iter()) {
+        let name: &str = name.as_ref();
+        for v in values {
+            let v = v.as_str();
+            // Exact names, as the server matches `Nats-Msg-Id` for its own dedupe.
+            if name == "Nats-Msg-Id" {
+                id.get_or_insert_with(|| v.to_owned());
+            } else if name == "ce-id" {
+                ce_id.get_or_insert_with(|| v.to_owned());
+            } else if name == "ce-type" {
+                v.clone_into(&mut kind);
+            } else if name == "ce-source" {
+                v.clone_into(&mut source);
+            } else if name == "ce-time" {
+                time = Some(v.to_owned());
+            }
+            headers.push((name.to_owned(), v.to_owned()));
+        }
+    }
     // HeaderMap is a hash map: sort for a deterministic order.
-    headers.sort();
+    headers.sort_unstable();
+    let id = id.or(ce_id).unwrap_or_else(|| {
+        info.as_ref()
+            .map(|i| format!("{}/{}", i.stream, i.stream_sequence))
+            .unwrap_or_default()
+    });
+    let time = time.unwrap_or_else(|| {
+        info.as_ref()
+            .and_then(|i| i.published.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    });
     Event {
         id,
-        kind: header("ce-type").unwrap_or_default(),
-        source: header("ce-source").unwrap_or_default(),
+        kind,
+        source,
         subject: msg.subject.to_string(),
-        time: header("ce-time").unwrap_or_else(|| {
-            info.as_ref()
-                .map(|i| i.published.to_string())
-                .unwrap_or_default()
-        }),
+        time,
         data: msg.payload.to_vec(),
         attempt: info
             .as_ref()

@@ -7,10 +7,10 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::{self, Context, Message};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use sluice_model::{Event, StageError};
-use sluice_runtime::{Invocation, Stage, Worker};
+use sluice_runtime::{Detached, Invocation, Stage, Worker};
 use sluice_store::Store;
 use tokio::sync::watch;
 
@@ -352,14 +352,17 @@ impl Trigger {
             }
         };
         let mut stats = TriggerStats::default();
+        // Each worker has a spare session, so one batch commits while the next runs.
         let mut workers: Vec<Option<Worker>> = (0..self_.config.partitions.max(1))
             .map(|_| {
                 Some(
                     Worker::new(self_.stage.clone(), Box::new(self_.store.open_session()))
+                        .with_spare_session(Box::new(self_.store.open_session()))
                         .with_output_subject(self_.config.output_subject.clone()),
                 )
             })
             .collect();
+        let mut in_flight: Option<InFlight> = None;
         // A continuous pull: the client keeps up to two batches requested ahead, so the next
         // batch arrives while this one runs (PERFORMANCE.md: ~40% faster than fetch()).
         let mut incoming: Option<pull::Stream> = None;
@@ -393,6 +396,7 @@ impl Trigger {
                             &mut settling,
                             stream,
                             &mut workers,
+                            &mut in_flight,
                             &mut stats,
                             &mut shutdown,
                         )
@@ -403,6 +407,18 @@ impl Trigger {
             if step.is_err() {
                 // Reopen the pull after any error: its requests may be gone with the server.
                 incoming = None;
+                // A batch still committing is finished first; its acks may fail and then its
+                // messages come back, to meet their dedupe records.
+                self_
+                    .advance(
+                        &this,
+                        &mut settling,
+                        &mut workers,
+                        &mut in_flight,
+                        None,
+                        &mut stats,
+                    )
+                    .await?;
             }
             match step {
                 Ok(()) => {}
@@ -417,7 +433,18 @@ impl Trigger {
                 }
             }
         }
-        // The last batch's acks finish before the trigger reports it is done.
+        // The batch committing finishes, and the last acks, before the trigger reports it
+        // is done.
+        self_
+            .advance(
+                &this,
+                &mut settling,
+                &mut workers,
+                &mut in_flight,
+                None,
+                &mut stats,
+            )
+            .await?;
         if let Some(last) = settling.take() {
             match last.await {
                 Ok(Ok(settled)) => stats.add(settled),
@@ -437,20 +464,30 @@ impl Trigger {
         }
     }
 
-    /// Fetch one batch, run it (one commit), settle its messages, drain the outbox.
+    /// Fetch one batch and run it while the batch before it commits; then settle that one.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the trigger loop's state, passed apart so each piece is borrowed on its own"
+    )]
     async fn step(
         &self,
         this: &Arc<Self>,
         settling: &mut Settling,
         incoming: &mut pull::Stream,
         workers: &mut [Option<Worker>],
+        in_flight: &mut Option<InFlight>,
         stats: &mut TriggerStats,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), TriggerError> {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
-        // The first message may take a while; wake up now and then to check for shutdown.
+        // The first message may take a while; wake up now and then to check for shutdown,
+        // and finish the batch committing as soon as its commit is done (its acks should not
+        // wait for the next batch).
         let first = tokio::select! {
             m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => m,
+            () = committed(in_flight) => {
+                return self.advance(this, settling, workers, in_flight, None, stats).await;
+            }
             _ = shutdown.changed() => return Ok(()),
         };
         let mut msgs: Vec<Message> = Vec::with_capacity(self.config.batch_size);
@@ -462,10 +499,18 @@ impl Trigger {
         // Fill the batch from what is already buffered, waiting at most `max_wait_ms` more.
         let until = tokio::time::Instant::now() + Duration::from_millis(self.config.max_wait_ms);
         while msgs.len() < self.config.batch_size {
-            match tokio::time::timeout_at(until, incoming.next()).await {
-                Ok(Some(m)) => msgs.push(m.map_err(|e| io(&e))?),
-                Ok(None) => return Err(io(&"the pull subscription ended")),
-                Err(_) => break,
+            // Take what is buffered without arming a timer per message; wait (with the
+            // timer) only when the buffer is empty.
+            let next = match incoming.next().now_or_never() {
+                Some(next) => next,
+                None => match tokio::time::timeout_at(until, incoming.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            match next {
+                Some(m) => msgs.push(m.map_err(|e| io(&e))?),
+                None => return Err(io(&"the pull subscription ended")),
             }
         }
         let mut events: Vec<Event> = Vec::with_capacity(msgs.len());
@@ -489,14 +534,20 @@ impl Trigger {
         // Split by partition key, keeping arrival order within each partition.
         let p = workers.len();
         let total = events.len();
-        let mut groups: Vec<(Vec<usize>, Vec<Event>)> = vec![(Vec::new(), Vec::new()); p];
+        let mut parts: Vec<Part> = (0..p)
+            .map(|_| Part {
+                indices: Vec::new(),
+                events: Vec::new(),
+                commit: None,
+            })
+            .collect();
         for (i, e) in events.into_iter().enumerate() {
-            let g = &mut groups[partition_of(self.config.partition_key.of(&e), p)];
-            g.0.push(i);
-            g.1.push(e);
+            let part = &mut parts[partition_of(self.config.partition_key.of(&e), p)];
+            part.indices.push(i);
+            part.events.push(e);
         }
-        // While a long batch runs, tell JetStream it is in progress so it does not redeliver
-        // work that is still being done.
+        // While a long batch runs and commits, tell JetStream it is in progress so it does not
+        // redeliver work that is still being done.
         let msgs = Arc::new(msgs);
         let every =
             Duration::from_millis(self.config.ack_wait_ms / 3).max(Duration::from_millis(10));
@@ -511,44 +562,103 @@ impl Trigger {
                 }
             })
         };
-        // Wasm and redb block: run each partition's events on a blocking thread, all
-        // partitions at once; each worker commits its share in one transaction.
+        let next = InFlight {
+            msgs,
+            total,
+            parts,
+            progress,
+        };
+        self.advance(this, settling, workers, in_flight, Some(next), stats)
+            .await
+    }
+
+    /// Move the pipeline one batch on: run `next` (if any) on the workers while the batch in
+    /// flight finishes its commit; settle that batch in the background; start `next`'s commit
+    /// and leave it in flight.
+    async fn advance(
+        &self,
+        this: &Arc<Self>,
+        settling: &mut Settling,
+        workers: &mut [Option<Worker>],
+        in_flight: &mut Option<InFlight>,
+        mut next: Option<InFlight>,
+        stats: &mut TriggerStats,
+    ) -> Result<(), TriggerError> {
+        let mut prev = in_flight.take();
+        if prev.is_none() && next.is_none() {
+            return Ok(());
+        }
+        // Wasm and redb block: each partition's work runs on a blocking thread, all partitions
+        // at once. A worker runs its share of `next`, then takes back its share of `prev`
+        // (whose commit ran meanwhile on another thread).
         let mut running = Vec::new();
-        for (slot, (group, mine)) in workers.iter_mut().zip(groups) {
-            if group.is_empty() {
+        for (slot, worker) in workers.iter_mut().enumerate() {
+            let run: Vec<Event> = next
+                .as_mut()
+                .map(|n| std::mem::take(&mut n.parts[slot].events))
+                .unwrap_or_default();
+            let done = prev.as_mut().and_then(|p| {
+                let part = &mut p.parts[slot];
+                part.commit
+                    .take()
+                    .map(|c| (std::mem::take(&mut part.events), c))
+            });
+            if run.is_empty() && done.is_none() {
                 continue;
             }
-            let mut w = slot
+            let mut w = worker
                 .take()
                 .expect("the worker is returned after every batch");
             running.push(tokio::task::spawn_blocking(move || {
-                let results = w.invoke_batch(&mine);
-                (w, group, results)
+                let mut ran = w.run_pending(&run);
+                let completed = done.map(|(events, commit)| {
+                    let results = w.complete(commit.wait(), &events, Some((&run, &mut ran)));
+                    (events, results)
+                });
+                // Start this share's commit at once, on a thread of its own, and go on with
+                // the spare session. Not after joining the other partitions: if this share
+                // holds the store lock, another partition may be waiting for it.
+                let commit = (!run.is_empty()).then(|| {
+                    let mut detached = w.detach(ran);
+                    Commit::Running(tokio::task::spawn_blocking(move || {
+                        detached.commit();
+                        detached
+                    }))
+                });
+                (slot, w, run, commit, completed)
             }));
         }
-        let mut results: Vec<Option<Invocation>> = vec![None; total];
         let mut lost = None;
-        let mut returned = Vec::new();
+        let mut prev_results: Vec<Option<Invocation>> =
+            vec![None; prev.as_ref().map_or(0, |p| p.total)];
         for r in futures::future::join_all(running).await {
             match r {
-                Ok((w, group, out)) => {
-                    returned.push(w);
-                    for (i, inv) in group.into_iter().zip(out) {
-                        results[i] = Some(inv);
+                Ok((slot, w, run, commit, completed)) => {
+                    if let (Some(p), Some((events, results))) = (prev.as_mut(), completed) {
+                        let part = &mut p.parts[slot];
+                        part.events = events;
+                        for (&i, inv) in part.indices.iter().zip(results) {
+                            prev_results[i] = Some(inv);
+                        }
                     }
+                    if let Some(n) = next.as_mut().filter(|_| commit.is_some()) {
+                        let part = &mut n.parts[slot];
+                        part.events = run;
+                        part.commit = commit;
+                    }
+                    workers[slot] = Some(w);
                 }
                 // A panic inside a worker loses it: that is fatal for the trigger.
                 Err(e) => lost = Some(e),
             }
         }
-        progress.abort();
-        for (slot, w) in workers.iter_mut().filter(|s| s.is_none()).zip(returned) {
-            *slot = Some(w);
-        }
         if let Some(e) = lost {
             return Err(self.nats(std::io::Error::other(e.to_string())));
         }
-        let results: Vec<Invocation> = results
+        *in_flight = next;
+        let Some(prev) = prev else { return Ok(()) };
+        prev.progress.abort();
+        let results: Vec<Invocation> = prev_results
             .into_iter()
             .map(|r| r.expect("every event ran"))
             .collect();
@@ -564,6 +674,7 @@ impl Trigger {
             );
         }
         let me = this.clone();
+        let msgs = prev.msgs;
         *settling = Some(tokio::spawn(async move {
             let mut settled = TriggerStats::default();
             for (msg, inv) in msgs.iter().zip(&results) {
@@ -584,7 +695,8 @@ impl Trigger {
         inv: &Invocation,
         stats: &mut TriggerStats,
     ) -> Result<(), TriggerError> {
-        let delivered = msg.info().map_or(1, |i| i.delivered);
+        // Parsed only for failures: success is the hot path.
+        let delivered = || msg.info().map_or(1, |i| i.delivered);
         match &inv.outcome {
             Ok(_) => {
                 msg.ack()
@@ -592,14 +704,14 @@ impl Trigger {
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.acked += 1;
             }
-            Err(e) if e.retryable && delivered < self.config.max_deliver => {
-                msg.ack_with(AckKind::Nak(Some(self.config.backoff(delivered))))
+            Err(e) if e.retryable && delivered() < self.config.max_deliver => {
+                msg.ack_with(AckKind::Nak(Some(self.config.backoff(delivered()))))
                     .await
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.retried += 1;
             }
             Err(e) => {
-                self.dead_letter(msg, e, delivered).await?;
+                self.dead_letter(msg, e, delivered()).await?;
                 msg.ack_with(AckKind::Term)
                     .await
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
@@ -638,6 +750,61 @@ impl Trigger {
             .map_err(|e| self.nats(e))?;
         ack.await.map_err(|e| self.nats(e))?;
         Ok(())
+    }
+}
+
+/// A batch that ran and is committing, with what settling it needs.
+struct InFlight {
+    /// The batch's messages, in arrival order.
+    msgs: Arc<Vec<Message>>,
+    /// How many.
+    total: usize,
+    /// Each partition's share (empty for partitions without events).
+    parts: Vec<Part>,
+    /// Sends in-progress acks until the batch is settled.
+    progress: tokio::task::JoinHandle<()>,
+}
+
+/// One partition's share of a batch.
+struct Part {
+    /// Positions of the share's events in the batch.
+    indices: Vec<usize>,
+    events: Vec<Event>,
+    /// The share's commit (none for an empty share).
+    commit: Option<Commit>,
+}
+
+/// A share's commit.
+enum Commit {
+    /// Running on a blocking thread.
+    Running(tokio::task::JoinHandle<Detached>),
+    /// Done (seen by [`committed`]).
+    Done(Detached),
+}
+
+impl Commit {
+    /// The committed batch, waiting for it if need be. Blocks: call it off the async runtime.
+    fn wait(self) -> Detached {
+        match self {
+            Self::Running(task) => {
+                futures::executor::block_on(task).expect("a commit task does not panic")
+            }
+            Self::Done(d) => d,
+        }
+    }
+}
+
+/// Resolves once every commit of the batch in flight is done; never without one.
+/// Cancel-safe: a commit seen done is kept as [`Commit::Done`].
+async fn committed(in_flight: &mut Option<InFlight>) {
+    let Some(batch) = in_flight.as_mut() else {
+        return std::future::pending().await;
+    };
+    for part in &mut batch.parts {
+        if let Some(Commit::Running(task)) = &mut part.commit {
+            let detached = task.await.expect("a commit task does not panic");
+            part.commit = Some(Commit::Done(detached));
+        }
     }
 }
 

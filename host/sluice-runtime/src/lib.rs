@@ -29,7 +29,7 @@ pub use config::{Grants, Limits, StageConfig};
 pub use deploy::{DeployError, Stage};
 pub use engine::{EngineConfig, Runtime};
 pub use stdio::{GuestLog, GuestLogSink, LogLevel, TracingSink};
-pub use worker::{Invocation, Worker, WorkerStats};
+pub use worker::{Detached, Invocation, Worker, WorkerStats, fingerprint};
 
 /// The WIT package this runtime implements, for error messages and docs.
 pub const WIT_PACKAGE: &str = "sluice:platform@0.1.0";

@@ -9,6 +9,14 @@
 //! Each call to [`Worker::invoke_batch`] is one unit of work for the state backend: every
 //! event runs in its own write set, successful ones are kept, and the batch is committed once.
 //!
+//! A commit waits for the disk. To keep the stage busy meanwhile, a worker given a spare
+//! session can pipeline: [`Worker::run_pending`] runs a batch and leaves its write set open,
+//! [`Worker::detach`] hands that write set out to be committed on another thread
+//! ([`Detached::commit`]) while the next batch runs, and [`Worker::complete`] takes it back.
+//! Commits still happen in batch order, and a batch that touches state waits (at its first
+//! state access) for the store lock the batch before it holds until its commit, so the
+//! pipeline changes when work happens, never what it reads.
+//!
 //! [`Limits::recycle_after_events`]: crate::Limits::recycle_after_events
 //! [`Limits::recycle_memory_mark`]: crate::Limits::recycle_memory_mark
 
@@ -16,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use sluice_model::names;
 use sluice_model::state::{
     Clock, CommitError, Emitted, Recorded, RecordedOutcome, StateSession, SystemClock,
@@ -78,7 +85,7 @@ impl Invocation {
 fn final_record(outcome: &StageOutcome) -> Option<RecordedOutcome> {
     match outcome {
         Ok(output) => Some(RecordedOutcome::Succeeded {
-            output_digest: hex::encode(Sha256::digest(output)),
+            output_digest: fingerprint(output),
         }),
         Err(e) if !e.retryable => Some(RecordedOutcome::Failed {
             name: e.name.clone(),
@@ -127,6 +134,34 @@ pub struct Worker {
     event_tag: Arc<Mutex<String>>,
     stats: WorkerStats,
     output_subject: Option<String>,
+    /// The second session of a pipelining worker, while it is not out committing.
+    spare: Option<Box<dyn StateSession>>,
+}
+
+/// A batch that ran and whose write set is out of its worker, to be committed on any thread
+/// while the worker runs the next batch; then it goes back to [`Worker::complete`].
+pub struct Detached {
+    session: Box<dyn StateSession>,
+    results: Vec<Invocation>,
+    committed: Option<Result<(), CommitError>>,
+}
+
+impl std::fmt::Debug for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detached")
+            .field("events", &self.results.len())
+            .field("committed", &self.committed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Detached {
+    /// Commit the batch's write set. Blocks on the disk; call it off the async runtime.
+    pub fn commit(&mut self) {
+        if self.committed.is_none() {
+            self.committed = Some(self.session.commit());
+        }
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -158,7 +193,16 @@ impl Worker {
             event_tag: new_event_tag(),
             stats: WorkerStats::default(),
             output_subject: None,
+            spare: None,
         }
+    }
+
+    /// Give the worker a second session over the same state, so that one batch can commit
+    /// (through [`Worker::detach`]) while the next runs. Both sessions must belong to one
+    /// store: the store's lock is what keeps the second batch from reading ahead of the first.
+    pub fn with_spare_session(mut self, spare: Box<dyn StateSession>) -> Self {
+        self.spare = Some(spare);
+        self
     }
 
     /// Use `clock` for table TTLs instead of the system clock.
@@ -208,7 +252,81 @@ impl Worker {
         // events from their records. Look-ups cost a B-tree search per event (more than
         // the commit itself, see the store's benchmark); redeliveries are rare.
         let results = self.run_batch(events, false);
-        let error = match self.session().commit() {
+        let committed = self.session().commit();
+        self.after_commit(committed, events, results)
+    }
+
+    /// Run `events` as [`Worker::invoke_batch`] does, but leave their write sets in the
+    /// worker's session, uncommitted, for [`Worker::detach`].
+    pub fn run_pending(&mut self, events: &[Event]) -> Vec<Invocation> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        self.stats.events += events.len() as u64;
+        self.run_batch(events, false)
+    }
+
+    /// Take the write set of the batch [`Worker::run_pending`] returned `results` for out of
+    /// the worker, putting the spare session in its place.
+    ///
+    /// # Panics
+    /// If the worker has no spare session: it was built without
+    /// [`Worker::with_spare_session`], or the last detached batch has not come back through
+    /// [`Worker::complete`].
+    pub fn detach(&mut self, results: Vec<Invocation>) -> Detached {
+        let spare = self
+            .spare
+            .take()
+            .expect("a spare session: with_spare_session, and complete() before the next detach");
+        let session = std::mem::replace(self.session(), spare);
+        Detached {
+            session,
+            results,
+            committed: None,
+        }
+    }
+
+    /// Finish the detached batch of `events` (committing it now if that has not happened) and
+    /// return its final results; its session becomes the spare again.
+    ///
+    /// `next` is the batch run since, still uncommitted in the worker's session, with its
+    /// results. If the commit found an event already committed (a redelivery), that batch
+    /// may have read state this one would have changed, so it is rolled back, this batch runs
+    /// again with dedupe look-ups and commits, and `next` runs again, its results replaced.
+    pub fn complete(
+        &mut self,
+        mut detached: Detached,
+        events: &[Event],
+        next: Option<(&[Event], &mut Vec<Invocation>)>,
+    ) -> Vec<Invocation> {
+        detached.commit();
+        let Detached {
+            session,
+            results,
+            committed,
+        } = detached;
+        self.spare = Some(session);
+        let committed = committed.expect("committed above");
+        if !matches!(committed, Err(CommitError::Duplicate(_))) {
+            return self.after_commit(committed, events, results);
+        }
+        self.session().rollback();
+        let results = self.after_commit(committed, events, results);
+        if let Some((next_events, next_results)) = next {
+            *next_results = self.run_batch(next_events, false);
+        }
+        results
+    }
+
+    /// The final results of a batch whose first commit returned `committed`: on a duplicate,
+    /// the batch runs again with look-ups (in the worker's session, which must be clean).
+    fn after_commit(
+        &mut self,
+        committed: Result<(), CommitError>,
+        events: &[Event],
+        results: Vec<Invocation>,
+    ) -> Vec<Invocation> {
+        let error = match committed {
             Ok(()) => return results,
             Err(CommitError::Duplicate(id)) => {
                 tracing::debug!(stage = %self.stage.name, event = %id, "batch held an already committed event; re-running it with dedupe look-ups");
@@ -513,6 +631,15 @@ impl Worker {
                 .collect(),
         )
     }
+}
+
+/// A 64-bit FNV-1a fingerprint of an output, as 16 hex digits: enough to tell a replay's
+/// output from another, and cheap on the hot path (a SHA-256 cost ~0.5 µs per event).
+pub fn fingerprint(output: &[u8]) -> String {
+    let h = output.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{h:016x}")
 }
 
 /// Epoch ticks for `d`, rounded up, plus one so a deadline is never shorter than asked.

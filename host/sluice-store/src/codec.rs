@@ -86,6 +86,30 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Option<Recorded> {
     })
 }
 
+/// The event ids of one commit, for the retention index: each `[len u32 LE][id]`.
+pub(crate) fn encode_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend_from_slice(&u32::try_from(id.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(id.as_bytes());
+    }
+    out
+}
+
+/// The ids [`encode_ids`] wrote; a truncated tail is dropped.
+pub(crate) fn decode_ids(mut bytes: &[u8]) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Some(len) = bytes.get(..4) {
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let Some(id) = bytes.get(4..4 + len) else {
+            break;
+        };
+        ids.push(String::from_utf8_lossy(id).into_owned());
+        bytes = &bytes[4 + len..];
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -127,5 +151,14 @@ mod tests {
             assert_eq!(decode_record(&encode_record(&r)), Some(r));
         }
         assert_eq!(decode_record(&[7, 0]), None);
+    }
+
+    #[test]
+    fn batch_ids_round_trip() {
+        let ids = ["evt-1", "", "évènement/2"];
+        let bytes = encode_ids(ids.iter().copied());
+        assert_eq!(decode_ids(&bytes), ids);
+        // A torn tail is dropped, not misread.
+        assert_eq!(decode_ids(&bytes[..bytes.len() - 1]), ["evt-1", ""]);
     }
 }

@@ -19,5 +19,6 @@ mod session;
 mod store;
 
 pub use outbox::OutboxRow;
+pub use schema::FORMAT_VERSION;
 pub use session::StoreSession;
 pub use store::{OpenError, Store, StoreConfig, SweepReport};

@@ -8,7 +8,7 @@ use redb::TableDefinition;
 
 /// Version of the on-disk layout below. Bump it (and add a migration in `Store::open`) when a
 /// table's key or value encoding changes.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// `"format_version"` → [`FORMAT_VERSION`] of the file.
 pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -26,8 +26,14 @@ pub(crate) const TTL: TableDefinition<'_, (u64, &str, &str, &str), ()> =
     TableDefinition::new("ttl");
 /// event id → dedupe record (JSON of `sluice_model::state::Recorded`).
 pub(crate) const DEDUPE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dedupe");
-/// (recorded at ms, event id) → (): dedupe records in time order, for retention.
-pub(crate) const DEDUPE_BY_TIME: TableDefinition<'_, (u64, &str), ()> =
+/// (committed at ms, the batch's first event id) → the event ids of one commit's dedupe
+/// records (see [`crate::codec::encode_ids`]), in time order, for retention. One entry per
+/// batch rather than per event keeps the hot path at one insert per event. Since format 2.
+pub(crate) const DEDUPE_BATCHES: TableDefinition<'_, (u64, &str), &[u8]> =
+    TableDefinition::new("dedupe_batches");
+/// Format 1's per-event retention index, (recorded at ms, event id) → (); moved into
+/// [`DEDUPE_BATCHES`] and deleted when a format 1 file is opened.
+pub(crate) const DEDUPE_BY_TIME_V1: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("dedupe_by_time");
 /// sequence → outbox row (JSON of [`crate::OutboxRow`]), published after the commit.
 pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");

@@ -41,7 +41,7 @@ use sluice_model::state::{
 
 use crate::codec;
 use crate::outbox;
-use crate::schema::{DEDUPE, DEDUPE_BY_TIME, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
+use crate::schema::{DEDUPE, DEDUPE_BATCHES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
 use crate::store::{Inner, Store};
 
 type ItemKey = (String, String, String);
@@ -699,7 +699,7 @@ impl StoreSession {
             .map_err(store_err)?;
         {
             let mut dedupe = txn.open_table(DEDUPE).map_err(store_err)?;
-            let mut by_time = txn.open_table(DEDUPE_BY_TIME).map_err(store_err)?;
+            let mut newest = 0;
             for (id, r) in &self.records {
                 // `insert` returns the previous record: if another session committed this
                 // event since we looked, this batch ran it a second time, and nothing of the
@@ -710,8 +710,18 @@ impl StoreSession {
                 if previous.is_some() {
                     return Err(CommitError::Duplicate(id.clone()));
                 }
-                by_time
-                    .insert((r.recorded_at_ms, id.as_str()), ())
+                newest = newest.max(r.recorded_at_ms);
+            }
+            // One retention entry for the batch, at its newest record's time, so no record
+            // is swept before its own time passes the horizon.
+            if let Some((first, _)) = self.records.first() {
+                txn.open_table(DEDUPE_BATCHES)
+                    .map_err(store_err)?
+                    .insert(
+                        (newest, first.as_str()),
+                        codec::encode_ids(self.records.iter().map(|(id, _)| id.as_str()))
+                            .as_slice(),
+                    )
                     .map_err(store_err)?;
             }
 

@@ -15,7 +15,8 @@ use sluice_model::state::{
 
 use crate::outbox::{self, OutboxRow};
 use crate::schema::{
-    DEDUPE, DEDUPE_BY_TIME, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX, POSITIONS, TTL,
+    DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX,
+    POSITIONS, TTL,
 };
 use crate::session::StoreSession;
 use crate::{codec, session};
@@ -85,6 +86,29 @@ fn storage(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// Format 1 → 2: the per-event retention index becomes one entry per record (format 1 kept
+/// no batches), and the old table goes.
+fn migrate_v1(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    let old: Vec<(u64, String)> = {
+        let table = txn.open_table(DEDUPE_BY_TIME_V1)?;
+        table
+            .iter()?
+            .filter_map(Result::ok)
+            .map(|(k, _)| (k.value().0, k.value().1.to_owned()))
+            .collect()
+    };
+    let mut batches = txn.open_table(DEDUPE_BATCHES)?;
+    for (at, id) in &old {
+        batches.insert(
+            (*at, id.as_str()),
+            codec::encode_ids(std::iter::once(id.as_str())).as_slice(),
+        )?;
+    }
+    drop(batches);
+    txn.delete_table(DEDUPE_BY_TIME_V1)?;
+    Ok(())
+}
+
 impl Store {
     /// Open or create the database at `path`.
     pub fn open(path: &Path, config: StoreConfig) -> Result<Self, OpenError> {
@@ -101,6 +125,11 @@ impl Store {
                     .map(|v| v.value());
                 match found {
                     Some(v) if v > FORMAT_VERSION => return Err(OpenError::TooNew { found: v }),
+                    Some(1) => {
+                        migrate_v1(&txn).map_err(|e| err(&e))?;
+                        meta.insert("format_version", FORMAT_VERSION)
+                            .map_err(|e| err(&e))?;
+                    }
                     Some(_) => {}
                     None => {
                         meta.insert("format_version", FORMAT_VERSION)
@@ -113,7 +142,7 @@ impl Store {
                 txn.open_table(INDEX).map_err(|e| err(&e))?;
                 txn.open_table(TTL).map_err(|e| err(&e))?;
                 txn.open_table(DEDUPE).map_err(|e| err(&e))?;
-                txn.open_table(DEDUPE_BY_TIME).map_err(|e| err(&e))?;
+                txn.open_table(DEDUPE_BATCHES).map_err(|e| err(&e))?;
                 txn.open_table(POSITIONS).map_err(|e| err(&e))?;
                 let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
                 next_seq = outbox
@@ -221,18 +250,24 @@ impl Store {
                 report.expired_items += 1;
             }
             let horizon = now.saturating_sub(self.inner.retention_ms);
-            let mut by_time = txn.open_table(DEDUPE_BY_TIME).map_err(storage)?;
+            let mut batches = txn.open_table(DEDUPE_BATCHES).map_err(storage)?;
             let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
-            let old: Vec<(u64, String)> = by_time
+            let old: Vec<(u64, String, Vec<String>)> = batches
                 .range(..(horizon, ""))
                 .map_err(storage)?
                 .filter_map(Result::ok)
-                .map(|(k, _)| (k.value().0, k.value().1.to_owned()))
+                .map(|(k, v)| {
+                    let (at, first) = k.value();
+                    (at, first.to_owned(), codec::decode_ids(v.value()))
+                })
                 .collect();
-            for (at, id) in old {
-                by_time.remove((at, id.as_str())).map_err(storage)?;
-                dedupe.remove(id.as_str()).map_err(storage)?;
-                report.dedupe_records += 1;
+            for (at, first, ids) in old {
+                batches.remove((at, first.as_str())).map_err(storage)?;
+                for id in ids {
+                    if dedupe.remove(id.as_str()).map_err(storage)?.is_some() {
+                        report.dedupe_records += 1;
+                    }
+                }
             }
         }
         txn.commit().map_err(storage)?;

@@ -184,3 +184,75 @@ fn positions_commit_with_the_batch_and_only_move_forward() {
     assert_eq!(store.position("orders.0").unwrap(), Some(12));
     assert_eq!(store.position("orders.1").unwrap(), Some(3));
 }
+
+/// A format 1 file (per-event retention index) opens as format 2 with its records still
+/// swept on time.
+#[test]
+fn a_format_1_file_migrates_and_its_records_still_expire() {
+    use redb::{Database, ReadableDatabase, TableDefinition};
+    const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+    const BY_TIME_V1: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("dedupe_by_time");
+    const BATCHES: TableDefinition<'_, (u64, &str), &[u8]> = TableDefinition::new("dedupe_batches");
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+    {
+        let store = open(dir.path(), clock.clone());
+        let mut s = store.open_session();
+        for id in ["old-1", "old-2"] {
+            s.record_outcome(
+                id,
+                RecordedOutcome::Succeeded {
+                    output_digest: "d".into(),
+                },
+            );
+        }
+        s.commit().unwrap();
+    }
+    // Rewrite the file into format 1's layout: the same records, indexed one by one.
+    {
+        let db = Database::create(dir.path().join("m.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(BATCHES).unwrap();
+        {
+            let mut by_time = txn.open_table(BY_TIME_V1).unwrap();
+            by_time.insert((1_000, "old-1"), ()).unwrap();
+            by_time.insert((1_000, "old-2"), ()).unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert("format_version", 1)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    clock.0.store(1_800, Ordering::SeqCst);
+    {
+        let store = open(dir.path(), clock.clone());
+        let mut s = store.open_session();
+        s.record_outcome(
+            "new",
+            RecordedOutcome::Succeeded {
+                output_digest: "d".into(),
+            },
+        );
+        s.commit().unwrap();
+        assert!(store.recorded("old-1").unwrap().is_some());
+        clock.0.store(2_500, Ordering::SeqCst);
+        assert_eq!(store.sweep().unwrap().dedupe_records, 2);
+        assert!(store.recorded("old-2").unwrap().is_none());
+        assert!(store.recorded("new").unwrap().is_some());
+    }
+    let db = Database::create(dir.path().join("m.redb")).unwrap();
+    let txn = db.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get("format_version")
+        .unwrap()
+        .unwrap()
+        .value();
+    assert_eq!(version, sluice_store::FORMAT_VERSION);
+    assert!(
+        txn.open_table(BY_TIME_V1).is_err(),
+        "the format 1 index is gone"
+    );
+}
