@@ -15,6 +15,7 @@ use sluice_model::state::{Query, SortKeyCondition, StateBackend};
 use sluice_runtime::Runtime;
 
 use crate::demo::{read_i64, sample_orders, seed_inventory};
+use crate::registry::Applied;
 use crate::up::{self, Declaration};
 
 const DECLARATION: &str = include_str!("../../../pipelines/orders.json");
@@ -69,7 +70,7 @@ pub(crate) fn run(
             ..Default::default()
         })
         .await?;
-        let host = up::start(runtime, decl, components, data_dir, &js)?;
+        let host = up::start(runtime, Applied::from_files(decl, components)?, data_dir, &js)?;
         seed_inventory(&host.store)?;
         println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.triggers());
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -5,6 +5,7 @@
 
 mod demo;
 mod demo_nats;
+mod registry;
 mod up;
 
 use std::path::PathBuf;
@@ -39,12 +40,13 @@ enum Command {
         #[command(subcommand)]
         command: StageCommand,
     },
-    /// Run the host: deploy the stages and start the triggers of a declaration file, until
+    /// Run the host: deploy the stages and start the triggers of a declaration, until
     /// SIGTERM or Ctrl-C.
     Up {
-        /// The declaration file (JSON: stages, tables, triggers).
+        /// The declaration file (JSON: stages, tables, triggers). It is recorded in the data
+        /// directory; without it, the host runs the declaration recorded last.
         #[arg(long)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Where relative component paths start (default: the declaration file's folder).
         #[arg(long)]
         components: Option<PathBuf>,
@@ -134,7 +136,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             components,
             data_dir,
             nats,
-        } => up::run(&runtime, &config, components.as_deref(), &data_dir, &nats),
+        } => up::run(
+            &runtime,
+            config.as_deref(),
+            components.as_deref(),
+            &data_dir,
+            &nats,
+        ),
         Command::Demo {
             components,
             data_dir,

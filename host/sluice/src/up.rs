@@ -1,6 +1,9 @@
 //! `sluice up`: the long-lived host. Deploys the stages and starts the triggers a declaration
-//! file lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it
-//! finishes the batches in flight, commits and acknowledges them, and drains the outbox.
+//! lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it finishes
+//! the batches in flight, commits and acknowledges them, and drains the outbox. The
+//! declaration comes from `--config` (and is then recorded in the data directory's
+//! [registry](crate::registry)) or, without it, from the registry: a restarted host resumes
+//! what it ran.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,14 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sluice_model::state::{SystemClock, TableDef};
 use sluice_nats::{OutboxRelay, Trigger, TriggerConfig};
 use sluice_runtime::{Runtime, StageConfig};
 use sluice_store::{Store, StoreConfig};
 
+use crate::registry::{self, Applied};
+
 /// The declaration file: stages, tables and triggers (the shape the HTTP API will accept).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Declaration {
     /// Stage components and their configuration.
@@ -35,7 +40,7 @@ fn default_retention() -> u64 {
 }
 
 /// One stage.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StageDecl {
     pub name: String,
@@ -46,7 +51,7 @@ pub(crate) struct StageDecl {
 }
 
 /// One trigger: the stage it runs and the trigger settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TriggerDecl {
     pub stage: String,
     #[serde(flatten)]
@@ -64,15 +69,18 @@ pub(crate) struct Host {
     )>,
 }
 
-/// Open the store in `data_dir`, deploy `decl`'s stages (components relative to `base`) and
-/// start its triggers on `js`. Must run inside a tokio runtime.
+/// Open the store in `data_dir`, deploy the declaration's stages and start its triggers on
+/// `js`. Must run inside a tokio runtime.
 pub(crate) fn start(
     runtime: &Runtime,
-    decl: Declaration,
-    base: &Path,
+    applied: Applied,
     data_dir: &Path,
     js: &async_nats::jetstream::Context,
 ) -> anyhow::Result<Host> {
+    let Applied {
+        decl,
+        mut components,
+    } = applied;
     std::fs::create_dir_all(data_dir)?;
     let store = Store::open(
         &data_dir.join("sluice.redb"),
@@ -85,8 +93,9 @@ pub(crate) fn start(
     store.spawn_sweeper(Duration::from_secs(60));
     let mut stages = std::collections::HashMap::new();
     for s in &decl.stages {
-        let path = base.join(&s.component);
-        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = components
+            .remove(&s.name)
+            .with_context(|| format!("no component for stage {}", s.name))?;
         let stage = runtime
             .deploy(&s.name, &bytes, s.config.clone())
             .with_context(|| format!("deploying stage {}", s.name))?;
@@ -142,18 +151,49 @@ impl Host {
     }
 }
 
-pub(crate) fn run(
-    runtime: &Runtime,
-    file: &Path,
-    components: Option<&Path>,
-    data_dir: &Path,
-    nats_url: &str,
-) -> anyhow::Result<ExitCode> {
+/// Read the declaration `file` (components relative to `components`, default the file's
+/// folder).
+pub(crate) fn read_declaration(file: &Path, components: Option<&Path>) -> anyhow::Result<Applied> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let decl: Declaration = serde_json::from_str(&text)
         .with_context(|| format!("parsing the declaration {}", file.display()))?;
     let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
+    Applied::from_files(decl, base)
+}
+
+pub(crate) fn run(
+    runtime: &Runtime,
+    file: Option<&Path>,
+    components: Option<&Path>,
+    data_dir: &Path,
+    nats_url: &str,
+) -> anyhow::Result<ExitCode> {
+    let applied = match file {
+        Some(file) => {
+            let applied = read_declaration(file, components)?;
+            // Validate before recording: a declaration that cannot deploy must not replace
+            // the one that ran.
+            for s in &applied.decl.stages {
+                runtime
+                    .deploy(&s.name, &applied.components[&s.name], s.config.clone())
+                    .with_context(|| format!("deploying stage {}", s.name))?;
+            }
+            registry::save(data_dir, &applied)?;
+            eprintln!(
+                "declaration {} recorded in {}",
+                file.display(),
+                registry::path(data_dir).display()
+            );
+            applied
+        }
+        None => registry::load(data_dir)?.with_context(|| {
+            format!(
+                "nothing to run: {} holds no declaration yet; pass --config FILE once",
+                registry::path(data_dir).display()
+            )
+        })?,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -162,7 +202,7 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client);
-        let host = start(runtime, decl, base, data_dir, &js)?;
+        let host = start(runtime, applied, data_dir, &js)?;
         eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -1,5 +1,6 @@
 //! `sluice up` end to end: a real nats-server, the host as a child process running the
-//! declaration in `pipelines/orders.json`, orders published over NATS, and a clean SIGTERM.
+//! declaration in `pipelines/orders.json`, orders published over NATS, a clean SIGTERM, and a
+//! restart without the declaration that resumes from the data directory's registry.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -10,49 +11,79 @@ use async_nats::jetstream;
 use sluice_test_artifacts as guests;
 use sluice_tests::{NatsServer, create_stream, messages_in, order, wait_for_stream};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
-    let nats = NatsServer::start();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    create_stream(&js, "NOTIFY", "notifications.>").await;
-    let dir = tempfile::tempdir().unwrap();
-    let declaration = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/orders.json");
-    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .arg("up")
-        .arg("--config")
-        .arg(&declaration)
-        .arg("--components")
-        .arg(components)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--nats", &nats.url])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = host.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
+/// A host child process and the lines of its stderr.
+struct Host {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Host {
+    /// Start `sluice --cache-dir <dir>/cache up --data-dir <dir>/data --nats <url> <extra>`
+    /// and wait for it to come up.
+    fn start(dir: &Path, nats: &str, extra: &[&std::ffi::OsStr]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .arg("up")
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--nats", nats])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let mut host = Self {
+            child,
+            lines,
+            log: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !host.log.iter().any(|l| l.contains("sluice is up")) {
+            assert!(
+                Instant::now() < deadline,
+                "host did not come up: {:#?}",
+                host.log
+            );
+            if let Ok(line) = host.lines.recv_timeout(Duration::from_millis(100)) {
+                host.log.push(line);
+            }
         }
-    });
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !log.iter().any(|l: &String| l.contains("sluice is up")) {
-        assert!(Instant::now() < deadline, "host did not come up: {log:#?}");
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            log.push(line);
-        }
+        host
     }
-    wait_for_stream(&js, "ORDERS").await;
-    for i in 0..20 {
+
+    /// SIGTERM, and wait for a clean exit that drained the outbox.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        self.log.extend(self.lines.try_iter());
+        assert!(exit.success(), "host exited with {exit}: {:#?}", self.log);
+        assert!(
+            self.log.iter().any(|l| l.contains("outbox drained")),
+            "{:#?}",
+            self.log
+        );
+    }
+}
+
+/// Publish orders `range`; every 7th has no items (dead-lettered by validation).
+async fn publish_orders(js: &jetstream::Context, range: std::ops::Range<usize>) {
+    for i in range {
         let mut o = order(&format!("o-{i}"), "u-1");
         if i % 7 == 0 {
             o["items"] = serde_json::json!([]);
@@ -69,21 +100,80 @@ async fn up_runs_the_declared_pipeline_and_stops_cleanly_on_sigterm() {
         .await
         .unwrap();
     }
-    let (valid, invalid) = (17, 3);
-    while messages_in(&js, "NOTIFY").await < valid || messages_in(&js, "SLUICE_DLQ").await < invalid
-    {
+}
+
+async fn wait_for_outputs(js: &jetstream::Context, valid: u64, invalid: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while messages_in(js, "NOTIFY").await < valid || messages_in(js, "SLUICE_DLQ").await < invalid {
         assert!(Instant::now() < deadline, "pipeline did not drain");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &host.id().to_string()])
-        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_registry() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    create_stream(&js, "NOTIFY", "notifications.>").await;
+    let dir = tempfile::tempdir().unwrap();
+    let declaration = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/orders.json");
+    // The components are copied, so the test can take them away before the restart.
+    let components = dir.path().join("components");
+    std::fs::create_dir(&components).unwrap();
+    let built = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    for f in std::fs::read_dir(built).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "wasm") {
+            std::fs::copy(&f, components.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let host = Host::start(
+        dir.path(),
+        &nats.url,
+        &[
+            "--config".as_ref(),
+            declaration.as_os_str(),
+            "--components".as_ref(),
+            components.as_os_str(),
+        ],
+    );
+    wait_for_stream(&js, "ORDERS").await;
+    publish_orders(&js, 0..20).await;
+    wait_for_outputs(&js, 17, 3).await;
+    host.stop();
+    assert_eq!(messages_in(&js, "NOTIFY").await, 17);
+    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 3);
+
+    // Orders published while the host is down wait in the stream; the restarted host, given
+    // neither the declaration nor the component files, resumes the same triggers.
+    publish_orders(&js, 20..30).await;
+    std::fs::remove_dir_all(&components).unwrap();
+    let host = Host::start(dir.path(), &nats.url, &[]);
+    publish_orders(&js, 30..40).await;
+    // 40 orders, 6 of them invalid (0, 7, 14, 21, 28, 35).
+    wait_for_outputs(&js, 34, 6).await;
+    host.stop();
+    assert_eq!(messages_in(&js, "NOTIFY").await, 34);
+    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 6);
+}
+
+/// Without `--config` and with nothing recorded, `up` refuses clearly.
+#[test]
+fn up_without_a_declaration_or_a_registry_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--nats", "nats://127.0.0.1:1"])
+        .output()
         .unwrap();
-    assert!(status.success());
-    let exit = host.wait().unwrap();
-    log.extend(rx.try_iter());
-    assert!(exit.success(), "host exited with {exit}: {log:#?}");
-    assert!(log.iter().any(|l| l.contains("outbox drained")), "{log:#?}");
-    assert_eq!(messages_in(&js, "NOTIFY").await, valid);
-    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, invalid);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("holds no declaration yet; pass --config FILE"),
+        "{stderr}"
+    );
 }
