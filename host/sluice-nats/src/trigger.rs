@@ -362,7 +362,7 @@ impl Trigger {
                 )
             })
             .collect();
-        let mut in_flight: Option<InFlight> = None;
+        let mut pipe = Pipeline::default();
         // A continuous pull: the client keeps up to two batches requested ahead, so the next
         // batch arrives while this one runs (PERFORMANCE.md: ~40% faster than fetch()).
         let mut incoming: Option<pull::Stream> = None;
@@ -396,7 +396,7 @@ impl Trigger {
                             &mut settling,
                             stream,
                             &mut workers,
-                            &mut in_flight,
+                            &mut pipe,
                             &mut stats,
                             &mut shutdown,
                         )
@@ -407,18 +407,17 @@ impl Trigger {
             if step.is_err() {
                 // Reopen the pull after any error: its requests may be gone with the server.
                 incoming = None;
-                // A batch still committing is finished first; its acks may fail and then its
-                // messages come back, to meet their dedupe records.
-                self_
-                    .advance(
-                        &this,
-                        &mut settling,
-                        &mut workers,
-                        &mut in_flight,
-                        None,
-                        &mut stats,
-                    )
-                    .await?;
+                // The batches running and committing are finished first; their acks may fail,
+                // and then their messages come back to meet their dedupe records.
+                if let Err(e) = self_
+                    .flush(&this, &mut settling, &mut workers, &mut pipe, &mut stats)
+                    .await
+                {
+                    if workers.iter().any(Option::is_none) {
+                        return Err(e);
+                    }
+                    tracing::warn!("{e}");
+                }
             }
             match step {
                 Ok(()) => {}
@@ -436,14 +435,7 @@ impl Trigger {
         // The batch committing finishes, and the last acks, before the trigger reports it
         // is done.
         self_
-            .advance(
-                &this,
-                &mut settling,
-                &mut workers,
-                &mut in_flight,
-                None,
-                &mut stats,
-            )
+            .flush(&this, &mut settling, &mut workers, &mut pipe, &mut stats)
             .await?;
         if let Some(last) = settling.take() {
             match last.await {
@@ -475,18 +467,21 @@ impl Trigger {
         settling: &mut Settling,
         incoming: &mut pull::Stream,
         workers: &mut [Option<Worker>],
-        in_flight: &mut Option<InFlight>,
+        pipe: &mut Pipeline,
         stats: &mut TriggerStats,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), TriggerError> {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
         // The first message may take a while; wake up now and then to check for shutdown,
-        // and finish the batch committing as soon as its commit is done (its acks should not
-        // wait for the next batch).
+        // and meanwhile finish the batches in the pipeline as soon as they are done (their acks
+        // should not wait for the next batch).
         let first = tokio::select! {
             m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => m,
-            () = committed(in_flight) => {
-                return self.advance(this, settling, workers, in_flight, None, stats).await;
+            () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
+                return self.land(this, settling, workers, pipe, stats).await;
+            }
+            () = committed(&mut pipe.in_flight), if pipe.executing.is_none() => {
+                return self.flush(this, settling, workers, pipe, stats).await;
             }
             _ = shutdown.changed() => return Ok(()),
         };
@@ -568,30 +563,30 @@ impl Trigger {
             parts,
             progress,
         };
-        self.advance(this, settling, workers, in_flight, Some(next), stats)
-            .await
+        // The batch before runs on the workers while this one was collected: land it, then
+        // launch this one.
+        self.land(this, settling, workers, pipe, stats).await?;
+        self.launch(workers, pipe, Some(next));
+        Ok(())
     }
 
-    /// Move the pipeline one batch on: run `next` (if any) on the workers while the batch in
-    /// flight finishes its commit; settle that batch in the background; start `next`'s commit
-    /// and leave it in flight.
-    async fn advance(
+    /// Run `next` (if any) on the workers, in the background, while the batch in flight
+    /// finishes its commit; [`Trigger::land`] collects the result. Each worker runs its share
+    /// of `next`, takes back its share of the batch in flight, and starts `next`'s commit.
+    fn launch(
         &self,
-        this: &Arc<Self>,
-        settling: &mut Settling,
         workers: &mut [Option<Worker>],
-        in_flight: &mut Option<InFlight>,
+        pipe: &mut Pipeline,
         mut next: Option<InFlight>,
-        stats: &mut TriggerStats,
-    ) -> Result<(), TriggerError> {
-        let mut prev = in_flight.take();
+    ) {
+        debug_assert!(pipe.executing.is_none(), "land before launching again");
+        let mut prev = pipe.in_flight.take();
         if prev.is_none() && next.is_none() {
-            return Ok(());
+            return;
         }
         // Wasm and redb block: each partition's work runs on a blocking thread, all partitions
-        // at once. A worker runs its share of `next`, then takes back its share of `prev`
-        // (whose commit ran meanwhile on another thread).
-        let mut running = Vec::new();
+        // at once.
+        let mut tasks = Vec::new();
         for (slot, worker) in workers.iter_mut().enumerate() {
             let run: Vec<Event> = next
                 .as_mut()
@@ -609,7 +604,7 @@ impl Trigger {
             let mut w = worker
                 .take()
                 .expect("the worker is returned after every batch");
-            running.push(tokio::task::spawn_blocking(move || {
+            tasks.push(Task::Running(tokio::task::spawn_blocking(move || {
                 let mut ran = w.run_pending(&run);
                 let completed = done.map(|(events, commit)| {
                     let results = w.complete(commit.wait(), &events, Some((&run, &mut ran)));
@@ -625,28 +620,61 @@ impl Trigger {
                         detached
                     }))
                 });
-                (slot, w, run, commit, completed)
-            }));
+                Ran {
+                    slot,
+                    worker: w,
+                    run,
+                    commit,
+                    completed,
+                }
+            })));
         }
+        pipe.executing = Some(Executing { prev, next, tasks });
+    }
+
+    /// Wait for what [`Trigger::launch`] started: the workers come back, the launched batch
+    /// is now in flight (committing), and the batch before it, committed, is settled in the
+    /// background.
+    async fn land(
+        &self,
+        this: &Arc<Self>,
+        settling: &mut Settling,
+        workers: &mut [Option<Worker>],
+        pipe: &mut Pipeline,
+        stats: &mut TriggerStats,
+    ) -> Result<(), TriggerError> {
+        finished(&mut pipe.executing).await;
+        let Some(Executing {
+            mut prev,
+            mut next,
+            tasks,
+        }) = pipe.executing.take()
+        else {
+            return Ok(());
+        };
         let mut lost = None;
         let mut prev_results: Vec<Option<Invocation>> =
             vec![None; prev.as_ref().map_or(0, |p| p.total)];
-        for r in futures::future::join_all(running).await {
-            match r {
-                Ok((slot, w, run, commit, completed)) => {
-                    if let (Some(p), Some((events, results))) = (prev.as_mut(), completed) {
+        for task in tasks {
+            let Task::Done(r) = task else {
+                unreachable!("finished() waited for every task")
+            };
+            match *r {
+                Ok(ran) => {
+                    let slot = ran.slot;
+                    if let (Some(p), Some((events, results))) = (prev.as_mut(), ran.completed) {
                         let part = &mut p.parts[slot];
                         part.events = events;
                         for (&i, inv) in part.indices.iter().zip(results) {
                             prev_results[i] = Some(inv);
                         }
                     }
-                    if let Some(n) = next.as_mut().filter(|_| commit.is_some()) {
+                    if let Some(n) = next.as_mut().filter(|_| ran.commit.is_some()) {
                         let part = &mut n.parts[slot];
-                        part.events = run;
-                        part.commit = commit;
+                        part.events = ran.run;
+                        part.commit = ran.commit;
                     }
-                    workers[slot] = Some(w);
+                    workers[slot] = Some(ran.worker);
                 }
                 // A panic inside a worker loses it: that is fatal for the trigger.
                 Err(e) => lost = Some(e),
@@ -655,7 +683,7 @@ impl Trigger {
         if let Some(e) = lost {
             return Err(self.nats(std::io::Error::other(e.to_string())));
         }
-        *in_flight = next;
+        pipe.in_flight = next;
         let Some(prev) = prev else { return Ok(()) };
         prev.progress.abort();
         let results: Vec<Invocation> = prev_results
@@ -687,6 +715,20 @@ impl Trigger {
             Ok(settled)
         }));
         Ok(())
+    }
+
+    /// Empty the pipeline: land what runs, then finish (and settle) the batch in flight.
+    async fn flush(
+        &self,
+        this: &Arc<Self>,
+        settling: &mut Settling,
+        workers: &mut [Option<Worker>],
+        pipe: &mut Pipeline,
+        stats: &mut TriggerStats,
+    ) -> Result<(), TriggerError> {
+        self.land(this, settling, workers, pipe, stats).await?;
+        self.launch(workers, pipe, None);
+        self.land(this, settling, workers, pipe, stats).await
     }
 
     async fn settle(
@@ -750,6 +792,54 @@ impl Trigger {
             .map_err(|e| self.nats(e))?;
         ack.await.map_err(|e| self.nats(e))?;
         Ok(())
+    }
+}
+
+/// The trigger's pipeline: a batch running on the workers, and the one before it committing.
+/// Collecting the next batch overlaps both.
+#[derive(Default)]
+struct Pipeline {
+    executing: Option<Executing>,
+    in_flight: Option<InFlight>,
+}
+
+/// What [`Trigger::launch`] started.
+struct Executing {
+    /// The batch that was in flight; the workers finish it.
+    prev: Option<InFlight>,
+    /// The batch the workers run.
+    next: Option<InFlight>,
+    /// One per busy partition.
+    tasks: Vec<Task>,
+}
+
+/// A partition's share of an [`Executing`].
+enum Task {
+    Running(tokio::task::JoinHandle<Ran>),
+    /// Done (seen by [`finished`]).
+    Done(Box<Result<Ran, tokio::task::JoinError>>),
+}
+
+/// What a partition's task hands back.
+struct Ran {
+    slot: usize,
+    worker: Worker,
+    /// The events it ran (of the launched batch), and their commit.
+    run: Vec<Event>,
+    commit: Option<Commit>,
+    /// The events and final results of its share of the batch that was in flight.
+    completed: Option<(Vec<Event>, Vec<Invocation>)>,
+}
+
+/// Resolves once every task of `executing` is done (at once without one). Cancel-safe: a
+/// task seen done is kept as [`Task::Done`].
+async fn finished(executing: &mut Option<Executing>) {
+    let Some(ex) = executing.as_mut() else { return };
+    for task in &mut ex.tasks {
+        if let Task::Running(handle) = task {
+            let out = handle.await;
+            *task = Task::Done(Box::new(out));
+        }
     }
 }
 

@@ -633,12 +633,22 @@ impl Worker {
     }
 }
 
-/// A 64-bit FNV-1a fingerprint of an output, as 16 hex digits: enough to tell a replay's
-/// output from another, and cheap on the hot path (a SHA-256 cost ~0.5 µs per event).
+/// A 64-bit fingerprint of an output, as 16 hex digits: enough to tell a replay's output
+/// from another, and cheap on the hot path (a SHA-256 cost ~0.5 µs per event, and a
+/// byte-wise FNV still ~0.3 µs on a 400-byte output). It mixes 8-byte words with FxHash's
+/// multiply-rotate, then folds in the length; the value is part of the stored record, so
+/// the function must never change.
 pub fn fingerprint(output: &[u8]) -> String {
-    let h = output.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let mut chunks = output.chunks_exact(8);
+    let mut h = chunks.by_ref().fold(0, |h, c| {
+        mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")))
     });
+    let mut tail = [0_u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = mix(h, u64::from_le_bytes(tail));
+    h = mix(h, output.len() as u64);
     format!("{h:016x}")
 }
 
@@ -704,4 +714,22 @@ fn header_refs(e: &Event) -> Vec<(&str, &str)> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_outputs_apart() {
+        // Stored in dedupe records: pinned so a change of the function is noticed.
+        assert_eq!(fingerprint(b""), fingerprint(b""));
+        let pinned = fingerprint(br#"{"ok":true}"#);
+        assert_eq!(pinned.len(), 16);
+        assert_eq!(pinned, "868af86cf249f043");
+        // A zero tail is not the same output as no tail, nor is a single changed byte.
+        assert_ne!(fingerprint(b"abc"), fingerprint(b"abc\0"));
+        assert_ne!(fingerprint(b"12345678x"), fingerprint(b"12345678y"));
+        assert_ne!(fingerprint(b"12345678"), fingerprint(b"12345679"));
+    }
 }
