@@ -480,7 +480,9 @@ impl Trigger {
             () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
                 return self.land(this, settling, workers, pipe, stats).await;
             }
-            () = committed(&mut pipe.in_flight), if pipe.executing.is_none() => {
+            () = committed(&mut pipe.in_flight),
+                if pipe.executing.is_none() && pipe.in_flight.is_some() =>
+            {
                 return self.flush(this, settling, workers, pipe, stats).await;
             }
             _ = shutdown.changed() => return Ok(()),
@@ -498,9 +500,23 @@ impl Trigger {
             // timer) only when the buffer is empty.
             let next = match incoming.next().now_or_never() {
                 Some(next) => next,
-                None => match tokio::time::timeout_at(until, incoming.next()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
+                // While waiting, batches before this one that finish are landed and settled
+                // at once: their acks should not wait out this batch's fill time.
+                None => tokio::select! {
+                    next = tokio::time::timeout_at(until, incoming.next()) => match next {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
+                    () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
+                        self.land(this, settling, workers, pipe, stats).await?;
+                        continue;
+                    }
+                    () = committed(&mut pipe.in_flight),
+                        if pipe.executing.is_none() && pipe.in_flight.is_some() =>
+                    {
+                        self.flush(this, settling, workers, pipe, stats).await?;
+                        continue;
+                    }
                 },
             };
             match next {
