@@ -18,6 +18,9 @@ use crate::pattern::{EventPattern, PatternError};
 use crate::relay::OutboxRelay;
 use crate::{DLQ_ATTEMPTS, DLQ_ERROR_CAUSE, DLQ_ERROR_NAME, DLQ_ORIGINAL_SUBJECT, to_event};
 
+/// Fewest messages a trigger's pull asks for at a time (see `run_parsed`).
+const MIN_PREFETCH: usize = 64;
+
 /// The stream that holds dead letters sent to the default subjects (`sluice.dlq.<trigger>`).
 pub const DLQ_STREAM: &str = "SLUICE_DLQ";
 
@@ -369,9 +372,14 @@ impl Trigger {
         let mut settling: Settling = None;
         while !*shutdown.borrow() {
             if incoming.is_none() {
+                // The pull's own batch is the prefetch, not the processing batch: the client
+                // asks again when half is used, so a pull of 1 would cost a round trip (and a
+                // pull request for the server to handle) per message. A small floor keeps the
+                // buffer full; buffered messages wait at most a few batches, far inside the
+                // ack wait for any stage within its deadline.
                 match consumer
                     .stream()
-                    .max_messages_per_batch(self_.config.batch_size)
+                    .max_messages_per_batch(self_.config.batch_size.max(MIN_PREFETCH))
                     .heartbeat(Duration::from_secs(5))
                     .messages()
                     .await
