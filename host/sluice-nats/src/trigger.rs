@@ -708,7 +708,9 @@ impl Trigger {
             return Err(self.nats(std::io::Error::other(e.to_string())));
         }
         pipe.in_flight = next;
-        let Some(prev) = prev else { return Ok(()) };
+        let Some(mut prev) = prev else {
+            return Ok(());
+        };
         prev.progress.abort();
         let results: Vec<Invocation> = prev_results
             .into_iter()
@@ -726,7 +728,7 @@ impl Trigger {
             );
         }
         let me = this.clone();
-        let msgs = prev.msgs;
+        let msgs = std::mem::take(&mut prev.msgs);
         *settling = Some(tokio::spawn(async move {
             let mut settled = TriggerStats::default();
             for (msg, inv) in msgs.iter().zip(&results) {
@@ -877,6 +879,14 @@ struct InFlight {
     parts: Vec<Part>,
     /// Sends in-progress acks until the batch is settled.
     progress: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for InFlight {
+    /// However a batch leaves the pipeline — settled, or dropped on an error path — its
+    /// in-progress acks stop, so JetStream can redeliver what was not acknowledged.
+    fn drop(&mut self) {
+        self.progress.abort();
+    }
 }
 
 /// One partition's share of a batch.
