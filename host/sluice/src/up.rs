@@ -2,7 +2,7 @@
 //! lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it finishes
 //! the batches in flight, commits and acknowledges them, and drains the outbox. The
 //! declaration comes from `--config` (and is then recorded in the data directory's
-//! [registry](crate::registry)) or, without it, from the registry: a restarted host resumes
+//! [`registry`]) or, without it, from the registry: a restarted host resumes
 //! what it ran.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! A trigger: a durable pull consumer on a stream, feeding batches to a stage and
 //! acknowledging each message only after the batch's commit.
 
+mod config;
+mod pipeline;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +11,14 @@ use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::{self, Context, Message};
 use futures::{FutureExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use sluice_model::{Event, StageError};
-use sluice_runtime::{Detached, Invocation, Stage, Worker};
+use sluice_runtime::{Invocation, Stage, Worker};
 use sluice_store::Store;
 use tokio::sync::watch;
+
+use config::partition_of;
+pub use config::{PartitionKey, TriggerConfig};
+use pipeline::{Commit, Executing, InFlight, Part, Pipeline, Ran, Task, committed, finished};
 
 use crate::pattern::{EventPattern, PatternError};
 use crate::relay::OutboxRelay;
@@ -23,136 +29,6 @@ const MIN_PREFETCH: usize = 64;
 
 /// The stream that holds dead letters sent to the default subjects (`sluice.dlq.<trigger>`).
 pub const DLQ_STREAM: &str = "SLUICE_DLQ";
-
-/// What binds a stream and subject filter to a stage. The same shape the HTTP API will take.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TriggerConfig {
-    /// Durable consumer name; unique per stream.
-    pub name: String,
-    /// The stream to consume; created with `stream_subjects` when missing.
-    pub stream: String,
-    /// Subjects of the stream, used when the trigger creates it.
-    #[serde(default)]
-    pub stream_subjects: Vec<String>,
-    /// Which of the stream's subjects this trigger consumes.
-    pub filter_subject: String,
-    /// Most messages per batch (one commit and one round of acks per batch).
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    /// Longest wait for a batch to fill, in milliseconds.
-    #[serde(default = "default_max_wait_ms")]
-    pub max_wait_ms: u64,
-    /// Deliveries before a retryable failure is dead-lettered.
-    #[serde(default = "default_max_deliver")]
-    pub max_deliver: i64,
-    /// First retry delay in milliseconds; doubles per delivery, capped at 30 s.
-    #[serde(default = "default_backoff_ms")]
-    pub backoff_ms: u64,
-    /// Where failed events go; default `sluice.dlq.<name>` (in the `SLUICE_DLQ` stream).
-    #[serde(default)]
-    pub dead_letter_subject: Option<String>,
-    /// Publish each successful output to this subject (exactly once, through the outbox).
-    #[serde(default)]
-    pub output_subject: Option<String>,
-    /// How long JetStream waits for an ack before redelivering, in milliseconds. After a host
-    /// crash, the batch in flight comes back after this long.
-    #[serde(default = "default_ack_wait_ms")]
-    pub ack_wait_ms: u64,
-    /// Content routing: only events matching this EventBridge-style pattern run the stage;
-    /// the others are acknowledged without running and counted (see [`crate::EventPattern`]).
-    #[serde(default)]
-    pub pattern: Option<serde_json::Value>,
-    /// Workers running this trigger's batches in parallel. Events with the same partition key
-    /// always go to the same worker, in arrival order.
-    #[serde(default = "default_partitions")]
-    pub partitions: usize,
-    /// What orders events: only events with the same key are kept in order.
-    #[serde(default)]
-    pub partition_key: PartitionKey,
-}
-
-fn default_partitions() -> usize {
-    1
-}
-
-/// Where an event's partition key comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PartitionKey {
-    /// The event id: no ordering between events beyond a batch's.
-    #[default]
-    EventId,
-    /// The n-th (0-based) token of the subject, e.g. 2 for the user in `orders.new.<user>`.
-    SubjectToken(usize),
-    /// The value of a header (absent: the empty key).
-    Header(String),
-}
-
-impl PartitionKey {
-    fn of<'e>(&self, e: &'e Event) -> &'e str {
-        match self {
-            Self::EventId => &e.id,
-            Self::SubjectToken(n) => e.subject.split('.').nth(*n).unwrap_or(""),
-            Self::Header(name) => e
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map_or("", |(_, v)| v.as_str()),
-        }
-    }
-}
-
-fn default_ack_wait_ms() -> u64 {
-    30_000
-}
-
-fn default_batch_size() -> usize {
-    100
-}
-fn default_max_wait_ms() -> u64 {
-    50
-}
-fn default_max_deliver() -> i64 {
-    5
-}
-fn default_backoff_ms() -> u64 {
-    100
-}
-
-impl TriggerConfig {
-    /// A trigger with every optional setting at its default.
-    pub fn new(name: &str, stream: &str, stream_subjects: &[&str], filter_subject: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            stream: stream.to_owned(),
-            stream_subjects: stream_subjects.iter().map(|s| (*s).to_owned()).collect(),
-            filter_subject: filter_subject.to_owned(),
-            batch_size: default_batch_size(),
-            max_wait_ms: default_max_wait_ms(),
-            max_deliver: default_max_deliver(),
-            backoff_ms: default_backoff_ms(),
-            dead_letter_subject: None,
-            output_subject: None,
-            ack_wait_ms: default_ack_wait_ms(),
-            pattern: None,
-            partitions: default_partitions(),
-            partition_key: PartitionKey::EventId,
-        }
-    }
-
-    fn dead_letter_subject(&self) -> String {
-        self.dead_letter_subject
-            .clone()
-            .unwrap_or_else(|| format!("sluice.dlq.{}", self.name))
-    }
-
-    /// Retry delay before delivery `delivered + 1`.
-    fn backoff(&self, delivered: i64) -> Duration {
-        let exp = u32::try_from(delivered.clamp(1, 16) - 1).unwrap_or(0);
-        Duration::from_millis(self.backoff_ms.saturating_mul(1 << exp)).min(Duration::from_secs(30))
-    }
-}
 
 /// Why a trigger stopped.
 #[derive(Debug, thiserror::Error)]
@@ -595,7 +471,7 @@ impl Trigger {
     }
 
     /// Run `next` (if any) on the workers, in the background, while the batch in flight
-    /// finishes its commit; [`Trigger::land`] collects the result. Each worker runs its share
+    /// finishes its commit; `Trigger::land` collects the result. Each worker runs its share
     /// of `next`, takes back its share of the batch in flight, and starts `next`'s commit.
     fn launch(
         &self,
@@ -656,7 +532,7 @@ impl Trigger {
         pipe.executing = Some(Executing { prev, next, tasks });
     }
 
-    /// Wait for what [`Trigger::launch`] started: the workers come back, the launched batch
+    /// Wait for what `Trigger::launch` started: the workers come back, the launched batch
     /// is now in flight (committing), and the batch before it, committed, is settled in the
     /// background.
     async fn land(
@@ -819,125 +695,6 @@ impl Trigger {
         ack.await.map_err(|e| self.nats(e))?;
         Ok(())
     }
-}
-
-/// The trigger's pipeline: a batch running on the workers, and the one before it committing.
-/// Collecting the next batch overlaps both.
-#[derive(Default)]
-struct Pipeline {
-    executing: Option<Executing>,
-    in_flight: Option<InFlight>,
-}
-
-/// What [`Trigger::launch`] started.
-struct Executing {
-    /// The batch that was in flight; the workers finish it.
-    prev: Option<InFlight>,
-    /// The batch the workers run.
-    next: Option<InFlight>,
-    /// One per busy partition.
-    tasks: Vec<Task>,
-}
-
-/// A partition's share of an [`Executing`].
-enum Task {
-    Running(tokio::task::JoinHandle<Ran>),
-    /// Done (seen by [`finished`]).
-    Done(Box<Result<Ran, tokio::task::JoinError>>),
-}
-
-/// What a partition's task hands back.
-struct Ran {
-    slot: usize,
-    worker: Worker,
-    /// The events it ran (of the launched batch), and their commit.
-    run: Vec<Event>,
-    commit: Option<Commit>,
-    /// The events and final results of its share of the batch that was in flight.
-    completed: Option<(Vec<Event>, Vec<Invocation>)>,
-}
-
-/// Resolves once every task of `executing` is done (at once without one). Cancel-safe: a
-/// task seen done is kept as [`Task::Done`].
-async fn finished(executing: &mut Option<Executing>) {
-    let Some(ex) = executing.as_mut() else { return };
-    for task in &mut ex.tasks {
-        if let Task::Running(handle) = task {
-            let out = handle.await;
-            *task = Task::Done(Box::new(out));
-        }
-    }
-}
-
-/// A batch that ran and is committing, with what settling it needs.
-struct InFlight {
-    /// The batch's messages, in arrival order.
-    msgs: Arc<Vec<Message>>,
-    /// How many.
-    total: usize,
-    /// Each partition's share (empty for partitions without events).
-    parts: Vec<Part>,
-    /// Sends in-progress acks until the batch is settled.
-    progress: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for InFlight {
-    /// However a batch leaves the pipeline — settled, or dropped on an error path — its
-    /// in-progress acks stop, so JetStream can redeliver what was not acknowledged.
-    fn drop(&mut self) {
-        self.progress.abort();
-    }
-}
-
-/// One partition's share of a batch.
-struct Part {
-    /// Positions of the share's events in the batch.
-    indices: Vec<usize>,
-    events: Vec<Event>,
-    /// The share's commit (none for an empty share).
-    commit: Option<Commit>,
-}
-
-/// A share's commit.
-enum Commit {
-    /// Running on a blocking thread.
-    Running(tokio::task::JoinHandle<Detached>),
-    /// Done (seen by [`committed`]).
-    Done(Detached),
-}
-
-impl Commit {
-    /// The committed batch, waiting for it if need be. Blocks: call it off the async runtime.
-    fn wait(self) -> Detached {
-        match self {
-            Self::Running(task) => {
-                futures::executor::block_on(task).expect("a commit task does not panic")
-            }
-            Self::Done(d) => d,
-        }
-    }
-}
-
-/// Resolves once every commit of the batch in flight is done; never without one.
-/// Cancel-safe: a commit seen done is kept as [`Commit::Done`].
-async fn committed(in_flight: &mut Option<InFlight>) {
-    let Some(batch) = in_flight.as_mut() else {
-        return std::future::pending().await;
-    };
-    for part in &mut batch.parts {
-        if let Some(Commit::Running(task)) = &mut part.commit {
-            let detached = task.await.expect("a commit task does not panic");
-            part.commit = Some(Commit::Done(detached));
-        }
-    }
-}
-
-/// The partition (of `partitions`) that `key` belongs to: FNV-1a, stable across restarts.
-fn partition_of(key: &str, partitions: usize) -> usize {
-    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    usize::try_from(h % partitions as u64).unwrap_or(0)
 }
 
 /// Header values cannot hold line breaks.
