@@ -315,7 +315,6 @@ pub fn process_order(input: &[u8]) -> Result<Vec<u8>, LogicError> {
 
 mod fast {
     use std::collections::BTreeMap;
-    use std::io::Write as _;
 
     use serde::Deserialize;
     use serde_json::value::RawValue;
@@ -333,7 +332,7 @@ mod fast {
     /// The priced order, or `None` to defer to the general path.
     pub(super) fn process_order(input: &[u8]) -> Option<Vec<u8>> {
         // A BTreeMap orders keys like `serde_json::Map`, so both paths print fields alike.
-        let mut top: BTreeMap<&str, &RawValue> = serde_json::from_slice(input).ok()?;
+        let top: BTreeMap<&str, &RawValue> = serde_json::from_slice(input).ok()?;
         let views: Vec<ItemView<'_>> = serde_json::from_str(top.get("items")?.get()).ok()?;
         if views.is_empty() || views.len() > MAX_ITEMS {
             return None;
@@ -357,22 +356,40 @@ mod fast {
             r#"{{"itemCount":{},"subtotalCents":{},"taxCents":{},"totalCents":{}}}"#,
             t.item_count, t.subtotal_cents, t.tax_cents, t.total_cents
         );
-        let totals: Box<RawValue> = RawValue::from_string(totals).ok()?;
-        let status: &RawValue = serde_json::from_str(r#""priced""#).ok()?;
-        top.insert("totals", &totals);
-        top.insert("status", status);
+        // Splice the output: the input's fields in key order (as `serde_json::Map` prints
+        // them), with `status` and `totals` replaced or added at their places. Raw values are
+        // copied as they are, keys need no escaping (see below).
+        let added: [(&str, &[u8]); 2] = [("status", br#""priced""#), ("totals", totals.as_bytes())];
         let mut out = Vec::with_capacity(input.len() + 96);
         out.push(b'{');
-        for (i, (k, v)) in top.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+        let mut next_added = added.iter().peekable();
+        for (k, v) in &top {
+            while let Some((ak, av)) = next_added.next_if(|(ak, _)| ak < k) {
+                field(&mut out, ak, av);
+            }
+            if next_added.peek().is_some_and(|(ak, _)| ak == k) {
+                continue; // replaced by the added value, written next
             }
             // `k` was borrowed from a JSON string, so it contains no character that needs
             // escaping (an escaped key fails to borrow and takes the general path).
-            write!(out, "\"{k}\":{}", v.get()).ok()?;
+            field(&mut out, k, v.get().as_bytes());
+        }
+        for (ak, av) in next_added {
+            field(&mut out, ak, av);
         }
         out.push(b'}');
         Some(out)
+    }
+
+    /// Append `"key":value` to the object being written in `out` (after `{` or a field).
+    fn field(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(value);
     }
 }
 
