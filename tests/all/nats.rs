@@ -488,3 +488,95 @@ async fn long_batches_send_in_progress_acks() {
     );
     assert_eq!(stats.batches, 1, "{stats:?}");
 }
+
+/// Events that were committed but never acknowledged (a crash between the two) come back
+/// mixed with new ones, across batches that the trigger pipelines: each batch holding one
+/// is re-run with look-ups (and the batch after it re-run on top), so every increment
+/// applies once, every message is acknowledged once, and only new events publish outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    create_stream(&js, "DUPOUT", "dupout.>").await;
+    let h = Harness::new();
+    let store = open_store(h.dir.path(), vec![]);
+    let stage = h.deploy(
+        "counter",
+        guests::KV_COUNTER,
+        StageConfig {
+            grants: Grants {
+                kv_buckets: vec!["counters".into()],
+                ..Grants::default()
+            },
+            ..StageConfig::default()
+        },
+    );
+    let body = |i: usize| {
+        serde_json::to_vec(&json!({"bucket": "counters", "key": "hits", "delta": 1 + i % 3}))
+            .unwrap()
+    };
+    // The "crash": every third event already committed, as if its ack had been lost.
+    let mut w = sluice_runtime::Worker::new(stage.clone(), Box::new(store.open_session()));
+    let total = 60;
+    let mut expected: i64 = 0;
+    for i in 0..total {
+        expected += i64::try_from(1 + i % 3).unwrap();
+        if i % 3 == 0 {
+            let mut e = sluice_model::Event::json(&format!("dup-{i}"), &json!({}));
+            e.data = body(i);
+            assert!(w.invoke(&e).outcome.is_ok());
+        }
+    }
+    drop(w);
+    let mut t = TriggerConfig::new("dup", "DUP", &["dup.>"], "dup.in");
+    t.batch_size = 7;
+    t.max_wait_ms = 1;
+    t.output_subject = Some("dupout.x".into());
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Publish first, so the trigger meets full batches back to back.
+    create_stream(&js, "DUP", "dup.>").await;
+    for i in 0..total {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("dup-{i}").as_str());
+        js.publish_with_headers("dup.in", headers, body(i).into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let new_events = (total - total.div_ceil(3)) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while messages_in(&js, "DUPOUT").await < new_events {
+        assert!(Instant::now() < deadline, "outputs missing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.acked, total as u64, "{stats:?}");
+    assert_eq!(stats.retried + stats.dead_lettered, 0, "{stats:?}");
+    let mut s = store.open_session();
+    let counter = s.kv_get("counters", "hits").unwrap().unwrap();
+    s.rollback();
+    assert_eq!(i64::from_le_bytes(counter.try_into().unwrap()), expected);
+    // Only the new events published an output, each once.
+    let outputs = read_stream(&js, "DUPOUT", 1000).await;
+    assert_eq!(outputs.len() as u64, new_events);
+    let sources: HashSet<String> = outputs
+        .iter()
+        .map(|m| {
+            m.headers
+                .as_ref()
+                .unwrap()
+                .get("ce-source")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sources.len() as u64, new_events);
+    assert!(sources.iter().all(|id| {
+        let i: usize = id.trim_start_matches("dup-").parse().unwrap();
+        i % 3 != 0
+    }));
+}
