@@ -522,7 +522,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     for i in 0..total {
         expected += i64::try_from(1 + i % 3).unwrap();
         if i % 3 == 0 {
-            let mut e = sluice_model::Event::json(&format!("dup-{i}"), &json!({}));
+            let mut e = sluice_model::Event::json(format!("dup-{i}"), &json!({}));
             e.data = body(i);
             assert!(w.invoke(&e).outcome.is_ok());
         }
