@@ -521,7 +521,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     let mut expected: i64 = 0;
     for i in 0..total {
         expected += i64::try_from(1 + i % 3).unwrap();
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let mut e = sluice_model::Event::json(format!("dup-{i}"), &json!({}));
             e.data = body(i);
             assert!(w.invoke(&e).outcome.is_ok());
@@ -577,6 +577,6 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     assert_eq!(sources.len() as u64, new_events);
     assert!(sources.iter().all(|id| {
         let i: usize = id.trim_start_matches("dup-").parse().unwrap();
-        i % 3 != 0
+        !i.is_multiple_of(3)
     }));
 }
