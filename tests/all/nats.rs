@@ -517,7 +517,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     };
     // The "crash": every third event already committed, as if its ack had been lost.
     let mut w = sluice_runtime::Worker::new(stage.clone(), Box::new(store.open_session()));
-    let total = 60;
+    let total: usize = 60;
     let mut expected: i64 = 0;
     for i in 0..total {
         expected += i64::try_from(1 + i % 3).unwrap();
