@@ -110,7 +110,9 @@ async fn raw_rate(js: &jetstream::Context, n: usize, body: &[u8], ack: RawAck, t
     rate
 }
 
-/// Events per second through a trigger running `stage_path` with `batch` and `partitions`.
+/// Events per second through a trigger running `stage_path` with `batch` and `partitions`;
+/// with `output`, each event's output is also published (through the outbox) and counted
+/// before the clock stops.
 #[allow(
     clippy::too_many_arguments,
     reason = "a benchmark case's knobs, spelled out at the call"
@@ -121,6 +123,7 @@ async fn trigger_rate(
     stage_path: &str,
     batch: usize,
     partitions: usize,
+    output: bool,
     n: usize,
     body: &[u8],
     tag: &str,
@@ -148,6 +151,9 @@ async fn trigger_rate(
     );
     t.batch_size = batch;
     t.partitions = partitions;
+    if output {
+        t.output_subject = Some(format!("e2e{tag}.out"));
+    }
     t.partition_key = PartitionKey::EventId;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let relay = OutboxRelay::new(js.clone(), store.clone());
@@ -187,6 +193,10 @@ async fn trigger_rate(
             _ => 40,
         };
         tokio::time::sleep(Duration::from_millis(wait)).await;
+    }
+    // The outputs land in the same stream, after the inputs.
+    while output && (sluice_tests::messages_in(js, &stream_name).await as usize) < 2 * n {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let rate = span.end(n);
     perf_control("disable");
@@ -359,15 +369,16 @@ fn main() {
         let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
         let h = Harness::new();
         let body = serde_json::to_vec(&order("o-1", "u-1")).unwrap();
-        type Case = (&'static str, &'static str, usize, usize);
+        type Case = (&'static str, &'static str, usize, usize, bool);
         let cases: Vec<Case> = vec![
-            ("trivial (passthrough), batch 1", guests::PASSTHROUGH, 1, 1),
-            ("trivial (passthrough), batch 100", guests::PASSTHROUGH, 100, 1),
-            ("trivial (passthrough), batch 1000", guests::PASSTHROUGH, 1000, 1),
-            ("order (process-order), batch 1", guests::PROCESS_ORDER, 1, 1),
-            ("order (process-order), batch 100", guests::PROCESS_ORDER, 100, 1),
-            ("order (process-order), batch 1000", guests::PROCESS_ORDER, 1000, 1),
-            ("order, batch 1000, 2 partitions", guests::PROCESS_ORDER, 1000, 2),
+            ("trivial (passthrough), batch 1", guests::PASSTHROUGH, 1, 1, false),
+            ("trivial (passthrough), batch 100", guests::PASSTHROUGH, 100, 1, false),
+            ("trivial (passthrough), batch 1000", guests::PASSTHROUGH, 1000, 1, false),
+            ("order (process-order), batch 1", guests::PROCESS_ORDER, 1, 1, false),
+            ("order (process-order), batch 100", guests::PROCESS_ORDER, 100, 1, false),
+            ("order (process-order), batch 1000", guests::PROCESS_ORDER, 1000, 1, false),
+            ("order, batch 1000, 2 partitions", guests::PROCESS_ORDER, 1000, 2, false),
+            ("order, batch 1000, output published", guests::PROCESS_ORDER, 1000, 1, true),
         ];
         let cases: Vec<Case> = cases
             .into_iter()
@@ -386,11 +397,11 @@ fn main() {
             raw_each.push(raw);
             tag += 1;
             raw_all.push(raw_rate(&js, n, &body, RawAck::OnePerBatch, &tag.to_string()).await);
-            for (i, (_, path, batch, partitions)) in cases.iter().enumerate() {
+            for (i, (_, path, batch, partitions, output)) in cases.iter().enumerate() {
                 // Batch 1 commits (and fsyncs) per event: fewer events keep it short.
                 let events = if *batch == 1 { n / 20 } else { n };
                 tag += 1;
-                let r = trigger_rate(&js, &h, path, *batch, *partitions, events, &body, &tag.to_string()).await;
+                let r = trigger_rate(&js, &h, path, *batch, *partitions, *output, events, &body, &tag.to_string()).await;
                 ratios[i].push(r.events_per_s / raw.events_per_s);
                 rates[i].push(r);
             }

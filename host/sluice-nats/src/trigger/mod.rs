@@ -246,6 +246,7 @@ impl Trigger {
         // batch arrives while this one runs (PERFORMANCE.md: ~40% faster than fetch()).
         let mut incoming: Option<pull::Stream> = None;
         let mut settling: Settling = None;
+        let mut drain_due = true;
         while !*shutdown.borrow() {
             if incoming.is_none() {
                 // The pull's own batch is the prefetch, not the processing batch: the client
@@ -271,9 +272,21 @@ impl Trigger {
                 }
             }
             let stream = incoming.as_mut().expect("just opened");
-            // Whatever a crash or an outage left in the outbox goes out first.
-            let step = match self_.relay.drain().await {
-                Ok(_) => {
+            // Whatever a crash or an outage left in the outbox goes out first, and again
+            // whenever the trigger is idle or an error interrupted it. While batches flow,
+            // each batch's settling drains what it committed, off this loop.
+            let drained = if drain_due {
+                self_
+                    .relay
+                    .drain()
+                    .await
+                    .map(drop)
+                    .map_err(|e| self_.nats(std::io::Error::other(e)))
+            } else {
+                Ok(())
+            };
+            let step = match drained {
+                Ok(()) => {
                     self_
                         .step(
                             &this,
@@ -286,8 +299,9 @@ impl Trigger {
                         )
                         .await
                 }
-                Err(e) => Err(self_.nats(std::io::Error::other(e))),
+                Err(e) => Err(e),
             };
+            drain_due = !matches!(step, Ok(true));
             if step.is_err() {
                 // Reopen the pull after any error: its requests may be gone with the server.
                 incoming = None;
@@ -304,7 +318,7 @@ impl Trigger {
                 }
             }
             match step {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(e) if workers.iter().any(Option::is_none) => return Err(e),
                 Err(e) => {
                     // Nothing is lost: unacknowledged messages are redelivered, committed
@@ -354,7 +368,7 @@ impl Trigger {
         pipe: &mut Pipeline,
         stats: &mut TriggerStats,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), TriggerError> {
+    ) -> Result<bool, TriggerError> {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
         // The first message may take a while; wake up now and then to check for shutdown,
         // and meanwhile finish the batches in the pipeline as soon as they are done (their acks
@@ -362,18 +376,18 @@ impl Trigger {
         let first = tokio::select! {
             m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => m,
             () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
-                return self.land(this, settling, workers, pipe, stats).await;
+                return self.land(this, settling, workers, pipe, stats).await.map(|()| false);
             }
             () = committed(&mut pipe.in_flight),
                 if pipe.executing.is_none() && pipe.in_flight.is_some() =>
             {
-                return self.flush(this, settling, workers, pipe, stats).await;
+                return self.flush(this, settling, workers, pipe, stats).await.map(|()| false);
             }
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => return Ok(false),
         };
         let mut msgs: Vec<Message> = Vec::with_capacity(self.config.batch_size);
         match first {
-            Err(_) => return Ok(()), // nothing arrived: loop (and drain the outbox)
+            Err(_) => return Ok(false), // nothing arrived: loop (and drain the outbox)
             Ok(None) => return Err(io(&"the pull subscription ended")),
             Ok(Some(m)) => msgs.push(m.map_err(|e| io(&e))?),
         }
@@ -424,7 +438,7 @@ impl Trigger {
         }
         let msgs = matching;
         if msgs.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         // Split by partition key, keeping arrival order within each partition.
         let p = workers.len();
@@ -467,7 +481,7 @@ impl Trigger {
         // launch this one.
         self.land(this, settling, workers, pipe, stats).await?;
         self.launch(workers, pipe, Some(next));
-        Ok(())
+        Ok(true)
     }
 
     /// Run `next` (if any) on the workers, in the background, while the batch in flight
