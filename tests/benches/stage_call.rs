@@ -108,6 +108,38 @@ impl StateSession for NullSession {
     }
 }
 
+/// Run `n` events through `w` one `invoke` each, every one with a fresh id.
+fn one_by_one(
+    w: &mut Worker,
+    events: &mut [Event],
+    fresh_ids: &mut impl FnMut(&mut [Event]),
+    n: usize,
+) {
+    for i in 0..n {
+        let e = &mut events[i % events.len()];
+        fresh_ids(std::slice::from_mut(e));
+        let inv = w.invoke(e);
+        assert!(inv.outcome.is_ok() && inv.replayed.is_none());
+    }
+}
+
+/// Run `n` events through `w` in `invoke_batch` calls of `events.len()`, with fresh ids.
+fn in_batches(
+    w: &mut Worker,
+    events: &mut [Event],
+    fresh_ids: &mut impl FnMut(&mut [Event]),
+    n: usize,
+) {
+    for _ in 0..n / events.len() {
+        fresh_ids(events);
+        let out = w.invoke_batch(events);
+        assert!(
+            out.iter()
+                .all(|r| r.outcome.is_ok() && r.replayed.is_none())
+        );
+    }
+}
+
 fn worker(stage: std::sync::Arc<Stage>) -> Worker {
     Worker::new(stage, Box::new(NullSession::default()))
 }
@@ -214,14 +246,7 @@ fn main() {
         "wasm, reused instance (handle)",
         rounds,
         20_000 * scale,
-        |n| {
-            for i in 0..n {
-                let e = &mut events[i % 1000];
-                fresh_ids(std::slice::from_mut(e));
-                let inv = reused.invoke(e);
-                assert!(inv.outcome.is_ok() && inv.replayed.is_none());
-            }
-        },
+        |n| one_by_one(&mut reused, &mut events, &mut fresh_ids, n),
     );
 
     let mut batched = worker(compile_stage);
@@ -229,16 +254,7 @@ fn main() {
         "wasm, batch export (1000/call)",
         rounds,
         20_000 * scale,
-        |n| {
-            for _ in 0..n / 1000 {
-                fresh_ids(&mut events);
-                let out = batched.invoke_batch(&events);
-                assert!(
-                    out.iter()
-                        .all(|r| r.outcome.is_ok() && r.replayed.is_none())
-                );
-            }
-        },
+        |n| in_batches(&mut batched, &mut events, &mut fresh_ids, n),
     );
     assert_eq!(batched.stats().batch_fallbacks, 0);
 
@@ -248,31 +264,14 @@ fn main() {
         "platform only: passthrough, reused",
         rounds,
         20_000 * scale,
-        |n| {
-            for i in 0..n {
-                let e = &mut events[i % 1000];
-                fresh_ids(std::slice::from_mut(e));
-                let inv = trivial_single.invoke(e);
-                assert!(inv.outcome.is_ok() && inv.replayed.is_none());
-            }
-        },
+        |n| one_by_one(&mut trivial_single, &mut events, &mut fresh_ids, n),
     );
     let mut trivial_batch = worker(trivial);
     let trivial_batch_row = measure(
         "platform only: passthrough, batch",
         rounds,
         20_000 * scale,
-        |n| {
-            for _ in 0..n / 1000 {
-                fresh_ids(&mut events);
-                assert!(
-                    trivial_batch
-                        .invoke_batch(&events)
-                        .iter()
-                        .all(|r| r.outcome.is_ok() && r.replayed.is_none())
-                );
-            }
-        },
+        |n| in_batches(&mut trivial_batch, &mut events, &mut fresh_ids, n),
     );
 
     let fresh_stage = h.deploy(
@@ -291,14 +290,7 @@ fn main() {
         "wasm, fresh pooled instance per event",
         rounds,
         2_000 * scale,
-        |n| {
-            for i in 0..n {
-                let e = &mut events[i % 1000];
-                fresh_ids(std::slice::from_mut(e));
-                let inv = fresh.invoke(e);
-                assert!(inv.outcome.is_ok() && inv.replayed.is_none());
-            }
-        },
+        |n| one_by_one(&mut fresh, &mut events, &mut fresh_ids, n),
     );
     assert!(!selected(fresh_row.name) || fresh.stats().instantiations as usize >= 2_000 * scale);
 
