@@ -2,7 +2,7 @@
 //!
 //! Key design follows PERFORMANCE.md: redb inserts with sequential keys are ~11x cheaper than
 //! with random ones, so the tables written on every event are keyed to land near each other
-//! (outbox rows by a monotonic sequence, dedupe expiry by time).
+//! (outbox rows by a monotonic sequence, dedupe retention by commit time).
 
 use redb::TableDefinition;
 
@@ -24,7 +24,7 @@ pub(crate) const INDEX: TableDefinition<'_, (&str, &str, &str, &str, &str, &str)
 /// (expires at ms, table, pk, sk) → (): items with a TTL, in expiry order, for the sweeper.
 pub(crate) const TTL: TableDefinition<'_, (u64, &str, &str, &str), ()> =
     TableDefinition::new("ttl");
-/// event id → dedupe record (JSON of `sluice_model::state::Recorded`).
+/// event id → dedupe record (`sluice_model::state::Recorded`, binary, see `codec.rs`).
 pub(crate) const DEDUPE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("dedupe");
 /// (committed at ms, the batch's first event id) → the event ids of one commit's dedupe
 /// records (see [`crate::codec::encode_ids`]), in time order, for retention. One entry per
@@ -35,7 +35,7 @@ pub(crate) const DEDUPE_BATCHES: TableDefinition<'_, (u64, &str), &[u8]> =
 /// [`DEDUPE_BATCHES`] and deleted when a format 1 file is opened.
 pub(crate) const DEDUPE_BY_TIME_V1: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("dedupe_by_time");
-/// sequence → outbox row (JSON of [`crate::OutboxRow`]), published after the commit.
+/// sequence → outbox row (length-prefixed binary, see `outbox.rs`), published after the commit.
 pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
 /// partition → last committed position (e.g. a JetStream stream sequence), written in the same
 /// transaction as the events up to it, as Kafka Streams stores offsets: a redelivery at or
