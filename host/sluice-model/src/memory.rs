@@ -433,16 +433,7 @@ impl StateSession for MemorySession {
                 }
             }
         }
-        // One extra key tells whether another page exists, so the cursor is exact.
-        let mut keys: Vec<String> = live
-            .into_iter()
-            .filter(|k| cursor.is_none_or(|c| k.as_str() > c))
-            .take(limit.saturating_add(1))
-            .collect();
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let cursor = if more { keys.last().cloned() } else { None };
-        Ok(KeyPage { keys, cursor })
+        Ok(rules::key_page(live, cursor, limit))
     }
 
     fn table_put(

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::state::{Condition, IndexDef, Item, QueryPage, TableError, merge_patch};
+use crate::state::{Condition, IndexDef, Item, KeyPage, QueryPage, TableError, merge_patch};
 
 /// Whether `item` has not expired at `now` (ms since the epoch).
 pub fn is_live(item: &Item, now: u64) -> bool {
@@ -135,6 +135,24 @@ pub fn parse_cursor(cursor: &str, len: usize) -> Result<Vec<String>, TableError>
             "malformed cursor {cursor:?}"
         ))),
     }
+}
+
+/// One page of `keys` (live keys in ascending order): those after `cursor`, at most `limit`,
+/// with a cursor exactly when more follow (one extra key tells).
+pub fn key_page(
+    keys: impl IntoIterator<Item = String>,
+    cursor: Option<&str>,
+    limit: usize,
+) -> KeyPage {
+    let mut keys: Vec<String> = keys
+        .into_iter()
+        .filter(|k| cursor.is_none_or(|c| k.as_str() > c))
+        .take(limit.saturating_add(1))
+        .collect();
+    let more = keys.len() > limit;
+    keys.truncate(limit);
+    let cursor = if more { keys.last().cloned() } else { None };
+    KeyPage { keys, cursor }
 }
 
 /// One page of `rows` (each with its position): sorted in query order, strictly after

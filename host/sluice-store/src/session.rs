@@ -562,16 +562,13 @@ impl StateSession for StoreSession {
             }
         }
         live.extend(overlay);
-        let mut keys: Vec<String> = live
-            .into_iter()
-            .filter(|(k, is_live)| *is_live && cursor.is_none_or(|c| k.as_str() > c))
-            .map(|(k, _)| k)
-            .take(limit + 1)
-            .collect();
-        let more = keys.len() > limit;
-        keys.truncate(limit);
-        let cursor = if more { keys.last().cloned() } else { None };
-        Ok(KeyPage { keys, cursor })
+        Ok(rules::key_page(
+            live.into_iter()
+                .filter(|(_, is_live)| *is_live)
+                .map(|(k, _)| k),
+            cursor,
+            limit,
+        ))
     }
 
     fn table_put(
