@@ -70,7 +70,9 @@ pub(crate) fn run(
             ..Default::default()
         })
         .await?;
-        let host = up::start(runtime, Applied::from_files(decl, components)?, data_dir, &js)?;
+        let applied = Applied::from_files(decl, components)?;
+        let stages = up::deploy(runtime, &applied)?;
+        let host = up::start(applied.decl, &stages, data_dir, &js)?;
         seed_inventory(&host.store)?;
         println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.triggers());
         let deadline = Instant::now() + Duration::from_secs(30);

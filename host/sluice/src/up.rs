@@ -5,6 +5,7 @@
 //! [`registry`]) or, without it, from the registry: a restarted host resumes
 //! what it ran.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use sluice_model::state::{SystemClock, TableDef};
 use sluice_nats::{OutboxRelay, Trigger, TriggerConfig};
-use sluice_runtime::{Runtime, StageConfig};
+use sluice_runtime::{Runtime, Stage, StageConfig};
 use sluice_store::{Store, StoreConfig};
 
 use crate::registry::{self, Applied};
@@ -69,18 +70,34 @@ pub(crate) struct Host {
     )>,
 }
 
-/// Open the store in `data_dir`, deploy the declaration's stages and start its triggers on
-/// `js`. Must run inside a tokio runtime.
+/// The deployed stages of a declaration, by name.
+pub(crate) type Stages = HashMap<String, Arc<Stage>>;
+
+/// Deploy every stage of `applied` (compiled, or reloaded from the artifact cache).
+pub(crate) fn deploy(runtime: &Runtime, applied: &Applied) -> anyhow::Result<Stages> {
+    let mut stages = HashMap::new();
+    for s in &applied.decl.stages {
+        let bytes = applied
+            .components
+            .get(&s.name)
+            .with_context(|| format!("no component for stage {}", s.name))?;
+        let stage = runtime
+            .deploy(&s.name, bytes, s.config.clone())
+            .with_context(|| format!("deploying stage {}", s.name))?;
+        eprintln!("deployed {} ({:?})", s.name, stage.cache_outcome());
+        stages.insert(s.name.clone(), stage);
+    }
+    Ok(stages)
+}
+
+/// Open the store in `data_dir` and start `decl`'s triggers on `js`, running the `stages`
+/// [`deploy`] returned. Must run inside a tokio runtime.
 pub(crate) fn start(
-    runtime: &Runtime,
-    applied: Applied,
+    decl: Declaration,
+    stages: &Stages,
     data_dir: &Path,
     js: &async_nats::jetstream::Context,
 ) -> anyhow::Result<Host> {
-    let Applied {
-        decl,
-        mut components,
-    } = applied;
     std::fs::create_dir_all(data_dir)?;
     let store = Store::open(
         &data_dir.join("sluice.redb"),
@@ -91,17 +108,6 @@ pub(crate) fn start(
         },
     )?;
     store.spawn_sweeper(Duration::from_secs(60));
-    let mut stages = std::collections::HashMap::new();
-    for s in &decl.stages {
-        let bytes = components
-            .remove(&s.name)
-            .with_context(|| format!("no component for stage {}", s.name))?;
-        let stage = runtime
-            .deploy(&s.name, &bytes, s.config.clone())
-            .with_context(|| format!("deploying stage {}", s.name))?;
-        eprintln!("deployed {} ({:?})", s.name, stage.cache_outcome());
-        stages.insert(s.name.clone(), stage);
-    }
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -170,23 +176,7 @@ pub(crate) fn run(
     nats_url: &str,
 ) -> anyhow::Result<ExitCode> {
     let applied = match file {
-        Some(file) => {
-            let applied = read_declaration(file, components)?;
-            // Validate before recording: a declaration that cannot deploy must not replace
-            // the one that ran.
-            for s in &applied.decl.stages {
-                runtime
-                    .deploy(&s.name, &applied.components[&s.name], s.config.clone())
-                    .with_context(|| format!("deploying stage {}", s.name))?;
-            }
-            registry::save(data_dir, &applied)?;
-            eprintln!(
-                "declaration {} recorded in {}",
-                file.display(),
-                registry::path(data_dir).display()
-            );
-            applied
-        }
+        Some(file) => read_declaration(file, components)?,
         None => registry::load(data_dir)?.with_context(|| {
             format!(
                 "nothing to run: {} holds no declaration yet; pass --config FILE once",
@@ -194,6 +184,17 @@ pub(crate) fn run(
             )
         })?,
     };
+    // Deployed before anything is recorded: a declaration that cannot deploy must not replace
+    // the one that ran.
+    let stages = deploy(runtime, &applied)?;
+    if let Some(file) = file {
+        registry::save(data_dir, &applied)?;
+        eprintln!(
+            "declaration {} recorded in {}",
+            file.display(),
+            registry::path(data_dir).display()
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -202,7 +203,7 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client);
-        let host = start(runtime, applied, data_dir, &js)?;
+        let host = start(applied.decl, &stages, data_dir, &js)?;
         eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

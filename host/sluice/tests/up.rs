@@ -144,8 +144,33 @@ async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_regist
     assert_eq!(messages_in(&js, "NOTIFY").await, 17);
     assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 3);
 
+    // A declaration that does not deploy is refused before it is recorded.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("x.wasm"), b"not a component").unwrap();
+    std::fs::write(
+        bad.join("bad.json"),
+        r#"{"stages": [{"name": "x", "component": "x.wasm"}], "triggers": []}"#,
+    )
+    .unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("up")
+        .arg("--config")
+        .arg(bad.join("bad.json"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--nats", &nats.url])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("deploying stage x"), "{stderr}");
+
     // Orders published while the host is down wait in the stream; the restarted host, given
-    // neither the declaration nor the component files, resumes the same triggers.
+    // neither the declaration nor the component files, resumes the same triggers (the ones
+    // recorded first, not the refused ones).
     publish_orders(&js, 20..30).await;
     std::fs::remove_dir_all(&components).unwrap();
     let host = Host::start(dir.path(), &nats.url, &[]);
