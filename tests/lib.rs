@@ -80,6 +80,21 @@ impl Harness {
             .unwrap_or_else(|e| panic!("deploying {name}: {e}"))
     }
 
+    /// The `kv-counter` guest, granted the `counters` bucket.
+    pub fn kv_counter(&self) -> Arc<Stage> {
+        self.deploy(
+            "kv-counter",
+            sluice_test_artifacts::KV_COUNTER,
+            StageConfig {
+                grants: sluice_runtime::Grants {
+                    kv_buckets: vec!["counters".into()],
+                    ..sluice_runtime::Grants::default()
+                },
+                ..StageConfig::default()
+            },
+        )
+    }
+
     /// A worker for `stage` over the harness's shared state.
     pub fn worker(&self, stage: Arc<Stage>) -> Worker {
         Worker::new(stage, self.backend.session())
@@ -241,6 +256,17 @@ pub async fn read_stream(
         }
     }
     out
+}
+
+/// The `counters`/`hits` value the `kv-counter` guest keeps in `store` (0 when unset).
+pub fn hits(store: &sluice_store::Store) -> i64 {
+    use sluice_model::state::StateSession as _;
+    let mut s = store.open_session();
+    let v = s.kv_get("counters", "hits").expect("reading the counter");
+    s.rollback();
+    v.map_or(0, |b| {
+        i64::from_le_bytes(b.try_into().expect("an 8-byte counter"))
+    })
 }
 
 /// A redb store at `dir/state.redb` with `tables` and the system clock.

@@ -500,17 +500,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     create_stream(&js, "DUPOUT", "dupout.>").await;
     let h = Harness::new();
     let store = open_store(h.dir.path(), vec![]);
-    let stage = h.deploy(
-        "counter",
-        guests::KV_COUNTER,
-        StageConfig {
-            grants: Grants {
-                kv_buckets: vec!["counters".into()],
-                ..Grants::default()
-            },
-            ..StageConfig::default()
-        },
-    );
+    let stage = h.kv_counter();
     let body = |i: usize| {
         serde_json::to_vec(&json!({"bucket": "counters", "key": "hits", "delta": 1 + i % 3}))
             .unwrap()
@@ -556,10 +546,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     let stats = task.await.unwrap().unwrap();
     assert_eq!(stats.acked, total as u64, "{stats:?}");
     assert_eq!(stats.retried + stats.dead_lettered, 0, "{stats:?}");
-    let mut s = store.open_session();
-    let counter = s.kv_get("counters", "hits").unwrap().unwrap();
-    s.rollback();
-    assert_eq!(i64::from_le_bytes(counter.try_into().unwrap()), expected);
+    assert_eq!(sluice_tests::hits(&store), expected);
     // Only the new events published an output, each once.
     let outputs = read_stream(&js, "DUPOUT", 1000).await;
     assert_eq!(outputs.len() as u64, new_events);

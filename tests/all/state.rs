@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sluice_model::state::{StateSession, SystemClock};
+use sluice_model::state::SystemClock;
 use sluice_runtime::{Grants, StageConfig, Worker};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{Harness, event, ok_json, order, orders_table};
+use sluice_tests::{Harness, event, hits, ok_json, order, orders_table};
 
 fn open_store(h: &Harness) -> Store {
     Store::open(
@@ -30,27 +30,13 @@ fn grants(g: Grants) -> StageConfig {
     }
 }
 
-fn counter(store: &Store) -> i64 {
-    let mut s = store.open_session();
-    let v = s.kv_get("counters", "hits").unwrap();
-    s.rollback();
-    v.map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap()))
-}
-
 /// N events, each a read-modify-write of one counter, spread over 4 workers in batches: the
 /// counter ends at exactly N and every event saw a distinct value (serializable execution).
 #[test]
 fn concurrent_read_modify_writes_leave_exactly_n() {
     let h = Harness::new();
     let store = open_store(&h);
-    let stage = h.deploy(
-        "kv-counter",
-        guests::KV_COUNTER,
-        grants(Grants {
-            kv_buckets: vec!["counters".into()],
-            ..Grants::default()
-        }),
-    );
+    let stage = h.kv_counter();
     const WORKERS: usize = 4;
     const PER_WORKER: usize = 60;
     let mut seen: Vec<i64> = std::thread::scope(|s| {
@@ -83,7 +69,7 @@ fn concurrent_read_modify_writes_leave_exactly_n() {
             .collect()
     });
     let n = i64::try_from(WORKERS * PER_WORKER).unwrap();
-    assert_eq!(counter(&store), n);
+    assert_eq!(hits(&store), n);
     seen.sort_unstable();
     assert_eq!(
         seen,
@@ -158,14 +144,7 @@ fn store_order_on_redb_returns_orders_through_both_indexes_in_order() {
 #[test]
 fn dedupe_records_survive_a_restart() {
     let h = Harness::new();
-    let stage = h.deploy(
-        "kv-counter",
-        guests::KV_COUNTER,
-        grants(Grants {
-            kv_buckets: vec!["counters".into()],
-            ..Grants::default()
-        }),
-    );
+    let stage = h.kv_counter();
     let e = event(
         "evt-1",
         &json!({"bucket": "counters", "key": "hits", "delta": 1}),
@@ -183,7 +162,7 @@ fn dedupe_records_survive_a_restart() {
         again.replayed.is_some(),
         "a redelivery after a restart is answered from the record"
     );
-    assert_eq!(counter(&store), 1);
+    assert_eq!(hits(&store), 1);
 }
 
 #[test]
@@ -229,14 +208,7 @@ fn emitted_events_land_in_the_outbox_with_deterministic_ids() {
 fn a_pipelined_batch_reruns_when_the_batch_before_it_held_a_redelivery() {
     let h = Harness::new();
     let store = open_store(&h);
-    let stage = h.deploy(
-        "kv-counter",
-        guests::KV_COUNTER,
-        grants(Grants {
-            kv_buckets: vec!["counters".into()],
-            ..Grants::default()
-        }),
-    );
+    let stage = h.kv_counter();
     let inc = |id: &str, delta: i64| {
         event(
             id,
@@ -279,7 +251,7 @@ fn a_pipelined_batch_reruns_when_the_batch_before_it_held_a_redelivery() {
     let detached = w.detach(ran_next);
     let results_next = w.complete(detached, &batch_next, None);
     assert_eq!(ok_json(&results_next[0].outcome)["value"], 7);
-    assert_eq!(counter(&store), 7);
+    assert_eq!(hits(&store), 7);
     for id in ["evt-1", "evt-2", "evt-3"] {
         assert!(store.recorded(id).unwrap().is_some(), "{id} is recorded");
     }

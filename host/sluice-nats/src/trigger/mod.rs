@@ -601,7 +601,9 @@ impl Trigger {
         let Some(mut prev) = prev else {
             return Ok(());
         };
-        prev.progress.abort();
+        // Settled from here on: dropping the batch stops its in-progress acks.
+        let msgs = std::mem::take(&mut prev.msgs);
+        drop(prev);
         let results: Vec<Invocation> = prev_results
             .into_iter()
             .map(|r| r.expect("every event ran"))
@@ -618,7 +620,6 @@ impl Trigger {
             );
         }
         let me = this.clone();
-        let msgs = std::mem::take(&mut prev.msgs);
         *settling = Some(tokio::spawn(async move {
             let mut settled = TriggerStats::default();
             for (msg, inv) in msgs.iter().zip(&results) {
