@@ -4,17 +4,14 @@
 //!
 //! Run: `cargo bench -p sluice-tests --bench pipeline` (options at [`main`]).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
-use sluice_model::state::SystemClock;
 use sluice_nats::{OutboxRelay, PartitionKey, Trigger, TriggerConfig};
 use sluice_runtime::StageConfig;
-use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{Harness, NatsServer, order};
+use sluice_tests::{Harness, NatsServer, open_store, order};
 
 fn now_ns() -> u64 {
     u64::try_from(
@@ -133,15 +130,7 @@ async fn trigger_rate(
     stream(js, &stream_name, &format!("e2e{tag}.>")).await;
     publish(js, &subject, n, body, tag).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &dir.path().join("s.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(dir.path(), vec![]);
     let stage = h.deploy("stage", stage_path, StageConfig::default());
     let mut t = TriggerConfig::new(
         &format!("t{tag}"),
@@ -216,15 +205,7 @@ async fn latency(
 ) -> (Duration, Duration) {
     stream(js, "LAT", "lat.>").await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &dir.path().join("s.redb"),
-        StoreConfig {
-            tables: vec![],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let store = open_store(dir.path(), vec![]);
     let stage = h.deploy("passthrough", guests::PASSTHROUGH, StageConfig::default());
     let mut t = TriggerConfig::new("lat", "LAT", &["lat.>"], "lat.in");
     t.batch_size = 1000;
