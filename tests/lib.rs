@@ -198,6 +198,22 @@ impl NatsServer {
     }
 }
 
+/// Publish `body` to `subject` with `Nats-Msg-Id: id` and wait for JetStream's ack.
+pub async fn publish_with_id(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    id: &str,
+    body: Vec<u8>,
+) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id);
+    js.publish_with_headers(subject.to_owned(), headers, body.into())
+        .await
+        .expect("publishing")
+        .await
+        .expect("JetStream's publish ack");
+}
+
 /// Messages in `stream` (0 when it does not exist yet).
 pub async fn messages_in(js: &async_nats::jetstream::Context, stream: &str) -> u64 {
     match js.get_stream(stream).await {

@@ -12,8 +12,8 @@ use sluice_nats::{DLQ_ATTEMPTS, DLQ_ERROR_NAME, OutboxRelay, Trigger, TriggerCon
 use sluice_runtime::{Grants, StageConfig};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
-    Harness, NatsServer, create_stream, messages_in, open_store, order, orders_table, read_stream,
-    wait_for_stream,
+    Harness, NatsServer, create_stream, messages_in, open_store, order, orders_table,
+    publish_with_id, read_stream, wait_for_stream,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,30 +85,22 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
         if i % 8 == 0 {
             o["items"] = json!([]);
         }
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
-        js.publish_with_headers(
+        publish_with_id(
+            &js,
             "orders.new",
-            headers,
-            serde_json::to_vec(&o).unwrap().into(),
+            &format!("order-{i}"),
+            serde_json::to_vec(&o).unwrap(),
         )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        .await;
     }
     // Publish one order twice with the same id: JetStream's duplicate window drops it.
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", "order-1");
-    js.publish_with_headers(
+    publish_with_id(
+        &js,
         "orders.new",
-        headers,
-        serde_json::to_vec(&order("o-1", "u-1")).unwrap().into(),
+        "order-1",
+        serde_json::to_vec(&order("o-1", "u-1")).unwrap(),
     )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    .await;
 
     let valid = total - invalid;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -527,13 +519,7 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
     // Publish first, so the trigger meets full batches back to back.
     create_stream(&js, "DUP", "dup.>").await;
     for i in 0..total {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("dup-{i}").as_str());
-        js.publish_with_headers("dup.in", headers, body(i).into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        publish_with_id(&js, "dup.in", &format!("dup-{i}"), body(i)).await;
     }
     let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
     let new_events = (total - total.div_ceil(3)) as u64;

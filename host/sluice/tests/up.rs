@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use sluice_test_artifacts as guests;
-use sluice_tests::{NatsServer, create_stream, messages_in, order, wait_for_stream};
+use sluice_tests::{
+    NatsServer, create_stream, messages_in, order, publish_with_id, wait_for_stream,
+};
 
 /// A host child process and the lines of its stderr.
 struct Host {
@@ -88,17 +90,13 @@ async fn publish_orders(js: &jetstream::Context, range: std::ops::Range<usize>) 
         if i % 7 == 0 {
             o["items"] = serde_json::json!([]);
         }
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("order-{i}").as_str());
-        js.publish_with_headers(
+        publish_with_id(
+            js,
             "orders.new",
-            headers,
-            serde_json::to_vec(&o).unwrap().into(),
+            &format!("order-{i}"),
+            serde_json::to_vec(&o).unwrap(),
         )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        .await;
     }
 }
 
