@@ -11,9 +11,8 @@ use time::format_description::well_known::Rfc3339;
 pub fn to_event(msg: &Message) -> Event {
     // The reply subject carries stream, sequence, delivery count and time: parse it once.
     let info = msg.info().ok();
-    let mut id = None;
-    let mut ce_id = None;
-    let (mut kind, mut source, mut time) = (String::new(), String::new(), None);
+    // A header given several times counts with its first value.
+    let (mut id, mut ce_id, mut kind, mut source, mut time) = (None, None, None, None, None);
     let mut headers: Vec<(String, String)> = Vec::new();
     for (name, values) in msg.headers.iter().flat_map(|h| h.iter()) {
         let name: &str = name.as_ref();
@@ -25,11 +24,11 @@ pub fn to_event(msg: &Message) -> Event {
             } else if name == "ce-id" {
                 ce_id.get_or_insert_with(|| v.to_owned());
             } else if name == "ce-type" {
-                v.clone_into(&mut kind);
+                kind.get_or_insert_with(|| v.to_owned());
             } else if name == "ce-source" {
-                v.clone_into(&mut source);
+                source.get_or_insert_with(|| v.to_owned());
             } else if name == "ce-time" {
-                time = Some(v.to_owned());
+                time.get_or_insert_with(|| v.to_owned());
             }
             headers.push((name.to_owned(), v.to_owned()));
         }
@@ -48,8 +47,8 @@ pub fn to_event(msg: &Message) -> Event {
     });
     Event {
         id,
-        kind,
-        source,
+        kind: kind.unwrap_or_default(),
+        source: source.unwrap_or_default(),
         subject: msg.subject.to_string(),
         time,
         data: msg.payload.to_vec(),
