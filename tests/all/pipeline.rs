@@ -1,6 +1,7 @@
 //! The order pipeline's stages: outputs, named errors, and their state effects.
 
 use serde_json::{Value, json};
+use sluice_model::Event;
 use sluice_model::state::StateBackend;
 use sluice_runtime::{Grants, StageConfig};
 use sluice_test_artifacts as guests;
@@ -76,6 +77,45 @@ fn process_order_computes_totals_in_cents() {
     assert_eq!(out["totals"]["totalCents"], 8637);
     assert_eq!(out["totals"]["itemCount"], 6);
     assert_eq!(out["status"], "priced");
+}
+
+/// The benchmark's `order-logic-loop` guest computes what `process-order` computes however
+/// many times it repeats, and names a bad `repeat` header: the floor row of the `stage_call`
+/// benchmark measures the real logic.
+#[test]
+fn order_logic_loop_repeats_the_process_order_logic() {
+    let h = Harness::new();
+    let mut looped = h.worker_for(
+        "order-logic-loop",
+        guests::ORDER_LOGIC_LOOP,
+        StageConfig::default(),
+    );
+    let mut single = h.worker_for(
+        "process-order",
+        guests::PROCESS_ORDER,
+        StageConfig::default(),
+    );
+    let expected = single.invoke(&event("e0", &order("o-1", "u-1"))).outcome;
+    assert!(expected.is_ok());
+    let with_repeat = |id: &str, repeat: &str| Event {
+        headers: vec![("repeat".to_owned(), repeat.to_owned())],
+        ..event(id, &order("o-1", "u-1"))
+    };
+    assert_eq!(looped.invoke(&with_repeat("e1", "50")).outcome, expected);
+    assert_eq!(
+        looped.invoke(&event("e2", &order("o-1", "u-1"))).outcome,
+        expected
+    );
+    for (i, bad) in ["0", "-1", "many"].into_iter().enumerate() {
+        let out = looped
+            .invoke(&with_repeat(&format!("bad-{i}"), bad))
+            .outcome;
+        assert_eq!(err_name(&out), "Bench.BadRepeat", "repeat = {bad:?}");
+    }
+    let invalid = looped
+        .invoke(&event("e3", &json!({"orderId": "o-1"})))
+        .outcome;
+    assert_eq!(err_name(&invalid), "Order.Invalid");
 }
 
 fn priced(id: &str, card: &str) -> Value {

@@ -2,7 +2,8 @@
 //! natively, measured in the same run.
 //!
 //! Run: `cargo bench -p sluice-tests --bench stage_call` (add `-- --quick` for a short run).
-//! Prints a table of medians over several rounds and ratios against native. The stage is
+//! Prints a table of medians over several rounds and ratios against native; every round
+//! times each row once, native first, and the ratios are taken per round. The stage is
 //! `process-order` (parse a 3-item order with serde_json, compute totals, serialize); the
 //! native baseline calls the very same `sluice-order-logic` function the guest calls.
 //!
@@ -11,6 +12,10 @@
 //! store's bookkeeping (the store's commit has its own benchmark, and the pipeline benchmark
 //! measures everything together). Every event has a fresh id; a repeated one would be a
 //! redelivery.
+//!
+//! The `wasm logic alone` row runs the order logic 1000 times inside one call of the
+//! `order-logic-loop` guest: the cost of the logic compiled to wasm, without the stage
+//! boundary, which no host-side change can go below.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -109,12 +114,7 @@ impl StateSession for NullSession {
 }
 
 /// Run `n` events through `w` one `invoke` each, every one with a fresh id.
-fn one_by_one(
-    w: &mut Worker,
-    events: &mut [Event],
-    fresh_ids: &mut impl FnMut(&mut [Event]),
-    n: usize,
-) {
+fn one_by_one(w: &mut Worker, events: &mut [Event], n: usize) {
     for i in 0..n {
         let e = &mut events[i % events.len()];
         fresh_ids(std::slice::from_mut(e));
@@ -124,12 +124,7 @@ fn one_by_one(
 }
 
 /// Run `n` events through `w` in `invoke_batch` calls of `events.len()`, with fresh ids.
-fn in_batches(
-    w: &mut Worker,
-    events: &mut [Event],
-    fresh_ids: &mut impl FnMut(&mut [Event]),
-    n: usize,
-) {
+fn in_batches(w: &mut Worker, events: &mut [Event], n: usize) {
     for _ in 0..n / events.len() {
         fresh_ids(events);
         let out = w.invoke_batch(events);
@@ -156,41 +151,72 @@ fn selected(name: &str) -> bool {
         || filters.iter().any(|f| name.contains(f.as_str()))
 }
 
-struct Row {
+/// A thread-local source of fresh event ids shared by all rows (ids never repeat in a run).
+fn fresh_ids(events: &mut [Event]) {
+    use std::cell::Cell;
+    use std::fmt::Write as _;
+    thread_local!(static NEXT: Cell<u64> = const { Cell::new(0) });
+    for e in events {
+        let n = NEXT.get();
+        NEXT.set(n + 1);
+        e.id.clear();
+        write!(e.id, "evt-{n:012}").expect("writing to a String");
+    }
+}
+
+/// One row of the table: `run(n)` handles `n` events; a round runs `events` of them.
+struct Row<'a> {
     name: &'static str,
+    events: usize,
+    run: Box<dyn FnMut(usize) + 'a>,
     per_event: Vec<Duration>,
+    ratio: Vec<f64>,
 }
 
-impl Row {
-    fn median(&self) -> Duration {
-        let mut v = self.per_event.clone();
-        v.sort();
-        v[v.len() / 2]
-    }
-}
-
-/// Time `rounds` rounds of `events` events each; `run` handles `events` events per call.
-fn measure(name: &'static str, rounds: usize, events: usize, mut run: impl FnMut(usize)) -> Row {
-    if !selected(name) {
-        return Row {
+impl<'a> Row<'a> {
+    fn new(name: &'static str, events: usize, run: impl FnMut(usize) + 'a) -> Self {
+        Self {
             name,
-            per_event: vec![Duration::ZERO],
-        };
+            events,
+            run: Box::new(run),
+            per_event: Vec::new(),
+            ratio: Vec::new(),
+        }
     }
-    run(events.min(1000)); // warm up
-    let per_event = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            run(events);
-            start.elapsed() / u32::try_from(events).expect("event count fits u32")
-        })
-        .collect();
-    Row { name, per_event }
+
+    fn time_one_round(&mut self) -> Duration {
+        let start = Instant::now();
+        (self.run)(self.events);
+        start.elapsed() / u32::try_from(self.events).expect("event count fits u32")
+    }
+}
+
+fn median<T: Copy + PartialOrd>(v: &[T]) -> T {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
+}
+
+/// Run `rounds` rounds; each round times every row once, native first, so that every ratio
+/// compares figures taken seconds apart (this machine's speed drifts over a run).
+fn measure(rows: &mut [Row<'_>], rounds: usize) {
+    for row in rows.iter_mut() {
+        (row.run)(row.events.min(1000)); // warm up
+    }
+    for _ in 0..rounds {
+        let mut native = None;
+        for row in rows.iter_mut() {
+            let t = row.time_one_round();
+            let base = *native.get_or_insert(t);
+            row.per_event.push(t);
+            row.ratio.push(t.as_secs_f64() / base.as_secs_f64());
+        }
+    }
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (rounds, scale) = if quick { (3, 1) } else { (7, 4) };
+    let (rounds, scale) = if quick { (3, 1) } else { (9, 2) };
     let data = serde_json::to_vec(&order("o-1", "u-1")).expect("json");
     let h = Harness::new();
 
@@ -209,28 +235,14 @@ fn main() {
         )
         .cache_outcome();
 
-    let template = event("e", &order("o-1", "u-1"));
-    let mut events: Vec<Event> = (0..1000)
-        .map(|i| Event {
-            id: format!("evt-{i}"),
-            ..template.clone()
-        })
-        .collect();
     // Every event gets a fresh id, as on a real stream: a repeated id is a redelivery, which
     // the dedupe record answers (and which costs a failed commit and a look-up).
-    let mut next_id = 0_u64;
-    let mut fresh_ids = move |events: &mut [Event]| {
-        for e in events {
-            use std::fmt::Write as _;
-            e.id.clear();
-            write!(e.id, "evt-{next_id:012}").expect("writing to a String");
-            next_id += 1;
-        }
-    };
+    let template = event("e", &order("o-1", "u-1"));
+    let events = || -> Vec<Event> { vec![template.clone(); 1000] };
 
-    let native = measure(
+    let mut rows = Vec::new();
+    rows.push(Row::new(
         "native (same logic, no wasm)",
-        rounds,
         50_000 * scale,
         |n| {
             for _ in 0..n {
@@ -239,40 +251,26 @@ fn main() {
                 );
             }
         },
-    );
+    ));
 
     let mut reused = worker(compile_stage.clone());
-    let reused_row = measure(
+    let mut reused_events = events();
+    rows.push(Row::new(
         "wasm, reused instance (handle)",
-        rounds,
         20_000 * scale,
-        |n| one_by_one(&mut reused, &mut events, &mut fresh_ids, n),
-    );
+        move |n| one_by_one(&mut reused, &mut reused_events, n),
+    ));
 
     let mut batched = worker(compile_stage);
-    let batch_row = measure(
+    let mut batched_events = events();
+    rows.push(Row::new(
         "wasm, batch export (1000/call)",
-        rounds,
         20_000 * scale,
-        |n| in_batches(&mut batched, &mut events, &mut fresh_ids, n),
-    );
-    assert_eq!(batched.stats().batch_fallbacks, 0);
-
-    let trivial = h.deploy("passthrough", guests::PASSTHROUGH, StageConfig::default());
-    let mut trivial_single = worker(trivial.clone());
-    let trivial_row = measure(
-        "platform only: passthrough, reused",
-        rounds,
-        20_000 * scale,
-        |n| one_by_one(&mut trivial_single, &mut events, &mut fresh_ids, n),
-    );
-    let mut trivial_batch = worker(trivial);
-    let trivial_batch_row = measure(
-        "platform only: passthrough, batch",
-        rounds,
-        20_000 * scale,
-        |n| in_batches(&mut trivial_batch, &mut events, &mut fresh_ids, n),
-    );
+        move |n| {
+            in_batches(&mut batched, &mut batched_events, n);
+            assert_eq!(batched.stats().batch_fallbacks, 0);
+        },
+    ));
 
     let fresh_stage = h.deploy(
         "process-order-fresh",
@@ -286,38 +284,80 @@ fn main() {
         },
     );
     let mut fresh = worker(fresh_stage);
-    let fresh_row = measure(
+    let mut fresh_events = events();
+    rows.push(Row::new(
         "wasm, fresh pooled instance per event",
-        rounds,
         2_000 * scale,
-        |n| one_by_one(&mut fresh, &mut events, &mut fresh_ids, n),
-    );
-    assert!(!selected(fresh_row.name) || fresh.stats().instantiations as usize >= 2_000 * scale);
+        move |n| {
+            let before = fresh.stats().instantiations;
+            one_by_one(&mut fresh, &mut fresh_events, n);
+            assert_eq!((fresh.stats().instantiations - before) as usize, n);
+        },
+    ));
 
-    let base = native.median().as_secs_f64();
+    // The order logic alone in wasm: one call runs it LOOP times, so the boundary's cost
+    // per repetition vanishes. What is left is the wasm code itself (Cranelift's code, 32-bit
+    // words, the guest's allocator, deadline checks): the floor under the rows above.
+    const LOOP: usize = 1000;
+    let looped = h.deploy(
+        "order-logic-loop",
+        guests::ORDER_LOGIC_LOOP,
+        StageConfig::default(),
+    );
+    let mut looper = worker(looped);
+    let mut loop_event = Event {
+        headers: vec![("repeat".to_owned(), LOOP.to_string())],
+        ..template.clone()
+    };
+    let expected = sluice_order_logic::process_order(&data).expect("valid order");
+    rows.push(Row::new(
+        "wasm logic alone (1000 runs in 1 call)",
+        20_000 * scale,
+        move |n| {
+            for _ in 0..n.div_ceil(LOOP) {
+                fresh_ids(std::slice::from_mut(&mut loop_event));
+                let inv = looper.invoke(&loop_event);
+                assert_eq!(inv.outcome.as_deref().ok(), Some(expected.as_slice()));
+            }
+        },
+    ));
+
+    let trivial = h.deploy("passthrough", guests::PASSTHROUGH, StageConfig::default());
+    let mut trivial_single = worker(trivial.clone());
+    let mut trivial_events = events();
+    rows.push(Row::new(
+        "platform only: passthrough, reused",
+        20_000 * scale,
+        move |n| one_by_one(&mut trivial_single, &mut trivial_events, n),
+    ));
+    let mut trivial_batch = worker(trivial);
+    let mut trivial_batch_events = events();
+    rows.push(Row::new(
+        "platform only: passthrough, batch",
+        20_000 * scale,
+        move |n| in_batches(&mut trivial_batch, &mut trivial_batch_events, n),
+    ));
+
+    rows.retain(|r| selected(r.name));
+    measure(&mut rows, rounds);
+
     println!(
-        "\nstage_call: process-order on a {}-byte 3-item order, {rounds} rounds, medians",
+        "\nstage_call: process-order on a {}-byte 3-item order, {rounds} rounds, medians \
+         (ratios taken per round)",
         data.len()
     );
     println!(
         "{:<40} {:>12} {:>12} {:>10}",
         "variant", "per event", "events/s", "x native"
     );
-    for row in [
-        &native,
-        &reused_row,
-        &batch_row,
-        &fresh_row,
-        &trivial_row,
-        &trivial_batch_row,
-    ] {
-        let m = row.median();
+    for row in &rows {
+        let m = median(&row.per_event);
         println!(
             "{:<40} {:>10.0}ns {:>12.0} {:>9.2}x",
             row.name,
             m.as_secs_f64() * 1e9,
             1.0 / m.as_secs_f64(),
-            m.as_secs_f64() / base
+            median(&row.ratio)
         );
     }
     let show = |o: CacheOutcome| match o {

@@ -112,6 +112,10 @@ fn wasmtime_config(config: &EngineConfig) -> Config {
         // size of the guest's data segments.
         .memory_init_cow(true)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `SLUICE_PROFILER=perfmap` writes /tmp/perf-PID.map so that `perf` names guest functions.
+    if std::env::var("SLUICE_PROFILER").is_ok_and(|v| v == "perfmap") {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     c
 }
 
