@@ -43,6 +43,7 @@ fn every_guest_is_covered() {
         "bad-batch",
         "passthrough",
         "state-script",
+        "order-logic-loop",
         "infinite-loop",
         "memory-hog",
         "trap-panic",

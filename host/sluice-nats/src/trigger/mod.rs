@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use config::partition_of;
 pub use config::{PartitionKey, TriggerConfig};
-use pipeline::{Commit, Executing, InFlight, Part, Pipeline, Ran, Task, committed, finished};
+use pipeline::{InFlight, Pipeline, Reply};
 
 use crate::pattern::{EventPattern, PatternError};
 use crate::relay::OutboxRelay;
@@ -175,7 +175,10 @@ impl Trigger {
                     // server itself never gives up on a message.
                     max_deliver: -1,
                     ack_wait: Duration::from_millis(c.ack_wait_ms),
-                    max_ack_pending: i64::try_from(c.batch_size.saturating_mul(4))
+                    // Unacknowledged at once: a batch collecting, one queued and one running
+                    // per partition, one committing, one settling, and the prefetch. Past
+                    // this bound the server stops delivering.
+                    max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
                         .unwrap_or(i64::MAX)
                         .max(1000),
                     ..Default::default()
@@ -232,16 +235,14 @@ impl Trigger {
         };
         let mut stats = TriggerStats::default();
         // Each worker has a spare session, so one batch commits while the next runs.
-        let mut workers: Vec<Option<Worker>> = (0..self_.config.partitions.max(1))
+        let workers: Vec<Worker> = (0..self_.config.partitions.max(1))
             .map(|_| {
-                Some(
-                    Worker::new(self_.stage.clone(), Box::new(self_.store.open_session()))
-                        .with_spare_session(Box::new(self_.store.open_session()))
-                        .with_output_subject(self_.config.output_subject.clone()),
-                )
+                Worker::new(self_.stage.clone(), Box::new(self_.store.open_session()))
+                    .with_spare_session(Box::new(self_.store.open_session()))
+                    .with_output_subject(self_.config.output_subject.clone())
             })
             .collect();
-        let mut pipe = Pipeline::default();
+        let mut pipe = Pipeline::start(&self_.config.name, workers);
         // A continuous pull: the client keeps up to two batches requested ahead, so the next
         // batch arrives while this one runs (PERFORMANCE.md: ~40% faster than fetch()).
         let mut incoming: Option<pull::Stream> = None;
@@ -292,7 +293,6 @@ impl Trigger {
                             &this,
                             &mut settling,
                             stream,
-                            &mut workers,
                             &mut pipe,
                             &mut stats,
                             &mut shutdown,
@@ -308,10 +308,10 @@ impl Trigger {
                 // The batches running and committing are finished first; their acks may fail,
                 // and then their messages come back to meet their dedupe records.
                 if let Err(e) = self_
-                    .flush(&this, &mut settling, &mut workers, &mut pipe, &mut stats)
+                    .flush(&this, &mut settling, &mut pipe, &mut stats)
                     .await
                 {
-                    if workers.iter().any(Option::is_none) {
+                    if pipe.lost.is_some() {
                         return Err(e);
                     }
                     tracing::warn!("{e}");
@@ -319,7 +319,7 @@ impl Trigger {
             }
             match step {
                 Ok(_) => {}
-                Err(e) if workers.iter().any(Option::is_none) => return Err(e),
+                Err(e) if pipe.lost.is_some() => return Err(e),
                 Err(e) => {
                     // Nothing is lost: unacknowledged messages are redelivered, committed
                     // ones meet their dedupe records, and the outbox keeps its rows.
@@ -330,10 +330,10 @@ impl Trigger {
                 }
             }
         }
-        // The batch committing finishes, and the last acks, before the trigger reports it
-        // is done.
+        // The batches in the pipeline finish, and the last acks, before the trigger reports
+        // it is done.
         self_
-            .flush(&this, &mut settling, &mut workers, &mut pipe, &mut stats)
+            .flush(&this, &mut settling, &mut pipe, &mut stats)
             .await?;
         if let Some(last) = settling.take() {
             match last.await {
@@ -342,6 +342,8 @@ impl Trigger {
                 Err(e) => tracing::warn!("settling the last batch: {e}"),
             }
         }
+        // The partition threads hold nothing now: closing their queues ends them at once.
+        drop(pipe);
         let _ = self_.relay.drain().await;
         Ok(stats)
     }
@@ -354,36 +356,29 @@ impl Trigger {
         }
     }
 
-    /// Fetch one batch and run it while the batch before it commits; then settle that one.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "the trigger loop's state, passed apart so each piece is borrowed on its own"
-    )]
+    /// Collect one batch and hand it to the partitions; meanwhile, settle the batches they
+    /// finish. True if a batch was handed over.
     async fn step(
         &self,
         this: &Arc<Self>,
         settling: &mut Settling,
         incoming: &mut pull::Stream,
-        workers: &mut [Option<Worker>],
         pipe: &mut Pipeline,
         stats: &mut TriggerStats,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<bool, TriggerError> {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
         // The first message may take a while; wake up now and then to check for shutdown,
-        // and meanwhile finish the batches in the pipeline as soon as they are done (their acks
-        // should not wait for the next batch).
-        let first = tokio::select! {
-            m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => m,
-            () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
-                return self.land(this, settling, workers, pipe, stats).await.map(|()| false);
+        // and meanwhile settle the batches the partitions finish (their acks should not wait
+        // for the next batch).
+        let first = loop {
+            tokio::select! {
+                m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => break m,
+                r = pipe.reply(), if !pipe.in_flight.is_empty() => {
+                    self.on_reply(this, settling, pipe, stats, r).await?;
+                }
+                _ = shutdown.changed() => return Ok(false),
             }
-            () = committed(&mut pipe.in_flight),
-                if pipe.executing.is_none() && pipe.in_flight.is_some() =>
-            {
-                return self.flush(this, settling, workers, pipe, stats).await.map(|()| false);
-            }
-            _ = shutdown.changed() => return Ok(false),
         };
         let mut msgs: Vec<Message> = Vec::with_capacity(self.config.batch_size);
         match first {
@@ -398,21 +393,15 @@ impl Trigger {
             // timer) only when the buffer is empty.
             let next = match incoming.next().now_or_never() {
                 Some(next) => next,
-                // While waiting, batches before this one that finish are landed and settled
-                // at once: their acks should not wait out this batch's fill time.
+                // While waiting, batches that finish are settled at once: their acks should
+                // not wait out this batch's fill time.
                 None => tokio::select! {
                     next = tokio::time::timeout_at(until, incoming.next()) => match next {
                         Ok(next) => next,
                         Err(_) => break,
                     },
-                    () = finished(&mut pipe.executing), if pipe.executing.is_some() => {
-                        self.land(this, settling, workers, pipe, stats).await?;
-                        continue;
-                    }
-                    () = committed(&mut pipe.in_flight),
-                        if pipe.executing.is_none() && pipe.in_flight.is_some() =>
-                    {
-                        self.flush(this, settling, workers, pipe, stats).await?;
+                    r = pipe.reply(), if !pipe.in_flight.is_empty() => {
+                        self.on_reply(this, settling, pipe, stats, r).await?;
                         continue;
                     }
                 },
@@ -441,19 +430,14 @@ impl Trigger {
             return Ok(false);
         }
         // Split by partition key, keeping arrival order within each partition.
-        let p = workers.len();
+        let p = pipe.partitions();
         let total = events.len();
-        let mut parts: Vec<Part> = (0..p)
-            .map(|_| Part {
-                indices: Vec::new(),
-                events: Vec::new(),
-                commit: None,
-            })
-            .collect();
+        let mut parts: Vec<Vec<usize>> = vec![Vec::new(); p];
+        let mut shares: Vec<Vec<Event>> = vec![Vec::new(); p];
         for (i, e) in events.into_iter().enumerate() {
-            let part = &mut parts[partition_of(self.config.partition_key.of(&e), p)];
-            part.indices.push(i);
-            part.events.push(e);
+            let slot = partition_of(self.config.partition_key.of(&e), p);
+            parts[slot].push(i);
+            shares[slot].push(e);
         }
         // While a long batch runs and commits, tell JetStream it is in progress so it does not
         // redeliver work that is still being done.
@@ -471,147 +455,76 @@ impl Trigger {
                 }
             })
         };
-        let next = InFlight {
+        pipe.in_flight.push_back(InFlight {
             msgs,
-            total,
+            owed: shares.iter().map(|s| !s.is_empty()).collect(),
             parts,
+            results: vec![None; total],
             progress,
-        };
-        // The batch before runs on the workers while this one was collected: land it, then
-        // launch this one.
-        self.land(this, settling, workers, pipe, stats).await?;
-        self.launch(workers, pipe, Some(next));
+        });
+        // Hand each share to its partition. A partition's queue holds one batch besides the
+        // one it runs; while it is full, settle what finishes.
+        for (slot, share) in shares.into_iter().enumerate() {
+            if share.is_empty() {
+                continue;
+            }
+            let queue = pipe.queue(slot);
+            let mut send = std::pin::pin!(queue.send(share));
+            loop {
+                tokio::select! {
+                    sent = &mut send => {
+                        if sent.is_err() {
+                            pipe.lost = Some(slot);
+                            return Err(io(&format!("partition {slot}'s worker is gone")));
+                        }
+                        break;
+                    }
+                    r = pipe.reply() => self.on_reply(this, settling, pipe, stats, r).await?,
+                }
+            }
+        }
         Ok(true)
     }
 
-    /// Run `next` (if any) on the workers, in the background, while the batch in flight
-    /// finishes its commit; `Trigger::land` collects the result. Each worker runs its share
-    /// of `next`, takes back its share of the batch in flight, and starts `next`'s commit.
-    fn launch(
-        &self,
-        workers: &mut [Option<Worker>],
-        pipe: &mut Pipeline,
-        mut next: Option<InFlight>,
-    ) {
-        debug_assert!(pipe.executing.is_none(), "land before launching again");
-        let mut prev = pipe.in_flight.take();
-        if prev.is_none() && next.is_none() {
-            return;
-        }
-        // Wasm and redb block: each partition's work runs on a blocking thread, all partitions
-        // at once.
-        let mut tasks = Vec::new();
-        for (slot, worker) in workers.iter_mut().enumerate() {
-            let run: Vec<Event> = next
-                .as_mut()
-                .map(|n| std::mem::take(&mut n.parts[slot].events))
-                .unwrap_or_default();
-            let done = prev.as_mut().and_then(|p| {
-                let part = &mut p.parts[slot];
-                part.commit
-                    .take()
-                    .map(|c| (std::mem::take(&mut part.events), c))
-            });
-            if run.is_empty() && done.is_none() {
-                continue;
-            }
-            let mut w = worker
-                .take()
-                .expect("the worker is returned after every batch");
-            tasks.push(Task::Running(tokio::task::spawn_blocking(move || {
-                let mut ran = w.run_pending(&run);
-                let completed = done.map(|(events, commit)| {
-                    let results = w.complete(commit.wait(), &events, Some((&run, &mut ran)));
-                    (events, results)
-                });
-                // Start this share's commit at once, on a thread of its own, and go on with
-                // the spare session. Not after joining the other partitions: if this share
-                // holds the store lock, another partition may be waiting for it.
-                let commit = (!run.is_empty()).then(|| {
-                    let mut detached = w.detach(ran);
-                    Commit::Running(tokio::task::spawn_blocking(move || {
-                        detached.commit();
-                        detached
-                    }))
-                });
-                Ran {
-                    slot,
-                    worker: w,
-                    run,
-                    commit,
-                    completed,
-                }
-            })));
-        }
-        pipe.executing = Some(Executing { prev, next, tasks });
-    }
-
-    /// Wait for what `Trigger::launch` started: the workers come back, the launched batch
-    /// is now in flight (committing), and the batch before it, committed, is settled in the
-    /// background.
-    async fn land(
+    /// Take in what a partition reports, and settle the batches it completes.
+    async fn on_reply(
         &self,
         this: &Arc<Self>,
         settling: &mut Settling,
-        workers: &mut [Option<Worker>],
         pipe: &mut Pipeline,
         stats: &mut TriggerStats,
+        reply: Reply,
     ) -> Result<(), TriggerError> {
-        finished(&mut pipe.executing).await;
-        let Some(Executing {
-            mut prev,
-            mut next,
-            tasks,
-        }) = pipe.executing.take()
-        else {
-            return Ok(());
-        };
-        let mut lost = None;
-        let mut prev_results: Vec<Option<Invocation>> =
-            vec![None; prev.as_ref().map_or(0, |p| p.total)];
-        for task in tasks {
-            let Task::Done(r) = task else {
-                unreachable!("finished() waited for every task")
-            };
-            match *r {
-                Ok(ran) => {
-                    let slot = ran.slot;
-                    if let (Some(p), Some((events, results))) = (prev.as_mut(), ran.completed) {
-                        let part = &mut p.parts[slot];
-                        part.events = events;
-                        for (&i, inv) in part.indices.iter().zip(results) {
-                            prev_results[i] = Some(inv);
-                        }
-                    }
-                    if let Some(n) = next.as_mut().filter(|_| ran.commit.is_some()) {
-                        let part = &mut n.parts[slot];
-                        part.events = ran.run;
-                        part.commit = ran.commit;
-                    }
-                    workers[slot] = Some(ran.worker);
-                }
-                // A panic inside a worker loses it: that is fatal for the trigger.
-                Err(e) => lost = Some(e),
-            }
+        for batch in pipe.record(reply) {
+            self.settle_batch(this, settling, stats, batch).await?;
         }
-        if let Some(e) = lost {
-            return Err(self.nats(std::io::Error::other(e.to_string())));
+        match pipe.lost {
+            // A panic inside a worker loses it: that is fatal for the trigger.
+            Some(slot) => Err(self.nats(std::io::Error::other(format!(
+                "partition {slot}'s worker panicked"
+            )))),
+            None => Ok(()),
         }
-        pipe.in_flight = next;
-        let Some(mut prev) = prev else {
-            return Ok(());
-        };
-        // Settled from here on: dropping the batch stops its in-progress acks.
-        let msgs = std::mem::take(&mut prev.msgs);
-        drop(prev);
-        let results: Vec<Invocation> = prev_results
+    }
+
+    /// `batch` is committed in every partition: now, and only now, settle each message — in
+    /// a task of its own, so the acks and the relay of this batch overlap the next batches.
+    /// One settle is outstanding at most: the previous one is awaited first.
+    async fn settle_batch(
+        &self,
+        this: &Arc<Self>,
+        settling: &mut Settling,
+        stats: &mut TriggerStats,
+        mut batch: InFlight,
+    ) -> Result<(), TriggerError> {
+        let msgs = std::mem::take(&mut batch.msgs);
+        let results: Vec<Invocation> = std::mem::take(&mut batch.results)
             .into_iter()
             .map(|r| r.expect("every event ran"))
             .collect();
+        // Settled from here on: dropping the batch stops its in-progress acks.
+        drop(batch);
         stats.batches += 1;
-        // The batch is committed: now, and only now, settle each message — in a task of its
-        // own, so the acks and the relay of this batch overlap the next batch's execution.
-        // One settle is outstanding at most: the previous one is awaited first.
         if let Some(previous) = settling.take() {
             stats.add(
                 previous
@@ -634,18 +547,20 @@ impl Trigger {
         Ok(())
     }
 
-    /// Empty the pipeline: land what runs, then finish (and settle) the batch in flight.
+    /// Empty the pipeline: wait until the partitions have finished every batch they hold,
+    /// and settle those.
     async fn flush(
         &self,
         this: &Arc<Self>,
         settling: &mut Settling,
-        workers: &mut [Option<Worker>],
         pipe: &mut Pipeline,
         stats: &mut TriggerStats,
     ) -> Result<(), TriggerError> {
-        self.land(this, settling, workers, pipe, stats).await?;
-        self.launch(workers, pipe, None);
-        self.land(this, settling, workers, pipe, stats).await
+        while !pipe.in_flight.is_empty() {
+            let r = pipe.reply().await;
+            self.on_reply(this, settling, pipe, stats, r).await?;
+        }
+        Ok(())
     }
 
     async fn settle(
