@@ -1,8 +1,8 @@
 //! Events from NATS JetStream, with exactly-once effect.
 //!
 //! - [`Trigger`] binds a stream and subject filter to a stage through a durable pull consumer:
-//!   it fetches batches, runs them through a [`sluice_runtime::Worker`] (on a blocking thread:
-//!   wasm and redb are blocking), which commits the batch in one redb transaction, and only
+//!   it fetches batches, runs them through a [`sluice_runtime::Worker`] (one per partition, on
+//!   a thread of its own: wasm and redb are blocking), which commits the batch in one redb transaction, and only
 //!   then acknowledges the messages. Retryable failures are NAKed with backoff; permanent ones
 //!   and exhausted retries go to a dead-letter subject and are terminated.
 //! - [`OutboxRelay`] publishes what stages emitted (stored in the outbox by the commit) with
