@@ -463,7 +463,10 @@ impl Trigger {
             progress,
         });
         // Hand each share to its partition. A partition's queue holds one batch besides the
-        // one it runs; while it is full, settle what finishes.
+        // one it runs; while it is full, settle what finishes. Every share is handed over
+        // even if settling fails meanwhile: the batch is in the pipeline now, and a share
+        // never sent would be waited for forever.
+        let mut failed = None;
         for (slot, share) in shares.into_iter().enumerate() {
             if share.is_empty() {
                 continue;
@@ -479,11 +482,18 @@ impl Trigger {
                         }
                         break;
                     }
-                    r = pipe.reply() => self.on_reply(this, settling, pipe, stats, r).await?,
+                    r = pipe.reply() => {
+                        if let Err(e) = self.on_reply(this, settling, pipe, stats, r).await {
+                            if pipe.lost.is_some() {
+                                return Err(e);
+                            }
+                            failed.get_or_insert(e);
+                        }
+                    }
                 }
             }
         }
-        Ok(true)
+        failed.map_or(Ok(true), Err)
     }
 
     /// Take in what a partition reports, and settle the batches it completes.
