@@ -297,3 +297,30 @@ pub fn open_store(dir: &std::path::Path, tables: Vec<TableDef>) -> sluice_store:
     )
     .expect("open store")
 }
+
+/// A child process that is killed when dropped (by its process id, through
+/// [`std::process::Child::kill`]), so that a failing test does not leave it running.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // After a successful `wait` these do nothing: std knows the child is gone and sends
+        // no signal to a process id that may have been reused.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

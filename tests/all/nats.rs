@@ -481,6 +481,59 @@ async fn long_batches_send_in_progress_acks() {
     assert_eq!(stats.batches, 1, "{stats:?}");
 }
 
+/// Messages that wait behind a slow batch are kept alive too: the trigger keeps reading the
+/// pull while the partition works, and every batch it forms sends in-progress acks from then
+/// on, so nothing sits unacknowledged in the client's buffer past the ack wait (a redelivery
+/// would run the event twice and count against `max_deliver`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_queued_behind_a_slow_batch_are_not_redelivered() {
+    const N: u64 = 6;
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let h = Harness::new();
+    let store = open_store(h.dir.path(), vec![]);
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    // Each event runs into its 600 ms deadline: the last one waits ~3 s, ten ack waits.
+    let stage = h.deploy(
+        "slow",
+        guests::INFINITE_LOOP,
+        StageConfig {
+            limits: sluice_runtime::Limits {
+                deadline: Duration::from_millis(600),
+                ..sluice_runtime::Limits::default()
+            },
+            ..StageConfig::default()
+        },
+    );
+    let mut t = TriggerConfig::new("queued", "QUEUED", &["queued.>"], "queued.in");
+    t.ack_wait_ms = 300;
+    t.max_deliver = 1;
+    t.batch_size = 1;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    wait_for_stream(&js, "QUEUED").await;
+    for i in 0..N {
+        publish_with_id(&js, "queued.in", &format!("q-{i}"), b"{}".to_vec()).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while messages_in(&js, "SLUICE_DLQ").await < N {
+        assert!(
+            Instant::now() < deadline,
+            "not every event was dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Long enough for a redelivery that slipped through to have been handled too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(
+        stats.dead_lettered, N,
+        "each message was delivered once: {stats:?}"
+    );
+    assert_eq!(stats.batches, N, "{stats:?}");
+}
+
 /// Events that were committed but never acknowledged (a crash between the two) come back
 /// mixed with new ones, across batches that the trigger pipelines: each batch holding one
 /// is re-run with look-ups (and the batch after it re-run on top), so every increment

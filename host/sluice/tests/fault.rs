@@ -4,7 +4,7 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,29 +12,31 @@ use async_nats::jetstream;
 use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{NatsServer, create_stream, messages_in, order, orders_table};
+use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order, orders_table};
 
 const ORDERS: usize = 10_000;
 const INVALID_EVERY: usize = 50;
 
 /// Start `sluice up` and wait until it says it is up; its log goes to a thread.
-fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> Child {
+fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> KillOnDrop {
     let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    let mut host = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg("up")
-        .arg("--config")
-        .arg(declaration)
-        .arg("--components")
-        .arg(components)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--nats", nats])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut host = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--cache-dir")
+            .arg(cache)
+            .arg("up")
+            .arg("--config")
+            .arg(declaration)
+            .arg("--components")
+            .arg(components)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--nats", nats])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = host.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -111,7 +113,7 @@ async fn wait_drained(js: &jetstream::Context, valid: u64, invalid: u64, secs: u
 }
 
 /// Ask the host to stop (by process id).
-fn sigterm(host: &Child) {
+fn sigterm(host: &std::process::Child) {
     assert!(
         Command::new("kill")
             .args(["-TERM", &host.id().to_string()])

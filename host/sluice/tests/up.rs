@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use sluice_test_artifacts as guests;
 use sluice_tests::{
-    NatsServer, create_stream, messages_in, order, publish_with_id, wait_for_stream,
+    KillOnDrop, NatsServer, create_stream, messages_in, order, publish_with_id, wait_for_stream,
 };
 
 /// A host child process and the lines of its stderr.
 struct Host {
-    child: std::process::Child,
+    child: KillOnDrop,
     lines: std::sync::mpsc::Receiver<String>,
     log: Vec<String>,
 }
@@ -24,18 +24,20 @@ impl Host {
     /// Start `sluice --cache-dir <dir>/cache up --data-dir <dir>/data --nats <url> <extra>`
     /// and wait for it to come up.
     fn start(dir: &Path, nats: &str, extra: &[&std::ffi::OsStr]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .arg("up")
-            .args(extra)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--nats", nats])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .arg("--cache-dir")
+                .arg(dir.join("cache"))
+                .arg("up")
+                .args(extra)
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .args(["--nats", nats])
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {

@@ -175,9 +175,10 @@ impl Trigger {
                     // server itself never gives up on a message.
                     max_deliver: -1,
                     ack_wait: Duration::from_millis(c.ack_wait_ms),
-                    // Unacknowledged at once: a batch collecting, one queued and one running
-                    // per partition, one committing, one settling, and the prefetch. Past
-                    // this bound the server stops delivering.
+                    // Unacknowledged at once: a batch collecting, the batches queued for and
+                    // running on the partitions, one committing, one settling, and the
+                    // prefetch. Past this bound the server stops delivering, which is what
+                    // bounds the partitions' queues.
                     max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
                         .unwrap_or(i64::MAX)
                         .max(1000),
@@ -368,6 +369,10 @@ impl Trigger {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<bool, TriggerError> {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
+        // Settle what the partitions have finished since the last batch.
+        while let Some(r) = pipe.try_reply() {
+            self.on_reply(this, settling, pipe, stats, r).await?;
+        }
         // The first message may take a while; wake up now and then to check for shutdown,
         // and meanwhile settle the batches the partitions finish (their acks should not wait
         // for the next batch).
@@ -462,38 +467,14 @@ impl Trigger {
             results: vec![None; total],
             progress,
         });
-        // Hand each share to its partition. A partition's queue holds one batch besides the
-        // one it runs; while it is full, settle what finishes. Every share is handed over
-        // even if settling fails meanwhile: the batch is in the pipeline now, and a share
-        // never sent would be waited for forever.
-        let mut failed = None;
+        // Hand each share to its partition's queue; this never waits.
         for (slot, share) in shares.into_iter().enumerate() {
-            if share.is_empty() {
-                continue;
-            }
-            let queue = pipe.queue(slot);
-            let mut send = std::pin::pin!(queue.send(share));
-            loop {
-                tokio::select! {
-                    sent = &mut send => {
-                        if sent.is_err() {
-                            pipe.lost = Some(slot);
-                            return Err(io(&format!("partition {slot}'s worker is gone")));
-                        }
-                        break;
-                    }
-                    r = pipe.reply() => {
-                        if let Err(e) = self.on_reply(this, settling, pipe, stats, r).await {
-                            if pipe.lost.is_some() {
-                                return Err(e);
-                            }
-                            failed.get_or_insert(e);
-                        }
-                    }
-                }
+            if !share.is_empty() && !pipe.send(slot, share) {
+                pipe.lost = Some(slot);
+                return Err(io(&format!("partition {slot}'s worker is gone")));
             }
         }
-        failed.map_or(Ok(true), Err)
+        Ok(true)
     }
 
     /// Take in what a partition reports, and settle the batches it completes.

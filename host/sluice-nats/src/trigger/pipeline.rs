@@ -1,12 +1,17 @@
 //! The trigger's pipeline: while the trigger collects a batch, each partition's worker runs
 //! the batch before it on a thread of its own, and the batch before that commits.
 //!
-//! A partition's thread takes its jobs from a queue one deep, so it goes from one batch to
-//! the next without waiting for the trigger loop to be scheduled: handing batches over
-//! through the loop cost the worker ~15% of its time in a benchmark (the loop had to wake
-//! up, collect the results, and spawn the next run). The thread reports each share it has
-//! finished — committed, and re-run if its commit met a redelivery — and the trigger settles
-//! batches in arrival order once every share of them is finished.
+//! A partition's thread takes its jobs from a queue, so it goes from one batch to the next
+//! without waiting for the trigger loop to be scheduled: handing batches over through the
+//! loop cost the worker ~15% of its time in a benchmark (the loop had to wake up, collect the
+//! results, and spawn the next run). The thread reports each share it has finished —
+//! committed, and re-run if its commit met a redelivery — and the trigger settles batches in
+//! arrival order once every share of them is finished.
+//!
+//! The queues are unbounded so that the trigger loop never stops reading the pull: a message
+//! is either in a batch, which sends in-progress acks from the moment it is formed, or briefly
+//! in the client's buffer. What bounds the queues is the consumer's `max_ack_pending`: past
+//! it, the server delivers no more.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -60,7 +65,7 @@ pub(super) enum Reply {
 
 /// The partitions' threads and the batches they hold, oldest first.
 pub(super) struct Pipeline {
-    jobs: Vec<mpsc::Sender<Vec<Event>>>,
+    jobs: Vec<mpsc::UnboundedSender<Vec<Event>>>,
     replies: mpsc::UnboundedReceiver<Reply>,
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Batches handed over and not yet finished by every partition, oldest first.
@@ -77,9 +82,7 @@ impl Pipeline {
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (slot, worker) in workers.into_iter().enumerate() {
-            // One job queued while one runs: the worker never waits for the trigger loop,
-            // and the loop cannot run far ahead of the worker.
-            let (tx, rx) = mpsc::channel(1);
+            let (tx, rx) = mpsc::unbounded_channel();
             let replies = reply_tx.clone();
             let runtime = runtime.clone();
             let thread = std::thread::Builder::new()
@@ -113,6 +116,11 @@ impl Pipeline {
         }
     }
 
+    /// A report already waiting, if any.
+    pub(super) fn try_reply(&mut self) -> Option<Reply> {
+        self.replies.try_recv().ok()
+    }
+
     /// Record `reply`; the batches at the front that every partition has finished are
     /// returned, oldest first, to be settled.
     pub(super) fn record(&mut self, reply: Reply) -> Vec<InFlight> {
@@ -138,9 +146,9 @@ impl Pipeline {
         done
     }
 
-    /// A sender for `slot`'s queue of jobs.
-    pub(super) fn queue(&self, slot: usize) -> mpsc::Sender<Vec<Event>> {
-        self.jobs[slot].clone()
+    /// Queue `share` for partition `slot`; false if its thread is gone.
+    pub(super) fn send(&self, slot: usize, share: Vec<Event>) -> bool {
+        self.jobs[slot].send(share).is_ok()
     }
 }
 
@@ -179,7 +187,7 @@ struct Committing {
 fn partition(
     slot: usize,
     mut w: Worker,
-    mut jobs: mpsc::Receiver<Vec<Event>>,
+    mut jobs: mpsc::UnboundedReceiver<Vec<Event>>,
     replies: mpsc::UnboundedSender<Reply>,
     runtime: &tokio::runtime::Handle,
 ) {
