@@ -15,6 +15,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_nats::jetstream::Message;
 use sluice_model::Event;
@@ -68,6 +69,8 @@ pub(super) struct Pipeline {
     jobs: Vec<mpsc::UnboundedSender<Vec<Event>>>,
     replies: mpsc::UnboundedReceiver<Reply>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Set when the pipeline is dropped: the threads skip what is still queued.
+    cancel: Arc<AtomicBool>,
     /// Batches handed over and not yet finished by every partition, oldest first.
     pub(super) in_flight: VecDeque<InFlight>,
     /// A partition whose worker panicked.
@@ -79,15 +82,17 @@ impl Pipeline {
     pub(super) fn start(trigger: &str, workers: Vec<Worker>) -> Self {
         let (reply_tx, replies) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
+        let cancel = Arc::new(AtomicBool::new(false));
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (slot, worker) in workers.into_iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             let replies = reply_tx.clone();
             let runtime = runtime.clone();
+            let cancel = cancel.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-{trigger}-{slot}"))
-                .spawn(move || partition(slot, worker, rx, replies, &runtime))
+                .spawn(move || partition(slot, worker, rx, replies, &runtime, &cancel))
                 .expect("spawning a partition thread");
             jobs.push(tx);
             threads.push(thread);
@@ -96,6 +101,7 @@ impl Pipeline {
             jobs,
             replies,
             threads,
+            cancel,
             in_flight: VecDeque::new(),
             lost: None,
         }
@@ -153,8 +159,11 @@ impl Pipeline {
 }
 
 impl Drop for Pipeline {
-    /// Closing the queues lets each thread finish what it holds and end.
+    /// Each thread finishes the share it is running and committing, skips what is still
+    /// queued (after a normal shutdown nothing is: the trigger flushed first; after a fatal
+    /// error nobody would acknowledge the results), and ends.
     fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
         self.jobs.clear();
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -190,6 +199,7 @@ fn partition(
     mut jobs: mpsc::UnboundedReceiver<Vec<Event>>,
     replies: mpsc::UnboundedSender<Reply>,
     runtime: &tokio::runtime::Handle,
+    cancel: &AtomicBool,
 ) {
     // Moved into the guard, which reports the partition lost if this thread unwinds.
     let guard = LostGuard { slot, replies };
@@ -218,6 +228,9 @@ fn partition(
             }
             Err(mpsc::error::TryRecvError::Disconnected) => break,
         };
+        if cancel.load(Ordering::Relaxed) {
+            continue;
+        }
         if run.is_empty() {
             // Nothing to run: just finish what is in flight.
             if let Some(share) = committing.take() {
