@@ -606,3 +606,112 @@ async fn committed_but_unacknowledged_events_apply_once_through_the_pipeline() {
         !i.is_multiple_of(3)
     }));
 }
+
+/// A trigger refuses a stream or consumer defined otherwise than it needs, naming what
+/// conflicts, and brings an existing consumer's editable settings (ack wait, pending bound,
+/// deliveries) up to its declaration, keeping the consumer's position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_definitions_are_refused_and_consumer_settings_follow_the_declaration() {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    let h = Harness::new();
+    let store = open_store(h.dir.path(), vec![]);
+    let stage = h.deploy("echo", guests::ECHO, StageConfig::default());
+    let run = |config: TriggerConfig| {
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let relay = OutboxRelay::new(js.clone(), store.clone());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            Trigger::new(js.clone(), config, stage.clone(), store.clone(), relay).run(stopped),
+        )
+    };
+    create_stream(&js, "CONF", "conf.a.>").await;
+
+    // The stream exists with other subjects.
+    let err = run(TriggerConfig::new("t1", "CONF", &["conf.>"], "conf.a.in"))
+        .await
+        .expect("refused at once")
+        .expect_err("a conflicting stream");
+    assert!(
+        err.to_string().contains("stream CONF exists with subjects"),
+        "{err}"
+    );
+
+    // A consumer of that name exists with another filter, or with another ack policy.
+    let stream = js.get_stream("CONF").await.unwrap();
+    let made = |name: &str, filter: &str, ack_policy: AckPolicy| pull::Config {
+        durable_name: Some(name.to_owned()),
+        filter_subject: filter.to_owned(),
+        ack_policy,
+        ack_wait: Duration::from_secs(5),
+        max_ack_pending: 10,
+        max_deliver: 3,
+        ..Default::default()
+    };
+    stream
+        .create_consumer(made("t2", "conf.a.other", AckPolicy::Explicit))
+        .await
+        .unwrap();
+    let err = run(TriggerConfig::new("t2", "CONF", &[], "conf.a.in"))
+        .await
+        .expect("refused at once")
+        .expect_err("a conflicting filter");
+    assert!(
+        err.to_string().contains("consumer t2 exists with filter"),
+        "{err}"
+    );
+    stream
+        .create_consumer(made("t3", "conf.a.in", AckPolicy::All))
+        .await
+        .unwrap();
+    let err = run(TriggerConfig::new("t3", "CONF", &[], "conf.a.in"))
+        .await
+        .expect("refused at once")
+        .expect_err("a conflicting ack policy");
+    assert!(err.to_string().contains("ack policy"), "{err}");
+
+    // A consumer made with other editable settings (say, by an older Sluice) is updated, and
+    // keeps its position: the message it had acknowledged is not run again.
+    let c4 = made("t4", "conf.a.in", AckPolicy::Explicit);
+    stream.create_consumer(c4).await.unwrap();
+    publish_with_id(&js, "conf.a.in", "old", b"{}".to_vec()).await;
+    let mut consumer: jetstream::consumer::Consumer<pull::Config> =
+        stream.get_consumer("t4").await.unwrap();
+    let mut old = consumer.fetch().max_messages(1).messages().await.unwrap();
+    futures::StreamExt::next(&mut old)
+        .await
+        .unwrap()
+        .unwrap()
+        .double_ack()
+        .await
+        .unwrap();
+    drop(old);
+    publish_with_id(&js, "conf.a.in", "new", b"{}".to_vec()).await;
+    let mut t = TriggerConfig::new("t4", "CONF", &[], "conf.a.in");
+    t.ack_wait_ms = 700;
+    t.batch_size = 10;
+    t.max_wait_ms = 5;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let task =
+        tokio::spawn(Trigger::new(js.clone(), t, stage.clone(), store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = consumer.info().await.unwrap().clone();
+        if info.ack_floor.stream_sequence >= 2 {
+            assert_eq!(info.config.ack_wait, Duration::from_millis(700));
+            assert_eq!(info.config.max_ack_pending, 1000);
+            assert_eq!(info.config.max_deliver, -1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the trigger never acknowledged: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.acked, 1, "only the new message ran: {stats:?}");
+}

@@ -164,27 +164,25 @@ impl Trigger {
                 .await
                 .map_err(|e| self.nats(e))?;
         }
-        let consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(
-                &c.name,
-                pull::Config {
-                    durable_name: Some(c.name.clone()),
-                    filter_subject: c.filter_subject.clone(),
-                    ack_policy: AckPolicy::Explicit,
-                    // Sluice decides when retries are exhausted (to dead-letter first), so the
-                    // server itself never gives up on a message.
-                    max_deliver: -1,
-                    ack_wait: Duration::from_millis(c.ack_wait_ms),
-                    // Unacknowledged at once: a batch collecting, the batches queued for and
-                    // running on the partitions, one committing, one settling, and the
-                    // prefetch. Past this bound the server stops delivering, which is what
-                    // bounds the partitions' queues.
-                    max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
-                        .unwrap_or(i64::MAX)
-                        .max(1000),
-                    ..Default::default()
-                },
-            )
+        let wanted = pull::Config {
+            durable_name: Some(c.name.clone()),
+            filter_subject: c.filter_subject.clone(),
+            ack_policy: AckPolicy::Explicit,
+            // Sluice decides when retries are exhausted (to dead-letter first), so the
+            // server itself never gives up on a message.
+            max_deliver: -1,
+            ack_wait: Duration::from_millis(c.ack_wait_ms),
+            // Unacknowledged at once: a batch collecting, the batches queued for and
+            // running on the partitions, one committing, one settling, and the prefetch.
+            // Past this bound the server stops delivering, which is what bounds the
+            // partitions' queues.
+            max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
+                .unwrap_or(i64::MAX)
+                .max(1000),
+            ..Default::default()
+        };
+        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(&c.name, wanted.clone())
             .await
             .map_err(|e| self.nats(e))?;
         let existing = &consumer.cached_info().config;
@@ -193,6 +191,30 @@ impl Trigger {
                 "consumer {} exists with filter {:?}, not {:?}",
                 c.name, existing.filter_subject, c.filter_subject
             )));
+        }
+        // JetStream cannot change a consumer's ack policy, and a trigger needs explicit acks.
+        if existing.ack_policy != wanted.ack_policy {
+            return Err(conflict(format!(
+                "consumer {} exists with ack policy {:?}, not explicit",
+                c.name, existing.ack_policy
+            )));
+        }
+        // The rest of the definition follows the declaration: an ack wait changed there, or
+        // a consumer made by an older Sluice, is brought up to date (JetStream allows these
+        // edits on a durable consumer; its position is kept).
+        if existing.max_deliver != wanted.max_deliver
+            || existing.ack_wait != wanted.ack_wait
+            || existing.max_ack_pending != wanted.max_ack_pending
+        {
+            tracing::info!(
+                "trigger {}: updating consumer {} to the declared settings",
+                c.name,
+                c.name
+            );
+            consumer = stream
+                .update_consumer(wanted)
+                .await
+                .map_err(|e| self.nats(e))?;
         }
         Ok(consumer)
     }
