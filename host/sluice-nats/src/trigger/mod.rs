@@ -74,8 +74,9 @@ pub struct TriggerStats {
     pub filtered: u64,
 }
 
-/// The acks of the last batch, settling in the background, and what they amount to.
-type Settling = Option<tokio::task::JoinHandle<Result<TriggerStats, TriggerError>>>;
+/// The settling of the last batch, in the background: it settles after the batch before it,
+/// and comes to what every batch so far amounts to.
+type Settling = Option<tokio::task::JoinHandle<TriggerStats>>;
 
 impl TriggerStats {
     fn add(&mut self, other: Self) {
@@ -324,6 +325,11 @@ impl Trigger {
                 }
                 Err(e) => Err(e),
             };
+            let step = match step {
+                // A lost partition is fatal, and its shares will never finish: no flush.
+                Err(e) if pipe.lost.is_some() => return Err(e),
+                step => step,
+            };
             drain_due = !matches!(step, Ok(true));
             if step.is_err() {
                 // Reopen the pull after any error: its requests may be gone with the server.
@@ -353,6 +359,9 @@ impl Trigger {
                 }
             }
         }
+        // No more messages: the server stops sending, and what the client had buffered comes
+        // back after the ack wait.
+        drop(incoming);
         // The batches in the pipeline finish, and the last acks, before the trigger reports
         // it is done.
         self_
@@ -360,13 +369,12 @@ impl Trigger {
             .await?;
         if let Some(last) = settling.take() {
             match last.await {
-                Ok(Ok(settled)) => stats.add(settled),
-                Ok(Err(e)) => tracing::warn!("{e}"),
-                Err(e) => tracing::warn!("settling the last batch: {e}"),
+                Ok(settled) => stats.add(settled),
+                Err(e) => tracing::warn!("settling the last batches: {e}"),
             }
         }
         // The partition threads hold nothing now: closing their queues ends them at once.
-        drop(pipe);
+        pipe.shutdown().await;
         let _ = self_.relay.drain().await;
         Ok(stats)
     }
@@ -393,7 +401,7 @@ impl Trigger {
         let io = |e: &dyn std::fmt::Display| self.nats(std::io::Error::other(e.to_string()));
         // Settle what the partitions have finished since the last batch.
         while let Some(r) = pipe.try_reply() {
-            self.on_reply(this, settling, pipe, stats, r).await?;
+            self.on_reply(this, settling, pipe, stats, r)?;
         }
         // The first message may take a while; wake up now and then to check for shutdown,
         // and meanwhile settle the batches the partitions finish (their acks should not wait
@@ -402,7 +410,7 @@ impl Trigger {
             tokio::select! {
                 m = tokio::time::timeout(Duration::from_millis(250), incoming.next()) => break m,
                 r = pipe.reply(), if !pipe.in_flight.is_empty() => {
-                    self.on_reply(this, settling, pipe, stats, r).await?;
+                    self.on_reply(this, settling, pipe, stats, r)?;
                 }
                 _ = shutdown.changed() => return Ok(false),
             }
@@ -428,7 +436,7 @@ impl Trigger {
                         Err(_) => break,
                     },
                     r = pipe.reply(), if !pipe.in_flight.is_empty() => {
-                        self.on_reply(this, settling, pipe, stats, r).await?;
+                        self.on_reply(this, settling, pipe, stats, r)?;
                         continue;
                     }
                 },
@@ -500,7 +508,7 @@ impl Trigger {
     }
 
     /// Take in what a partition reports, and settle the batches it completes.
-    async fn on_reply(
+    fn on_reply(
         &self,
         this: &Arc<Self>,
         settling: &mut Settling,
@@ -509,7 +517,7 @@ impl Trigger {
         reply: Reply,
     ) -> Result<(), TriggerError> {
         for batch in pipe.record(reply) {
-            self.settle_batch(this, settling, stats, batch).await?;
+            Self::settle_batch(this, settling, stats, batch);
         }
         match pipe.lost {
             // A panic inside a worker loses it: that is fatal for the trigger.
@@ -521,15 +529,14 @@ impl Trigger {
     }
 
     /// `batch` is committed in every partition: now, and only now, settle each message — in
-    /// a task of its own, so the acks and the relay of this batch overlap the next batches.
-    /// One settle is outstanding at most: the previous one is awaited first.
-    async fn settle_batch(
-        &self,
+    /// a task of its own, so that the trigger goes on reading the pull meanwhile. Each
+    /// batch's task first waits for the one before, so batches settle in order.
+    fn settle_batch(
         this: &Arc<Self>,
         settling: &mut Settling,
         stats: &mut TriggerStats,
         mut batch: InFlight,
-    ) -> Result<(), TriggerError> {
+    ) {
         let msgs = std::mem::take(&mut batch.msgs);
         let results: Vec<Invocation> = std::mem::take(&mut batch.results)
             .into_iter()
@@ -538,26 +545,35 @@ impl Trigger {
         // Settled from here on: dropping the batch stops its in-progress acks.
         drop(batch);
         stats.batches += 1;
-        if let Some(previous) = settling.take() {
-            stats.add(
-                previous
-                    .await
-                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))??,
-            );
-        }
+        let previous = settling.take();
         let me = this.clone();
         *settling = Some(tokio::spawn(async move {
-            let mut settled = TriggerStats::default();
-            for (msg, inv) in msgs.iter().zip(&results) {
-                me.settle(msg, inv, &mut settled).await?;
+            let mut settled = match previous {
+                Some(previous) => previous.await.unwrap_or_else(|e| {
+                    tracing::warn!("settling earlier batches: {e}");
+                    TriggerStats::default()
+                }),
+                None => TriggerStats::default(),
+            };
+            let outcome: Result<(), TriggerError> = async {
+                for (msg, inv) in msgs.iter().zip(&results) {
+                    me.settle(msg, inv, &mut settled).await?;
+                }
+                me.relay
+                    .drain()
+                    .await
+                    .map_err(|e| me.nats(std::io::Error::other(e)))?;
+                Ok(())
             }
-            me.relay
-                .drain()
-                .await
-                .map_err(|e| me.nats(std::io::Error::other(e)))?;
-            Ok(settled)
+            .await;
+            // The batch is committed whatever happens here: a message left unsettled comes
+            // back after the ack wait and meets its dedupe record, and the outbox keeps its
+            // rows for the next drain. The next batch still settles.
+            if let Err(e) = outcome {
+                tracing::warn!("{e}; unsettled messages come back after the ack wait");
+            }
+            settled
         }));
-        Ok(())
     }
 
     /// Empty the pipeline: wait until the partitions have finished every batch they hold,
@@ -570,8 +586,12 @@ impl Trigger {
         stats: &mut TriggerStats,
     ) -> Result<(), TriggerError> {
         while !pipe.in_flight.is_empty() {
+            if pipe.lost.is_some() {
+                // A lost partition never finishes its shares: waiting would hang.
+                return Err(self.nats(std::io::Error::other("a partition's worker was lost")));
+            }
             let r = pipe.reply().await;
-            self.on_reply(this, settling, pipe, stats, r).await?;
+            self.on_reply(this, settling, pipe, stats, r)?;
         }
         Ok(())
     }

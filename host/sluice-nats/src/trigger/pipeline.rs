@@ -158,16 +158,28 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Close the queues and wait, off the async threads, until every partition thread has
+    /// finished what it holds and ended.
+    pub(super) async fn shutdown(mut self) {
+        self.jobs.clear();
+        let threads = std::mem::take(&mut self.threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
 impl Drop for Pipeline {
-    /// Each thread finishes the share it is running and committing, skips what is still
-    /// queued (after a normal shutdown nothing is: the trigger flushed first; after a fatal
-    /// error nobody would acknowledge the results), and ends.
+    /// Without [`Pipeline::shutdown`] (after a fatal error): each thread finishes the share it
+    /// is running and committing, skips what is still queued (nobody would acknowledge its
+    /// results), and ends on its own. Not joined: that would block an async thread.
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::Relaxed);
         self.jobs.clear();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
     }
 }
 
