@@ -270,3 +270,173 @@ fn partition(
         finish(&mut w, share, None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline against real partition threads running a real guest (`passthrough`)
+    //! over the in-memory state backend; no NATS (batches carry no messages here).
+
+    use std::sync::Arc;
+
+    use sluice_model::memory::MemoryBackend;
+    use sluice_model::state::SystemClock;
+    use sluice_model::{Event, StageOutcome};
+    use sluice_runtime::{EngineConfig, Runtime, Stage, StageConfig, Worker};
+
+    use super::{InFlight, Pipeline, Reply};
+
+    fn stage(dir: &std::path::Path) -> Arc<Stage> {
+        let runtime = Runtime::new(&EngineConfig::new(dir)).expect("runtime");
+        let bytes = sluice_test_artifacts::read(sluice_test_artifacts::PASSTHROUGH);
+        runtime
+            .deploy("passthrough", &bytes, StageConfig::default())
+            .expect("deploying passthrough")
+    }
+
+    fn worker(stage: &Arc<Stage>, backend: &MemoryBackend, spare: bool) -> Worker {
+        let w = Worker::new(stage.clone(), Box::new(backend.open_session()));
+        if spare {
+            w.with_spare_session(Box::new(backend.open_session()))
+        } else {
+            w
+        }
+    }
+
+    fn event(n: usize) -> Event {
+        Event::json(format!("e-{n}"), &serde_json::json!({ "n": n }))
+    }
+
+    /// A batch of `total` events whose shares are `parts` (positions per partition).
+    fn batch(parts: Vec<Vec<usize>>, total: usize) -> InFlight {
+        InFlight {
+            msgs: Arc::new(Vec::new()),
+            owed: parts.iter().map(|p| !p.is_empty()).collect(),
+            parts,
+            results: vec![None; total],
+            progress: tokio::spawn(async {}),
+        }
+    }
+
+    /// Queue `inflight` and send each partition its share of `events` (global positions).
+    fn hand_over(pipe: &mut Pipeline, inflight: InFlight, events: &[Event]) {
+        let shares: Vec<Vec<Event>> = inflight
+            .parts
+            .iter()
+            .map(|p| p.iter().map(|&i| events[i].clone()).collect())
+            .collect();
+        pipe.in_flight.push_back(inflight);
+        for (slot, share) in shares.into_iter().enumerate() {
+            if !share.is_empty() {
+                assert!(pipe.send(slot, share), "partition {slot} is alive");
+            }
+        }
+    }
+
+    fn output(outcome: &StageOutcome) -> serde_json::Value {
+        serde_json::from_slice(outcome.as_ref().expect("passthrough succeeds")).unwrap()
+    }
+
+    /// Batches whose shares spread unevenly over two partitions (some empty) come out
+    /// finished in the order they went in, each result at its event's position.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_finish_in_order_with_each_result_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = stage(dir.path());
+        let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
+        let mut pipe = Pipeline::start(
+            "t",
+            vec![
+                worker(&stage, &backend, true),
+                worker(&stage, &backend, true),
+            ],
+        );
+        // Three batches: only partition 0; only partition 1; both.
+        let layouts = [
+            vec![vec![0, 1], vec![]],
+            vec![vec![], vec![0]],
+            vec![vec![1], vec![0, 2]],
+        ];
+        let mut next = 0;
+        let mut sent = Vec::new();
+        for parts in &layouts {
+            let total = parts.iter().map(Vec::len).sum();
+            let events: Vec<Event> = (next..next + total).map(event).collect();
+            next += total;
+            hand_over(&mut pipe, batch(parts.clone(), total), &events);
+            sent.push(events);
+        }
+        let mut done = Vec::new();
+        while done.len() < layouts.len() {
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(30), pipe.reply())
+                .await
+                .expect("the partitions report");
+            assert!(matches!(reply, Reply::Finished { .. }));
+            done.extend(pipe.record(reply));
+        }
+        assert!(pipe.in_flight.is_empty());
+        for (finished, events) in done.iter().zip(&sent) {
+            for (inv, e) in finished.results.iter().zip(events) {
+                let inv = inv.as_ref().expect("every position has its result");
+                assert_eq!(
+                    output(&inv.outcome),
+                    serde_json::from_slice::<serde_json::Value>(&e.data).unwrap()
+                );
+            }
+        }
+        pipe.shutdown().await;
+    }
+
+    /// A partition whose worker panics is reported lost; the other partition still finishes
+    /// its share, the batch stays unfinished (it must not be settled), the lost partition
+    /// takes no more work, and shutting down does not wait for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_partition_is_reported_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let stage = stage(dir.path());
+        let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
+        // Without a spare session, detaching the batch for its commit panics.
+        let mut pipe = Pipeline::start(
+            "t",
+            vec![
+                worker(&stage, &backend, true),
+                worker(&stage, &backend, false),
+            ],
+        );
+        let events: Vec<Event> = (0..2).map(event).collect();
+        hand_over(&mut pipe, batch(vec![vec![0], vec![1]], 2), &events);
+        let (mut finished, mut lost) = (false, false);
+        while !(finished && lost) {
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(30), pipe.reply())
+                .await
+                .expect("the partitions report");
+            match &reply {
+                Reply::Finished { slot, .. } => {
+                    assert_eq!(*slot, 0);
+                    finished = true;
+                }
+                Reply::Lost { slot } => {
+                    assert_eq!(*slot, 1);
+                    lost = true;
+                }
+            }
+            assert!(
+                pipe.record(reply).is_empty(),
+                "a batch with a lost share never finishes"
+            );
+        }
+        assert_eq!(pipe.lost, Some(1));
+        assert_eq!(pipe.in_flight.len(), 1);
+        // Its queue closes as its thread finishes unwinding (just after it reported).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pipe.send(1, vec![event(9)]) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lost partition still takes work"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), pipe.shutdown())
+            .await
+            .expect("shutdown does not wait for the lost partition");
+    }
+}
