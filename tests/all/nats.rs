@@ -487,26 +487,27 @@ async fn long_batches_send_in_progress_acks() {
 /// would run the event twice and count against `max_deliver`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_queued_behind_a_slow_batch_are_not_redelivered() {
-    const N: u64 = 6;
+    const N: u64 = 5;
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     let h = Harness::new();
     let store = open_store(h.dir.path(), vec![]);
     let relay = OutboxRelay::new(js.clone(), store.clone());
-    // Each event runs into its 600 ms deadline: the last one waits ~3 s, ten ack waits.
+    // Each event runs into its 1.5 s deadline, so the last one waits ~6 s: six ack waits
+    // (wide margins, so that a loaded machine's late timers cannot decide the test).
     let stage = h.deploy(
         "slow",
         guests::INFINITE_LOOP,
         StageConfig {
             limits: sluice_runtime::Limits {
-                deadline: Duration::from_millis(600),
+                deadline: Duration::from_millis(1500),
                 ..sluice_runtime::Limits::default()
             },
             ..StageConfig::default()
         },
     );
     let mut t = TriggerConfig::new("queued", "QUEUED", &["queued.>"], "queued.in");
-    t.ack_wait_ms = 300;
+    t.ack_wait_ms = 1000;
     t.max_deliver = 1;
     t.batch_size = 1;
     let (stop, stopped) = tokio::sync::watch::channel(false);
