@@ -220,8 +220,8 @@ impl Trigger {
         Ok(consumer)
     }
 
-    /// Consume until `shutdown` becomes true; the batch in flight is finished, committed,
-    /// acknowledged and its outbox drained before returning.
+    /// Consume until `shutdown` becomes true; the batches already handed to the partitions
+    /// are finished, committed and acknowledged, and the outbox drained, before returning.
     pub async fn run(self, shutdown: watch::Receiver<bool>) -> Result<TriggerStats, TriggerError> {
         let mut this = self;
         this.pattern = match &this.config.pattern {
