@@ -619,25 +619,22 @@ async fn conflicting_definitions_are_refused_and_consumer_settings_follow_the_de
     let h = Harness::new();
     let store = open_store(h.dir.path(), vec![]);
     let stage = h.deploy("echo", guests::ECHO, StageConfig::default());
-    let run = |config: TriggerConfig| {
+    // Run a trigger that must be refused at once; its error, as text.
+    let refused = async |config: TriggerConfig| {
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let relay = OutboxRelay::new(js.clone(), store.clone());
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            Trigger::new(js.clone(), config, stage.clone(), store.clone(), relay).run(stopped),
-        )
+        let run = Trigger::new(js.clone(), config, stage.clone(), store.clone(), relay);
+        tokio::time::timeout(Duration::from_secs(30), run.run(stopped))
+            .await
+            .expect("refused at once")
+            .expect_err("a conflicting definition")
+            .to_string()
     };
     create_stream(&js, "CONF", "conf.a.>").await;
 
     // The stream exists with other subjects.
-    let err = run(TriggerConfig::new("t1", "CONF", &["conf.>"], "conf.a.in"))
-        .await
-        .expect("refused at once")
-        .expect_err("a conflicting stream");
-    assert!(
-        err.to_string().contains("stream CONF exists with subjects"),
-        "{err}"
-    );
+    let err = refused(TriggerConfig::new("t1", "CONF", &["conf.>"], "conf.a.in")).await;
+    assert!(err.contains("stream CONF exists with subjects"), "{err}");
 
     // A consumer of that name exists with another filter, or with another ack policy.
     let stream = js.get_stream("CONF").await.unwrap();
@@ -654,23 +651,14 @@ async fn conflicting_definitions_are_refused_and_consumer_settings_follow_the_de
         .create_consumer(made("t2", "conf.a.other", AckPolicy::Explicit))
         .await
         .unwrap();
-    let err = run(TriggerConfig::new("t2", "CONF", &[], "conf.a.in"))
-        .await
-        .expect("refused at once")
-        .expect_err("a conflicting filter");
-    assert!(
-        err.to_string().contains("consumer t2 exists with filter"),
-        "{err}"
-    );
+    let err = refused(TriggerConfig::new("t2", "CONF", &[], "conf.a.in")).await;
+    assert!(err.contains("consumer t2 exists with filter"), "{err}");
     stream
         .create_consumer(made("t3", "conf.a.in", AckPolicy::All))
         .await
         .unwrap();
-    let err = run(TriggerConfig::new("t3", "CONF", &[], "conf.a.in"))
-        .await
-        .expect("refused at once")
-        .expect_err("a conflicting ack policy");
-    assert!(err.to_string().contains("ack policy"), "{err}");
+    let err = refused(TriggerConfig::new("t3", "CONF", &[], "conf.a.in")).await;
+    assert!(err.contains("ack policy"), "{err}");
 
     // A consumer made with other editable settings (say, by an older Sluice) is updated, and
     // keeps its position: the message it had acknowledged is not run again.

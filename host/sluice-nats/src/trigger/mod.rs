@@ -208,8 +208,7 @@ impl Trigger {
             || existing.max_ack_pending != wanted.max_ack_pending
         {
             tracing::info!(
-                "trigger {}: updating consumer {} to the declared settings",
-                c.name,
+                "trigger {}: updating its consumer to the declared settings",
                 c.name
             );
             consumer = stream
@@ -466,7 +465,6 @@ impl Trigger {
         }
         // Split by partition key, keeping arrival order within each partition.
         let p = pipe.partitions();
-        let total = events.len();
         let mut parts: Vec<Vec<usize>> = vec![Vec::new(); p];
         let mut shares: Vec<Vec<Event>> = vec![Vec::new(); p];
         for (i, e) in events.into_iter().enumerate() {
@@ -490,17 +488,11 @@ impl Trigger {
                 }
             })
         };
-        pipe.in_flight.push_back(InFlight {
-            msgs,
-            owed: shares.iter().map(|s| !s.is_empty()).collect(),
-            parts,
-            results: vec![None; total],
-            progress,
-        });
+        pipe.in_flight
+            .push_back(InFlight::new(msgs, parts, progress));
         // Hand each share to its partition's queue; this never waits.
         for (slot, share) in shares.into_iter().enumerate() {
             if !share.is_empty() && !pipe.send(slot, share) {
-                pipe.lost = Some(slot);
                 return Err(io(&format!("partition {slot}'s worker is gone")));
             }
         }

@@ -38,6 +38,23 @@ pub(super) struct InFlight {
 }
 
 impl InFlight {
+    /// A batch of `msgs` split into `parts` (positions per partition), owed by every
+    /// partition with a non-empty share.
+    pub(super) fn new(
+        msgs: Arc<Vec<Message>>,
+        parts: Vec<Vec<usize>>,
+        progress: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        let total = parts.iter().map(Vec::len).sum();
+        Self {
+            msgs,
+            owed: parts.iter().map(|p| !p.is_empty()).collect(),
+            parts,
+            results: vec![None; total],
+            progress,
+        }
+    }
+
     /// Whether every partition has finished its share.
     fn finished(&self) -> bool {
         !self.owed.iter().any(|&o| o)
@@ -152,9 +169,14 @@ impl Pipeline {
         done
     }
 
-    /// Queue `share` for partition `slot`; false if its thread is gone.
-    pub(super) fn send(&self, slot: usize, share: Vec<Event>) -> bool {
-        self.jobs[slot].send(share).is_ok()
+    /// Queue `share` for partition `slot`; false (and the partition recorded lost) if its
+    /// thread is gone.
+    pub(super) fn send(&mut self, slot: usize, share: Vec<Event>) -> bool {
+        let sent = self.jobs[slot].send(share).is_ok();
+        if !sent {
+            self.lost = Some(slot);
+        }
+        sent
     }
 }
 
@@ -306,15 +328,24 @@ mod tests {
         Event::json(format!("e-{n}"), &serde_json::json!({ "n": n }))
     }
 
-    /// A batch of `total` events whose shares are `parts` (positions per partition).
-    fn batch(parts: Vec<Vec<usize>>, total: usize) -> InFlight {
-        InFlight {
-            msgs: Arc::new(Vec::new()),
-            owed: parts.iter().map(|p| !p.is_empty()).collect(),
-            parts,
-            results: vec![None; total],
-            progress: tokio::spawn(async {}),
-        }
+    /// A batch (without messages) whose shares are `parts` (positions per partition).
+    fn batch(parts: Vec<Vec<usize>>) -> InFlight {
+        InFlight::new(Arc::new(Vec::new()), parts, tokio::spawn(async {}))
+    }
+
+    /// Two partitions running `passthrough`; `spares` says which workers get a spare
+    /// session (one without panics when it detaches a batch for its commit).
+    fn two_partitions(dir: &std::path::Path, spares: [bool; 2]) -> Pipeline {
+        let stage = stage(dir);
+        let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
+        let workers = spares.map(|spare| worker(&stage, &backend, spare));
+        Pipeline::start("t", workers.into())
+    }
+
+    async fn next_reply(pipe: &mut Pipeline) -> Reply {
+        tokio::time::timeout(std::time::Duration::from_secs(30), pipe.reply())
+            .await
+            .expect("the partitions report")
     }
 
     /// Queue `inflight` and send each partition its share of `events` (global positions).
@@ -341,15 +372,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_finish_in_order_with_each_result_in_place() {
         let dir = tempfile::tempdir().unwrap();
-        let stage = stage(dir.path());
-        let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
-        let mut pipe = Pipeline::start(
-            "t",
-            vec![
-                worker(&stage, &backend, true),
-                worker(&stage, &backend, true),
-            ],
-        );
+        let mut pipe = two_partitions(dir.path(), [true, true]);
         // Three batches: only partition 0; only partition 1; both.
         let layouts = [
             vec![vec![0, 1], vec![]],
@@ -359,17 +382,15 @@ mod tests {
         let mut next = 0;
         let mut sent = Vec::new();
         for parts in &layouts {
-            let total = parts.iter().map(Vec::len).sum();
+            let total: usize = parts.iter().map(Vec::len).sum();
             let events: Vec<Event> = (next..next + total).map(event).collect();
             next += total;
-            hand_over(&mut pipe, batch(parts.clone(), total), &events);
+            hand_over(&mut pipe, batch(parts.clone()), &events);
             sent.push(events);
         }
         let mut done = Vec::new();
         while done.len() < layouts.len() {
-            let reply = tokio::time::timeout(std::time::Duration::from_secs(30), pipe.reply())
-                .await
-                .expect("the partitions report");
+            let reply = next_reply(&mut pipe).await;
             assert!(matches!(reply, Reply::Finished { .. }));
             done.extend(pipe.record(reply));
         }
@@ -392,23 +413,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_partition_is_reported_lost() {
         let dir = tempfile::tempdir().unwrap();
-        let stage = stage(dir.path());
-        let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
         // Without a spare session, detaching the batch for its commit panics.
-        let mut pipe = Pipeline::start(
-            "t",
-            vec![
-                worker(&stage, &backend, true),
-                worker(&stage, &backend, false),
-            ],
-        );
+        let mut pipe = two_partitions(dir.path(), [true, false]);
         let events: Vec<Event> = (0..2).map(event).collect();
-        hand_over(&mut pipe, batch(vec![vec![0], vec![1]], 2), &events);
+        hand_over(&mut pipe, batch(vec![vec![0], vec![1]]), &events);
         let (mut finished, mut lost) = (false, false);
         while !(finished && lost) {
-            let reply = tokio::time::timeout(std::time::Duration::from_secs(30), pipe.reply())
-                .await
-                .expect("the partitions report");
+            let reply = next_reply(&mut pipe).await;
             match &reply {
                 Reply::Finished { slot, .. } => {
                     assert_eq!(*slot, 0);
