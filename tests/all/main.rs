@@ -3,12 +3,14 @@
 //!
 //! Modules by concern: `pipeline` (the order stages' logic and state), `sandbox` (hostile
 //! guests fail alone with named errors), `deploy` (validation and the artifact cache),
-//! `batch` (the batch export and its fallback), `host_api` (every state host function on both
+//! `batch` (the batch export and its fallback), `hardening` (deadlines through host calls,
+//! byte caps, log budgets, no noisy neighbours on state), `host_api` (every state host function on both
 //! backends, through the `state-script` guest), `wasi` (what the sandbox grants and where
 //! guest output goes).
 
 mod batch;
 mod deploy;
+mod hardening;
 mod host_api;
 mod nats;
 mod pipeline;
@@ -49,6 +51,9 @@ fn every_guest_is_covered() {
         "trap-panic",
         "huge-output",
         "stack-overflow",
+        "sleep-in-host",
+        "write-flood",
+        "log-flood",
     ];
     sluice_test_artifacts::foreach_guest!(covered);
 }

@@ -33,6 +33,10 @@
 //!   overwrite/delete removes it.
 //! * **Argument checks come before conditions**: a non-object document fails with
 //!   [`TableError::InvalidArgument`] even when the condition would also fail.
+//! * **No locks, no faults.** Sessions never wait for each other (isolation is read-committed,
+//!   above), so [`StateSession::set_lock_scope`] and [`StateSession::set_deadline`] have
+//!   nothing to act on, and maps cannot fail like a disk: the trait's defaults apply
+//!   (`take_fault` is always `None`, `await_healthy` returns `true` at once).
 //! * **Page sizes.** A `limit` of 0 is treated as 1: an empty page with a cursor would make no
 //!   progress, and an empty page without one would falsely claim the listing is complete.
 //!

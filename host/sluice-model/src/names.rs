@@ -19,7 +19,25 @@ pub const SANDBOX_INSTANTIATION: &str = "Sandbox.InstantiationFailed";
 /// The guest broke a host-enforced rule of the contract (e.g. a batch index out of range).
 pub const SANDBOX_CONTRACT: &str = "Sandbox.ContractViolation";
 
+/// The batch the event ran in already held as many bytes (writes, emits, outputs) as the
+/// stage allows; retryable, since the event fits in a batch of its own.
+pub const SANDBOX_BATCH_LIMIT: &str = "Sandbox.BatchLimit";
+/// The state store could not commit the batch (an I/O error, a full disk): the platform's
+/// fault, never counted against the event.
+pub const STATE_COMMIT_FAILED: &str = "State.CommitFailed";
+/// The state store could not answer (a dedupe look-up or a state call met a store failure):
+/// the platform's fault, never counted against the event.
+pub const STATE_UNAVAILABLE: &str = "State.Unavailable";
+
+/// Whether an error of this name is a fault of the platform rather than of the stage: an
+/// event source must retry such an event without counting the delivery against it (no dead
+/// letter for it, whatever its delivery count).
+pub fn is_platform_fault(name: &str) -> bool {
+    name == STATE_COMMIT_FAILED || name == STATE_UNAVAILABLE
+}
+
 /// Whether `name` belongs to the host's reserved namespaces, which a stage may not return.
 pub fn is_reserved(name: &str) -> bool {
-    name.starts_with("Sandbox.") || name.starts_with("States.")
+    // The platform-fault names too: a stage returning one would be retried forever.
+    name.starts_with("Sandbox.") || name.starts_with("States.") || is_platform_fault(name)
 }

@@ -339,6 +339,55 @@ pub trait StateSession: Send {
 
     /// Queue an event for publication after the current event commits.
     fn emit(&mut self, event: Emitted);
+
+    /// Confine this session's state locking to `scope`: the buckets and tables its stage is
+    /// granted. Sessions whose scopes are disjoint never wait for each other; `None` (the
+    /// default) means "anything", which excludes every other session while it holds state.
+    /// Call it between batches; backends without locks ignore it.
+    fn set_lock_scope(&mut self, scope: Option<LockScope>) {
+        let _ = scope;
+    }
+
+    /// Bound every wait of the state calls that follow (for locks held by other sessions) by
+    /// `deadline`, the current invocation's. A wait that reaches it fails the call and makes
+    /// [`StateSession::take_fault`] return [`Fault::Deadline`]. `None` lifts the bound.
+    fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        let _ = deadline;
+    }
+
+    /// The platform fault that made the last failing state call fail, if it was one (and not
+    /// the guest's mistake): taken, so a second call returns `None` until the next fault.
+    /// The runtime uses it to tell a stage's own error from a store outage, which must never
+    /// count against the event.
+    fn take_fault(&mut self) -> Option<Fault> {
+        None
+    }
+
+    /// After a commit failed with [`CommitError::Store`] (or a state call with a
+    /// [`Fault::Store`]): wait until the backend can commit again, at most `timeout`. Returns
+    /// whether it can. The session must hold no batch (commit or rollback first).
+    fn await_healthy(&mut self, timeout: std::time::Duration) -> bool {
+        let _ = timeout;
+        true
+    }
+}
+
+/// The resources a session may lock: key-value buckets and tables, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockScope {
+    /// Key-value buckets.
+    pub buckets: Vec<String>,
+    /// Tables.
+    pub tables: Vec<String>,
+}
+
+/// A failure of the platform, not of the guest, behind a failed state call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The invocation's deadline passed while the call waited (for a lock).
+    Deadline,
+    /// The store failed (I/O error, closed database); the batch cannot commit.
+    Store(String),
 }
 
 /// Something that hands out sessions; one per worker.

@@ -10,6 +10,9 @@ wasmtime::component::bindgen!({
     // Every import may trap: a guest that breaks the contract (e.g. a batch index out of range)
     // is stopped rather than answered.
     imports: { default: trappable },
+    // Exports are called with `call_async`, on a fiber: with WASI linked async, a guest
+    // blocked in a host call yields, so its deadline can end the call (see `call.rs`).
+    exports: { default: async },
     // Events are lowered into the guest straight from borrowed host data: no per-event copy
     // of every string into an owned bindings type first.
     ownership: Borrowing { duplicate_if_necessary: true },

@@ -26,6 +26,23 @@ pub struct Limits {
     pub recycle_memory_mark: usize,
     /// Use a fresh instance for every event (strict isolation, ~20x the per-event cost).
     pub fresh_instance_per_event: bool,
+    /// Most bytes of state writes (keys, values, documents, patches) one event may make. The
+    /// host holds the write set until the batch commits, so without a cap a guest writing in
+    /// a loop grows host memory (not its own) until its deadline. A write past it fails with
+    /// the WIT error `too-large`. Default 4 MiB, DynamoDB's transaction limit.
+    pub max_write_bytes_per_event: usize,
+    /// Most bytes of emitted events (subjects, payloads, headers) one event may queue; past
+    /// it `emit` fails with `too-large`. Default 4 MiB.
+    pub max_emit_bytes_per_event: usize,
+    /// Most bytes of `log` messages one event may write to the host log; the excess is
+    /// dropped and counted, like stdout and stderr. Default 64 KiB.
+    pub max_log_bytes_per_event: usize,
+    /// Most bytes the host holds for one batch until it commits: the write sets, emits and
+    /// outputs of its kept events. An event that would pass it fails with the retryable
+    /// `Sandbox.BatchLimit` (the first event of a batch is never refused for it, so a retry
+    /// always fits). Default 64 MiB; must be at least the two per-event caps plus
+    /// `max_output_bytes`.
+    pub max_batch_bytes: usize,
 }
 
 impl Default for Limits {
@@ -37,7 +54,34 @@ impl Default for Limits {
             recycle_after_events: 10_000,
             recycle_memory_mark: 32 << 20,
             fresh_instance_per_event: false,
+            max_write_bytes_per_event: 4 << 20,
+            max_emit_bytes_per_event: 4 << 20,
+            max_log_bytes_per_event: 64 << 10,
+            max_batch_bytes: 64 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// Why these limits cannot work together, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let one_event = self
+            .max_write_bytes_per_event
+            .saturating_add(self.max_emit_bytes_per_event)
+            .saturating_add(self.max_output_bytes);
+        if self.max_batch_bytes < one_event {
+            return Some(format!(
+                "max_batch_bytes ({}) is below what one event may hold (writes {} + emits {} + output {} = {one_event}): such an event could never commit",
+                self.max_batch_bytes,
+                self.max_write_bytes_per_event,
+                self.max_emit_bytes_per_event,
+                self.max_output_bytes
+            ));
+        }
+        if self.deadline.is_zero() {
+            return Some("deadline is 0 ms".into());
+        }
+        None
     }
 }
 

@@ -10,6 +10,7 @@ use wasmtime::component::{Component, InstancePre, types::ComponentItem};
 
 use crate::bindings::{batch_handler, handler};
 use crate::cache::{CacheOutcome, digest};
+use crate::call::Driver;
 use crate::config::StageConfig;
 use crate::engine::Runtime;
 use crate::host::HostState;
@@ -67,6 +68,20 @@ pub enum DeployError {
     /// The compiled-artifact cache failed.
     #[error("artifact cache: {0}")]
     Cache(String),
+    /// The component is larger than the host accepts (`EngineConfig::max_component_bytes`).
+    #[error("component is {size} bytes; this host accepts at most {limit}")]
+    TooLarge {
+        /// The component's size.
+        size: usize,
+        /// The host's limit.
+        limit: usize,
+    },
+    /// Compiling took longer than the host's budget (`EngineConfig::compile_timeout`).
+    #[error("{0}")]
+    CompileBudget(String),
+    /// The stage's configuration cannot work (e.g. a batch cap below one event's caps).
+    #[error("invalid stage configuration: {0}")]
+    InvalidConfig(String),
 }
 
 /// A deployed stage version, ready to instantiate. Shared by all workers of the stage.
@@ -127,18 +142,29 @@ impl Runtime {
         bytes: &[u8],
         config: StageConfig,
     ) -> Result<Arc<Stage>, DeployError> {
+        if bytes.len() > self.max_component_bytes {
+            return Err(DeployError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_component_bytes,
+            });
+        }
+        if let Some(problem) = config.limits.problem() {
+            return Err(DeployError::InvalidConfig(problem));
+        }
         check_component_header(bytes)?;
         let digest = digest(bytes);
         let (component, cache_outcome) = self
             .cache
-            .load_or_compile(&self.engine, &digest, bytes)
+            .load_or_compile(&self.engine, &digest, bytes, self.compile_timeout)
             .map_err(|e| {
-            if e.downcast_ref::<std::io::Error>().is_some() {
-                DeployError::Cache(format!("{e:#}"))
-            } else {
-                DeployError::Invalid(format!("{e:#}"))
-            }
-        })?;
+                if let Some(b) = e.downcast_ref::<crate::cache::CompileBudget>() {
+                    DeployError::CompileBudget(b.to_string())
+                } else if e.downcast_ref::<std::io::Error>().is_some() {
+                    DeployError::Cache(format!("{e:#}"))
+                } else {
+                    DeployError::Invalid(format!("{e:#}"))
+                }
+            })?;
         self.check_imports(&component)?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             let msg = format!("{e:#}");
@@ -212,30 +238,49 @@ impl Runtime {
         let data = HostState::new(
             session,
             Arc::new(config.grants.clone()),
-            config.limits.memory_bytes,
+            &config.limits,
             tag,
         );
-        let mut store = Store::new(&self.engine, data);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(crate::worker::ticks(config.limits.deadline));
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| DeployError::Invalid(format!("instantiation failed: {e:#}")))?;
-        handler
-            .load(&mut store, &instance)
-            .map_err(|e| DeployError::MismatchedExport {
-                name: HANDLER_EXPORT.to_owned(),
-                reason: format!("{e:#}"),
-            })?;
-        if let Some(batch) = batch {
-            batch
-                .load(&mut store, &instance)
-                .map_err(|e| DeployError::MismatchedExport {
-                    name: BATCH_EXPORT.to_owned(),
-                    reason: format!("{e:#}"),
-                })?;
-        }
-        Ok(())
+        // On a thread of its own: deploys are often made from async code, whose thread must
+        // not block on the instantiation's fiber.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut store = Store::new(&self.engine, data);
+                    store.limiter(|s| &mut s.limiter);
+                    store.set_epoch_deadline(crate::worker::ticks(config.limits.deadline));
+                    let instance = Driver::default()
+                        .run(
+                            &self.ticker,
+                            config.limits.deadline,
+                            pre.instantiate_async(&mut store),
+                        )
+                        .map_err(|e| {
+                            DeployError::Invalid(format!("instantiation failed: {e:#}"))
+                        })?;
+                    handler.load(&mut store, &instance).map_err(|e| {
+                        DeployError::MismatchedExport {
+                            name: HANDLER_EXPORT.to_owned(),
+                            reason: format!("{e:#}"),
+                        }
+                    })?;
+                    if let Some(batch) = batch {
+                        batch.load(&mut store, &instance).map_err(|e| {
+                            DeployError::MismatchedExport {
+                                name: BATCH_EXPORT.to_owned(),
+                                reason: format!("{e:#}"),
+                            }
+                        })?;
+                    }
+                    Ok(())
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(DeployError::Invalid(
+                        "the trial instantiation panicked".into(),
+                    ))
+                })
+        })
     }
 
     /// Name the first import outside what a stage may use, with a reason a stage author can act

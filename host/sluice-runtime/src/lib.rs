@@ -9,12 +9,14 @@
 //!   mark. Every failure of the sandbox becomes a named [`sluice_model::StageError`]
 //!   (`Sandbox.Timeout`, `Sandbox.MemoryLimit`, ...) of that one invocation.
 //!
-//! Stages are called synchronously: a worker is a plain thread that owns its `Store`, which
-//! keeps the per-call cost at its floor (no fibers) and suits the blocking redb backend that
-//! serves the state imports.
+//! A worker is a plain thread that owns its `Store`. Guest calls run on wasmtime fibers
+//! driven by the worker's own current-thread tokio runtime, with WASI linked async, so that a
+//! deadline interrupts a guest blocked in a host call too (`call.rs`); Sluice's own imports
+//! stay synchronous and suit the blocking redb backend that serves them.
 
 mod bindings;
 mod cache;
+mod call;
 mod config;
 mod deploy;
 mod engine;

@@ -4,7 +4,9 @@ use sluice_model::StageError;
 use sluice_model::names;
 use wasmtime::Trap;
 
-use crate::host::ContractViolation;
+use crate::call::BlockedPastDeadline;
+use crate::host::budget::BatchLimit;
+use crate::host::{ContractViolation, LockPastDeadline};
 use crate::limiter::Limiter;
 
 /// Name the failure `err` of a guest call. `limiter` says whether a memory growth was refused
@@ -21,6 +23,15 @@ pub(crate) fn classify(err: &wasmtime::Error, limiter: &Limiter, stderr_tail: &s
     };
     if let Some(v) = err.downcast_ref::<ContractViolation>() {
         return StageError::new(names::SANDBOX_CONTRACT, v.0.clone(), false);
+    }
+    if let Some(b) = err.downcast_ref::<BlockedPastDeadline>() {
+        return StageError::new(names::SANDBOX_TIMEOUT, b.to_string(), true);
+    }
+    if let Some(l) = err.downcast_ref::<LockPastDeadline>() {
+        return StageError::new(names::SANDBOX_TIMEOUT, l.to_string(), true);
+    }
+    if let Some(b) = err.downcast_ref::<BatchLimit>() {
+        return StageError::new(names::SANDBOX_BATCH_LIMIT, b.0.clone(), true);
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => StageError::new(

@@ -21,17 +21,19 @@
 //! [`Limits::recycle_memory_mark`]: crate::Limits::recycle_memory_mark
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sluice_model::names;
 use sluice_model::state::{
-    Clock, CommitError, Emitted, Recorded, RecordedOutcome, StateSession, SystemClock,
+    Clock, CommitError, Emitted, LockScope, Recorded, RecordedOutcome, StateSession, SystemClock,
 };
 use sluice_model::{Event, StageError, StageOutcome};
 use wasmtime::Store;
 
 use crate::bindings::{batch_handler, handler, types};
+use crate::call::Driver;
 use crate::deploy::Stage;
 use crate::engine::EPOCH_TICK;
 use crate::host::{BatchCursor, HostState, new_event_tag};
@@ -115,6 +117,8 @@ pub struct WorkerStats {
     /// Batches re-run with dedupe look-ups because their commit found an event already
     /// committed (a redelivery).
     pub dedupe_reruns: u64,
+    /// Batches held and re-run because the store failed (a failed commit or state call).
+    pub store_fault_reruns: u64,
 }
 
 struct Warm {
@@ -136,6 +140,12 @@ pub struct Worker {
     output_subject: Option<String>,
     /// The second session of a pipelining worker, while it is not out committing.
     spare: Option<Box<dyn StateSession>>,
+    /// Drives guest calls (fibers) on this worker's thread.
+    driver: Driver,
+    /// Bytes the kept events of the current batch hold (writes, emits, outputs).
+    batch_held: usize,
+    /// Set when the worker should stop waiting for a failed store to heal (shutdown).
+    give_up: Option<Arc<AtomicBool>>,
 }
 
 /// A batch that ran and whose write set is out of its worker, to be committed on any thread
@@ -184,7 +194,11 @@ enum Recycle {
 
 impl Worker {
     /// A worker for `stage` whose state calls go to `session`.
-    pub fn new(stage: Arc<Stage>, session: Box<dyn StateSession>) -> Self {
+    ///
+    /// The session's locks are confined to the buckets and tables the stage is granted, so
+    /// stages with disjoint grants never wait for each other's state.
+    pub fn new(stage: Arc<Stage>, mut session: Box<dyn StateSession>) -> Self {
+        session.set_lock_scope(Some(lock_scope(&stage)));
         Self {
             stage,
             warm: None,
@@ -194,14 +208,26 @@ impl Worker {
             stats: WorkerStats::default(),
             output_subject: None,
             spare: None,
+            driver: Driver::default(),
+            batch_held: 0,
+            give_up: None,
         }
     }
 
     /// Give the worker a second session over the same state, so that one batch can commit
     /// (through [`Worker::detach`]) while the next runs. Both sessions must belong to one
     /// store: the store's lock is what keeps the second batch from reading ahead of the first.
-    pub fn with_spare_session(mut self, spare: Box<dyn StateSession>) -> Self {
+    pub fn with_spare_session(mut self, mut spare: Box<dyn StateSession>) -> Self {
+        spare.set_lock_scope(Some(lock_scope(&self.stage)));
         self.spare = Some(spare);
+        self
+    }
+
+    /// Stop waiting for a failed store to heal once `flag` is set (at shutdown): the batch
+    /// then ends with [`names::STATE_COMMIT_FAILED`], which an event source retries without
+    /// counting it against the event.
+    pub fn with_give_up(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.give_up = Some(flag);
         self
     }
 
@@ -289,9 +315,10 @@ impl Worker {
     /// return its final results; its session becomes the spare again.
     ///
     /// `next` is the batch run since, still uncommitted in the worker's session, with its
-    /// results. If the commit found an event already committed (a redelivery), that batch
-    /// may have read state this one would have changed, so it is rolled back, this batch runs
-    /// again with dedupe look-ups and commits, and `next` runs again, its results replaced.
+    /// results. If the commit found an event already committed (a redelivery), or the store
+    /// failed, that batch may have read state this one would have changed (and it holds
+    /// locks the store's recovery needs), so it is rolled back, this batch runs again (with
+    /// dedupe look-ups) and commits, and `next` runs again, its results replaced.
     pub fn complete(
         &mut self,
         mut detached: Detached,
@@ -306,12 +333,12 @@ impl Worker {
         } = detached;
         self.spare = Some(session);
         let committed = committed.expect("committed above");
-        let redelivery = matches!(committed, Err(CommitError::Duplicate(_)));
-        if redelivery {
+        let rerun_next = committed.is_err() || results.iter().any(is_platform_fault);
+        if rerun_next {
             self.session().rollback();
         }
         let results = self.after_commit(committed, events, results);
-        if let Some((next_events, next_results)) = next.filter(|_| redelivery) {
+        if let Some((next_events, next_results)) = next.filter(|_| rerun_next) {
             *next_results = self.run_batch(next_events, false);
         }
         results
@@ -319,31 +346,77 @@ impl Worker {
 
     /// The final results of a batch whose first commit returned `committed`: on a duplicate,
     /// the batch runs again with look-ups (in the worker's session, which must be clean).
+    ///
+    /// A failure of the store (a failed commit, or a state call that met one) is not the
+    /// events' doing, so it must not cost them a delivery: the worker holds the batch, waits
+    /// for the store to heal and runs it again with look-ups, until it commits. An event
+    /// source keeps the messages alive meanwhile (in-progress acks), so nothing is redelivered
+    /// or dead-lettered for it. Only when told to give up (shutdown) do the held events end
+    /// with [`names::STATE_COMMIT_FAILED`], which event sources retry without counting.
     fn after_commit(
         &mut self,
-        committed: Result<(), CommitError>,
+        mut committed: Result<(), CommitError>,
         events: &[Event],
-        results: Vec<Invocation>,
+        mut results: Vec<Invocation>,
     ) -> Vec<Invocation> {
-        let error = match committed {
-            Ok(()) => return results,
-            Err(CommitError::Duplicate(id)) => {
-                tracing::debug!(stage = %self.stage.name, event = %id, "batch held an already committed event; re-running it with dedupe look-ups");
-                self.stats.dedupe_reruns += 1;
-                let results = self.run_batch(events, true);
-                match self.session().commit() {
-                    Ok(()) => return results,
-                    Err(e) => (e, results),
+        let mut waited = false;
+        loop {
+            match committed {
+                Ok(()) if !results.iter().any(is_platform_fault) => return results,
+                Ok(()) => {
+                    // Committed, but some events met a store failure and were left out: run
+                    // the batch again with look-ups, so the committed events are answered
+                    // from their records, and keep their first results.
+                    if !self.await_store(&mut waited) {
+                        return give_up(results, "the store failed and the host is stopping");
+                    }
+                    self.stats.store_fault_reruns += 1;
+                    let rerun = self.run_batch(events, true);
+                    committed = self.session().commit();
+                    for (first, again) in results.iter_mut().zip(rerun) {
+                        if is_platform_fault(first) {
+                            *first = again;
+                        }
+                    }
+                }
+                Err(CommitError::Duplicate(id)) => {
+                    tracing::debug!(stage = %self.stage.name, event = %id, "batch held an already committed event; re-running it with dedupe look-ups");
+                    self.stats.dedupe_reruns += 1;
+                    results = self.run_batch(events, true);
+                    committed = self.session().commit();
+                }
+                Err(CommitError::Store(e)) => {
+                    tracing::debug!(stage = %self.stage.name, "batch commit failed, holding it until the store heals: {e}");
+                    if !self.await_store(&mut waited) {
+                        return give_up(results, &e.to_string());
+                    }
+                    self.stats.store_fault_reruns += 1;
+                    results = self.run_batch(events, true);
+                    committed = self.session().commit();
                 }
             }
-            Err(e) => (e, results),
-        };
-        let (e, mut results) = error;
-        for r in results.iter_mut().filter(|r| r.outcome.is_ok()) {
-            r.outcome = Err(StageError::new("State.CommitFailed", e.to_string(), true));
-            r.emitted.clear();
         }
-        results
+    }
+
+    /// Wait until the store can commit again; `false` if told to give up first.
+    fn await_store(&mut self, waited: &mut bool) -> bool {
+        if !*waited {
+            *waited = true;
+            tracing::warn!(stage = %self.stage.name, "holding a batch until the state store heals");
+        }
+        self.session().rollback();
+        loop {
+            if self
+                .give_up
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+            {
+                return false;
+            }
+            if self.session().await_healthy(Duration::from_millis(250)) {
+                return true;
+            }
+        }
     }
 
     /// Run `events` (through `handle-batch` when the stage has it) without committing.
@@ -375,6 +448,7 @@ impl Worker {
     }
 
     fn run_batch_uncommitted(&mut self, events: &[Event], lookup: bool) -> Vec<Invocation> {
+        self.batch_held = 0;
         let use_batch = events.len() > 1
             && self.stage.batch.is_some()
             && !self.stage.config.limits.fresh_instance_per_event
@@ -385,6 +459,7 @@ impl Worker {
                 if use_batch {
                     self.stats.batch_fallbacks += 1;
                     self.session().rollback();
+                    self.batch_held = 0;
                 }
                 events.iter().map(|e| self.run_one(e, lookup)).collect()
             }
@@ -425,12 +500,17 @@ impl Worker {
                 event_id: self.event_tag.clone(),
                 sink: stage.runtime.log.clone(),
             };
-            let mut data = HostState::new(session, stage.grants.clone(), limits.memory_bytes, tag);
+            let mut data = HostState::new(session, stage.grants.clone(), limits, tag);
             data.clock = self.clock.clone();
             let mut store = Store::new(&stage.runtime.engine, data);
             store.limiter(|s| &mut s.limiter);
             store.set_epoch_deadline(ticks(limits.deadline));
-            let loaded = stage.pre.instantiate(&mut store).and_then(|instance| {
+            let instantiated = self.driver.run(
+                &stage.runtime.ticker,
+                limits.deadline,
+                stage.pre.instantiate_async(&mut store),
+            );
+            let loaded = instantiated.and_then(|instance| {
                 let handler = stage.handler.load(&mut store, &instance)?;
                 let batch = match &stage.batch {
                     Some(indices) => Some(indices.load(&mut store, &instance)?),
@@ -509,34 +589,54 @@ impl Worker {
             // Without the dedupe answer the event must not run (it might run twice).
             Err(e) => {
                 return Invocation::ran(
-                    Err(StageError::new("State.Unavailable", e.0, true)),
+                    Err(StageError::new(names::STATE_UNAVAILABLE, e.0, true)),
                     Vec::new(),
                 );
             }
         }
         let limits = self.stage.config.limits.clone();
-        let warm = match self.ensure_warm() {
-            Ok(w) => w,
-            Err(e) => {
-                return Invocation::ran(Err(e), Vec::new());
-            }
-        };
+        if let Err(e) = self.ensure_warm() {
+            return Invocation::ran(Err(e), Vec::new());
+        }
+        let batch_held = self.batch_held;
+        let warm = self.warm.as_mut().expect("made warm above");
         let data = warm.store.data_mut();
-        data.start_event(&event.id);
+        data.start_event(&event.id, batch_held);
         data.session.begin_event(&event.id);
+        data.session
+            .set_deadline(Some(Instant::now() + limits.deadline));
         warm.store.set_epoch_deadline(ticks(limits.deadline));
-        let result = warm
-            .handler
-            .call_handle(&mut warm.store, to_wit(event, &header_refs(event)));
+        let headers = header_refs(event);
+        let result = self.driver.run(
+            &self.stage.runtime.ticker,
+            limits.deadline,
+            warm.handler
+                .call_handle(&mut warm.store, to_wit(event, &headers)),
+        );
         let data = warm.store.data_mut();
+        data.session.set_deadline(None);
         let tail = data.end_event();
-        let (outcome, trapped) = match result {
+        let (mut outcome, trapped) = match result {
             Ok(r) => (accept(r, limits.max_output_bytes), false),
             Err(e) => (Err(classify(&e, &data.limiter, &tail)), true),
         };
+        let mut held = data.budget.held();
+        if let Ok(output) = &outcome {
+            held = held.saturating_add(output.len());
+            if let Some(e) = over_batch_limit(batch_held, held, &limits) {
+                outcome = Err(e);
+            }
+        }
+        if let Some(cause) = data.store_fault.take() {
+            // Whatever the guest made of the failed state call, the event did not fail.
+            outcome = Err(StageError::new(names::STATE_UNAVAILABLE, cause, true));
+        }
         let emitted = data.session.finish_event(outcome.is_ok());
         if let Some(record) = final_record(&outcome) {
             data.session.record_outcome(&event.id, record);
+        }
+        if outcome.is_ok() {
+            self.batch_held = batch_held.saturating_add(held);
         }
         self.after_calls(1, trapped);
         Invocation::ran(outcome, emitted)
@@ -547,7 +647,8 @@ impl Worker {
     fn run_batch_export(&mut self, events: &[Event]) -> Option<Vec<Invocation>> {
         let limits = self.stage.config.limits.clone();
         self.stats.batch_calls += 1;
-        let warm = self.ensure_warm().ok()?;
+        self.ensure_warm().ok()?;
+        let warm = self.warm.as_mut().expect("made warm above");
         let batch = warm.batch.clone()?;
         let n = events.len();
         let data = warm.store.data_mut();
@@ -556,11 +657,12 @@ impl Worker {
             current: 0,
             emitted: vec![Vec::new(); n],
         });
-        data.start_event(&events[0].id);
+        data.start_event(&events[0].id, 0);
         data.session.begin_event(&events[0].id);
         let deadline = limits
             .deadline
             .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        data.session.set_deadline(Some(Instant::now() + deadline));
         warm.store.set_epoch_deadline(ticks(deadline));
         let headers: Vec<Vec<(&str, &str)>> = events.iter().map(header_refs).collect();
         let wit_events: Vec<types::Event<'_>> = events
@@ -568,9 +670,22 @@ impl Worker {
             .zip(&headers)
             .map(|(e, h)| to_wit(e, h))
             .collect();
-        let result = batch.call_handle_batch(&mut warm.store, &wit_events);
+        let result = self.driver.run(
+            &self.stage.runtime.ticker,
+            deadline,
+            batch.call_handle_batch(&mut warm.store, &wit_events),
+        );
         let data = warm.store.data_mut();
+        data.session.set_deadline(None);
         data.end_event();
+        // A store failure or a full batch budget during the call: re-run event by event,
+        // where each event meets it on its own.
+        let budget_full = data.budget.batch_before + data.budget.held();
+        if data.store_fault.take().is_some() {
+            data.session.finish_event(false);
+            self.after_calls(0, false);
+            return None;
+        }
         let mut cursor = data.batch.take().expect("set above");
         let results = match result {
             Ok(results) => results,
@@ -616,6 +731,14 @@ impl Worker {
         if outcomes.iter().any(Result::is_err) {
             return None;
         }
+        let outputs: usize = outcomes
+            .iter()
+            .map(|o| o.as_ref().map_or(0, Vec::len))
+            .sum();
+        if budget_full.saturating_add(outputs) > limits.max_batch_bytes {
+            return None;
+        }
+        self.batch_held = budget_full.saturating_add(outputs);
         let session = self.session();
         for (event, outcome) in events.iter().zip(&outcomes) {
             if let Some(record) = final_record(outcome) {
@@ -630,6 +753,46 @@ impl Worker {
                 .collect(),
         )
     }
+}
+
+/// The locks a stage's sessions take: the buckets and tables it is granted.
+fn lock_scope(stage: &Stage) -> LockScope {
+    LockScope {
+        buckets: stage.grants.kv_buckets.clone(),
+        tables: stage.grants.tables.iter().map(|t| t.name.clone()).collect(),
+    }
+}
+
+/// Whether `r` failed for the platform's sake (the store), not the stage's.
+fn is_platform_fault(r: &Invocation) -> bool {
+    matches!(&r.outcome, Err(e) if names::is_platform_fault(&e.name))
+}
+
+/// The results of a batch held for a failed store when the worker is told to stop waiting:
+/// whatever did not commit fails with the retryable [`names::STATE_COMMIT_FAILED`].
+fn give_up(mut results: Vec<Invocation>, cause: &str) -> Vec<Invocation> {
+    for r in &mut results {
+        if r.outcome.is_ok() || is_platform_fault(r) {
+            r.outcome = Err(StageError::new(names::STATE_COMMIT_FAILED, cause, true));
+            r.emitted.clear();
+        }
+    }
+    results
+}
+
+/// The `Sandbox.BatchLimit` error for an event holding `held` bytes after `batch_held` bytes
+/// of earlier events, if that passes the stage's batch cap (never for the first event).
+fn over_batch_limit(batch_held: usize, held: usize, limits: &crate::Limits) -> Option<StageError> {
+    (batch_held > 0 && batch_held.saturating_add(held) > limits.max_batch_bytes).then(|| {
+        StageError::new(
+            names::SANDBOX_BATCH_LIMIT,
+            format!(
+                "the batch already holds {batch_held} bytes of writes, emits and outputs, and this event's {held} more would pass the stage's max_batch_bytes of {}; the event is retried in another batch",
+                limits.max_batch_bytes
+            ),
+            true,
+        )
+    })
 }
 
 /// A 64-bit fingerprint of an output, as 16 hex digits: enough to tell a replay's output

@@ -8,17 +8,50 @@
 //! TTL entry it implies, the batch's dedupe records and its outbox rows in one redb
 //! transaction with `Durability::Immediate`: all of a batch is durable, or none of it.
 //!
-//! # Why batches that touch state are serialized
+//! # Why batches that touch the same state are serialized
 //! Events must be serializable: N events incrementing one counter through read-modify-write
 //! must leave exactly N, whatever the number of workers. The keys an event touches are chosen
 //! by guest code at run time, so they cannot be known up front to partition by key. We take
-//! the simplest mechanism that is correct by construction: a session takes the store's state
-//! lock at its first state access and holds it, with a snapshot opened under it, until commit
-//! or rollback. Every read is then current and no other batch can interleave. Workers still
-//! run in parallel while they do not touch state (parsing, computing, stateless stages), and
-//! the lock is taken once per batch, not per event. Optimistic validation (record read sets,
-//! re-check them in the commit, re-run conflicting batches) would let disjoint batches run
-//! state code in parallel too; it is the upgrade path if state-heavy stages need it.
+//! the simplest mechanism that is correct by construction: at its first state access a
+//! session takes the state locks of its scope and holds them, with a snapshot opened under
+//! them, until commit or rollback; no other batch touching the same resources can interleave.
+//! Workers still run in parallel while they do not touch state (parsing, computing, stateless
+//! stages), and the locks are taken once per batch, not per event. Optimistic validation
+//! (record read sets, re-check them in the commit, re-run conflicting batches) would let
+//! batches on the same resources run state code in parallel too; it is the upgrade path if
+//! state-heavy stages need it.
+//!
+//! # Lock scopes: one lock per bucket and table
+//! A stage's scope ([`StateSession::set_lock_scope`]) is the buckets and tables it is granted.
+//! A scoped session takes the store-wide lock shared, then the lock of each of its resources
+//! in sorted order (see `locks.rs`); an unscoped one takes the store-wide lock exclusively. So
+//! stages with disjoint grants never wait for each other — a stage stuck holding its state
+//! stalls only the stages sharing a resource with it — while batches sharing a resource, such
+//! as two batches of one stage, serialize exactly as with one lock.
+//!
+//! **Why the snapshot is still current for everything the session reads.** The session only
+//! reads (and writes) resources of its scope: the runtime grants no others, and the session
+//! refuses calls outside its scope. Every commit that writes a resource R comes from a session
+//! holding R's lock (a scoped session with R in scope, or an unscoped one holding everything)
+//! from before its first read until after its commit. When our session has taken R's lock,
+//! every earlier holder has committed or rolled back, and the snapshot we open afterwards
+//! contains all their writes; until we release it, nobody else can commit to R. Commits to
+//! resources outside our scope may or may not be in the snapshot — we never read them, so it
+//! makes no difference. The only writers that take no state lock are the sweeper, which
+//! removes items that are already invisible, and the commit's dedupe, outbox and position
+//! rows, which sessions do not read through the snapshot (dedupe records are re-checked in
+//! the write transaction, below). Hence reads are exactly as current as with one global lock.
+//!
+//! Lock waits are bounded by the invocation's deadline ([`StateSession::set_deadline`]): a
+//! wait that reaches it fails the state call with a store error, holds nothing, and
+//! [`StateSession::take_fault`] reports [`Fault::Deadline`].
+//!
+//! # Storage failures
+//! A storage error takes the store down (see `health.rs`): the failing state call reports
+//! [`Fault::Store`], every later call and commit fails at once until the database has been
+//! reopened, and [`StateSession::await_healthy`] waits for that. The session keeps the
+//! `Arc<Database>` its snapshot and dedupe view came from until commit or rollback, which is
+//! how the healer knows when the failed handle has no users left.
 //!
 //! Dedupe records need no lock: `recorded` reads committed records directly, and `commit`
 //! inserts each record inside the write transaction and fails with
@@ -29,22 +62,25 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use parking_lot::{ArcMutexGuard, RawMutex};
-use redb::{Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, Table};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, Table};
 use serde_json::Value;
 use sluice_model::rules;
 use sluice_model::state::{
-    CommitError, Condition, Emitted, IndexDef, Item, KeyPage, KvError, Query, QueryPage, Recorded,
-    RecordedOutcome, SortKeyCondition, StateSession, StoreError, TableError,
+    CommitError, Condition, Emitted, Fault, IndexDef, Item, KeyPage, KvError, LockScope, Query,
+    QueryPage, Recorded, RecordedOutcome, StateSession, StoreError, TableError,
 };
 
-use crate::codec;
-use crate::outbox;
-use crate::schema::{DEDUPE, DEDUPE_BATCHES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
-use crate::store::{Inner, Store};
+mod query;
 
-type ItemKey = (String, String, String);
+use crate::codec;
+use crate::commit::{self, Pending};
+use crate::locks::{self, Held};
+use crate::schema::{DEDUPE, ITEMS, KV};
+use crate::store::Inner;
+
+pub(crate) type ItemKey = (String, String, String);
 
 #[derive(Default)]
 struct Layer {
@@ -61,11 +97,15 @@ impl Layer {
 
 /// One worker's session; see the module docs.
 ///
-/// A session that has touched state holds the store's state lock until `commit` or
-/// `rollback`: a thread must not hold two such sessions at once, or it waits for itself.
+/// A session that has touched state holds state locks until `commit` or `rollback`: a thread
+/// must not hold two such sessions at once, or it may wait for itself.
 pub struct StoreSession {
     inner: Arc<Inner>,
-    lock: Option<ArcMutexGuard<RawMutex, ()>>,
+    /// `None`: every resource (the store lock, exclusively).
+    scope: Option<LockScope>,
+    deadline: Option<Instant>,
+    fault: Option<Fault>,
+    lock: Option<Held>,
     snapshot: Option<ReadTransaction>,
     batch: Layer,
     event: Layer,
@@ -77,6 +117,10 @@ pub struct StoreSession {
     /// look-up costs a B-tree search, not a transaction. Staleness is harmless: `commit`
     /// re-checks the batch's records inside the write transaction.
     dedupe_view: Option<ReadOnlyTable<&'static str, &'static [u8]>>,
+    /// The handle `snapshot` and `dedupe_view` came from, kept as long as they are (declared
+    /// after them, so it is dropped last): while a session holds it, the healer knows the
+    /// handle is in use.
+    db: Option<Arc<Database>>,
     positions: BTreeMap<String, u64>,
 }
 
@@ -84,9 +128,14 @@ impl std::fmt::Debug for StoreSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreSession")
             .field("locked", &self.lock.is_some())
+            .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
 }
+
+/// Why a state call failed when its lock wait reached the deadline.
+const DEADLINE_PASSED: &str = "the invocation's deadline passed while waiting for the state lock \
+                               that another batch holds until its commit";
 
 fn store_err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -94,8 +143,12 @@ fn store_err(e: impl std::fmt::Display) -> StoreError {
 fn kv_err(e: impl std::fmt::Display) -> KvError {
     KvError::Store(e.to_string())
 }
-fn table_err(e: impl std::fmt::Display) -> TableError {
-    TableError::Store(e.to_string())
+/// Keeps the cause as it is (a `StoreError` displays as "commit failed: ...").
+fn kv_store(e: StoreError) -> KvError {
+    KvError::Store(e.0)
+}
+fn table_store(e: StoreError) -> TableError {
+    TableError::Store(e.0)
 }
 
 pub(crate) fn remove_index_entries(
@@ -144,21 +197,6 @@ fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorde
     }
 }
 
-/// Lower and upper bounds on sort keys that `cond` implies (`matches` still filters exactly).
-fn sk_bounds(cond: &SortKeyCondition) -> (Bound<String>, Bound<String>) {
-    use Bound::{Excluded, Included, Unbounded};
-    match cond {
-        SortKeyCondition::Any => (Unbounded, Unbounded),
-        SortKeyCondition::Equals(v) => (Included(v.clone()), Included(v.clone())),
-        SortKeyCondition::BeginsWith(p) => (Included(p.clone()), Unbounded),
-        SortKeyCondition::Between(lo, hi) => (Included(lo.clone()), Included(hi.clone())),
-        SortKeyCondition::LessThan(v) => (Unbounded, Excluded(v.clone())),
-        SortKeyCondition::LessOrEqual(v) => (Unbounded, Included(v.clone())),
-        SortKeyCondition::GreaterThan(v) => (Excluded(v.clone()), Unbounded),
-        SortKeyCondition::GreaterOrEqual(v) => (Included(v.clone()), Unbounded),
-    }
-}
-
 /// The smallest string greater than every string starting with `s`... as far as tuple keys
 /// go: `s` followed by NUL sorts after `s` and before any longer string starting with `s`
 /// plus a non-NUL character, which is all a tuple-key upper bound needs (strings never
@@ -171,6 +209,9 @@ impl StoreSession {
     pub(crate) fn new(inner: Arc<Inner>) -> Self {
         Self {
             inner,
+            scope: None,
+            deadline: None,
+            fault: None,
             lock: None,
             snapshot: None,
             batch: Layer::default(),
@@ -179,6 +220,7 @@ impl StoreSession {
             outbox: Vec::new(),
             records: Vec::new(),
             dedupe_view: None,
+            db: None,
             positions: BTreeMap::new(),
         }
     }
@@ -187,27 +229,143 @@ impl StoreSession {
         self.inner.clock.now_ms()
     }
 
-    /// Take the state lock (once per batch) and the snapshot opened under it.
+    /// Take the state locks (once per batch) and the snapshot opened under them.
     fn snapshot(&mut self) -> Result<&ReadTransaction, StoreError> {
+        if self.inner.handle.is_down() {
+            // Fail before waiting for locks: nothing can commit until the store is back.
+            return Err(self.inner.handle.unavailable());
+        }
         if self.lock.is_none() {
-            self.lock = Some(self.inner.state_lock.lock_arc());
+            let names = self.scope.as_ref().map(locks::resource_names);
+            let Some(held) = self.inner.locks.acquire(names.as_deref(), self.deadline) else {
+                self.fault = Some(Fault::Deadline);
+                return Err(StoreError(DEADLINE_PASSED.into()));
+            };
+            self.lock = Some(held);
             self.snapshot = None;
         }
         if self.snapshot.is_none() {
-            self.snapshot = Some(self.inner.db.begin_read().map_err(store_err)?);
+            let db = self.db()?;
+            let txn = db.begin_read().map_err(store_err)?;
+            self.snapshot = Some(txn);
         }
-        Ok(self.snapshot.as_ref().expect("just opened"))
+        self.snapshot
+            .as_ref()
+            .ok_or_else(|| StoreError("no snapshot".into()))
+    }
+
+    /// The handle this batch reads from: the one it started on, or the current one. Fails
+    /// while the store is down, even for a batch that started on the failed handle, so the
+    /// batch ends and lets the healer reopen the file.
+    fn db(&mut self) -> Result<Arc<Database>, StoreError> {
+        if self.inner.handle.is_down() {
+            return Err(self.inner.handle.unavailable());
+        }
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        let db = self.inner.handle.db()?;
+        self.db = Some(db.clone());
+        Ok(db)
+    }
+
+    /// A state call failed with `cause` for a storage reason (the caller ruled out the
+    /// guest's mistakes): report it by [`StateSession::take_fault`] and take the store down.
+    /// A deadline fault set by the lock wait stays.
+    fn storage_failure(&mut self, cause: &str) {
+        if cause == DEADLINE_PASSED {
+            return;
+        }
+        self.fault = Some(Fault::Store(cause.to_owned()));
+        if let Some(db) = &self.db {
+            self.inner.handle.fail(db, cause);
+        }
+    }
+
+    fn note_kv<T>(&mut self, r: Result<T, KvError>) -> Result<T, KvError> {
+        if let Err(KvError::Store(cause)) = &r {
+            self.storage_failure(cause);
+        }
+        r
+    }
+
+    fn note_table<T>(&mut self, r: Result<T, TableError>) -> Result<T, TableError> {
+        if let Err(TableError::Store(cause)) = &r {
+            self.storage_failure(cause);
+        }
+        r
+    }
+
+    /// Refuse a bucket outside the scope: its lock is not held, so reads of it could be
+    /// stale (the runtime's grants keep guests from getting here).
+    fn bucket_in_scope(&self, bucket: &str) -> Result<(), KvError> {
+        match &self.scope {
+            Some(s) if !s.buckets.iter().any(|b| b == bucket) => Err(KvError::Store(format!(
+                "bucket {bucket:?} is outside this session's lock scope"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn table_in_scope(&self, table: &str) -> Result<(), TableError> {
+        match &self.scope {
+            Some(s) if !s.tables.iter().any(|t| t == table) => Err(TableError::Store(format!(
+                "table {table:?} is outside this session's lock scope"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     fn release(&mut self) {
         self.snapshot = None;
+        self.dedupe_view = None;
+        self.db = None;
         self.lock = None;
         self.batch = Layer::default();
         self.event = Layer::default();
         self.outbox.clear();
         self.records.clear();
-        self.dedupe_view = None;
         self.positions.clear();
+    }
+
+    /// The committed dedupe record of `event_id`, from the snapshot or the dedupe view.
+    fn recorded_stored(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+        if let Some(snap) = &self.snapshot {
+            return read_record(snap, event_id);
+        }
+        let table = match &self.dedupe_view {
+            Some(table) => table,
+            None => {
+                let db = self.db()?;
+                let txn = db.begin_read().map_err(store_err)?;
+                self.dedupe_view
+                    .insert(txn.open_table(DEDUPE).map_err(store_err)?)
+            }
+        };
+        decode_found(
+            table
+                .get(event_id)
+                .map_err(store_err)?
+                .map(|v| v.value().to_vec()),
+            event_id,
+        )
+    }
+
+    /// The batch in one durable write transaction, on the handle the batch read from.
+    fn write_batch(&mut self) -> Result<(), CommitError> {
+        let db = self.db()?;
+        let pending = Pending {
+            kv: &self.batch.kv,
+            items: &self.batch.items,
+            records: &self.records,
+            outbox: &self.outbox,
+            positions: &self.positions,
+        };
+        let result = commit::write_batch(&db, &self.inner, &pending);
+        if let Err(CommitError::Store(e)) = &result {
+            self.inner.handle.fail(&db, &e.0);
+        }
+        result
     }
 
     /// Commit `position` as `partition`'s position together with this batch (it only moves
@@ -248,7 +406,7 @@ impl StoreSession {
         let now = self.now();
         Ok(self
             .stored_item(table, pk, sk)
-            .map_err(table_err)?
+            .map_err(table_store)?
             .filter(|i| rules::is_live(i, now)))
     }
 
@@ -257,243 +415,15 @@ impl StoreSession {
             .items
             .insert((table.to_owned(), pk.to_owned(), sk.to_owned()), item);
     }
-
-    /// Overlay entries of `table` (event over batch).
-    fn overlay_items(&self, table: &str) -> BTreeMap<(String, String), Option<Item>> {
-        let mut out = BTreeMap::new();
-        for layer in [&self.batch, &self.event] {
-            for ((t, pk, sk), v) in &layer.items {
-                if t == table {
-                    out.insert((pk.clone(), sk.clone()), v.clone());
-                }
-            }
-        }
-        out
-    }
-
-    /// Live, matching items of a base-table query from the snapshot: at most `want` of them,
-    /// in query order, starting after `after_sk`, skipping keys the overlay decides.
-    fn db_base_rows(
-        &mut self,
-        table: &str,
-        q: &Query,
-        after_sk: Option<&str>,
-        want: usize,
-        overlay: &BTreeMap<(String, String), Option<Item>>,
-    ) -> Result<Vec<(Vec<String>, Item)>, StoreError> {
-        let now = self.now();
-        let (mut lo, mut hi) = sk_bounds(&q.sk);
-        if let Some(c) = after_sk {
-            if q.forward {
-                lo = Bound::Excluded(c.to_owned());
-            } else {
-                hi = Bound::Excluded(c.to_owned());
-            }
-        }
-        let pk = q.pk.as_str();
-        let pk_end = after(pk);
-        let lower: Bound<(&str, &str, &str)> = match &lo {
-            Bound::Included(s) => Bound::Included((table, pk, s.as_str())),
-            Bound::Excluded(s) => Bound::Excluded((table, pk, s.as_str())),
-            Bound::Unbounded => Bound::Included((table, pk, "")),
-        };
-        let upper: Bound<(&str, &str, &str)> = match &hi {
-            Bound::Included(s) => Bound::Included((table, pk, s.as_str())),
-            Bound::Excluded(s) => Bound::Excluded((table, pk, s.as_str())),
-            Bound::Unbounded => Bound::Excluded((table, pk_end.as_str(), "")),
-        };
-        let snap = self.snapshot()?;
-        let items = snap.open_table(ITEMS).map_err(store_err)?;
-        let range = items
-            .range::<(&str, &str, &str)>((lower, upper))
-            .map_err(store_err)?;
-        let iter: Box<dyn Iterator<Item = _>> = if q.forward {
-            Box::new(range)
-        } else {
-            Box::new(range.rev())
-        };
-        let mut out = Vec::new();
-        for entry in iter {
-            let (k, v) = entry.map_err(store_err)?;
-            let (_, ipk, isk) = k.value();
-            if ipk != pk {
-                continue;
-            }
-            if overlay.contains_key(&(ipk.to_owned(), isk.to_owned())) || !q.sk.matches(isk) {
-                continue;
-            }
-            let Some(item) = codec::decode(ipk, isk, v.value()) else {
-                continue;
-            };
-            if !rules::is_live(&item, now) {
-                continue;
-            }
-            out.push((vec![item.sk.clone()], item));
-            if out.len() >= want {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Like [`Self::db_base_rows`] for a secondary index; positions are (index sk, pk, sk).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "a query's parts, kept apart for clarity"
-    )]
-    fn db_index_rows(
-        &mut self,
-        table: &str,
-        index: &str,
-        q: &Query,
-        after_pos: Option<&[String]>,
-        want: usize,
-        overlay: &BTreeMap<(String, String), Option<Item>>,
-    ) -> Result<Vec<(Vec<String>, Item)>, StoreError> {
-        let now = self.now();
-        let (lo, hi) = sk_bounds(&q.sk);
-        let ipk = q.pk.as_str();
-        let ipk_end = after(ipk);
-        let lo_after;
-        let hi_after;
-        type K<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
-        let mut lower: Bound<K<'_>> = match &lo {
-            Bound::Included(s) => Bound::Included((table, index, ipk, s.as_str(), "", "")),
-            Bound::Excluded(s) => {
-                lo_after = after(s);
-                Bound::Included((table, index, ipk, lo_after.as_str(), "", ""))
-            }
-            Bound::Unbounded => Bound::Included((table, index, ipk, "", "", "")),
-        };
-        let mut upper: Bound<K<'_>> = match &hi {
-            Bound::Included(s) => {
-                hi_after = after(s);
-                Bound::Excluded((table, index, ipk, hi_after.as_str(), "", ""))
-            }
-            Bound::Excluded(s) => Bound::Excluded((table, index, ipk, s.as_str(), "", "")),
-            Bound::Unbounded => Bound::Excluded((table, index, ipk_end.as_str(), "", "", "")),
-        };
-        if let Some([isk, pk, sk]) = after_pos {
-            let at = (table, index, ipk, isk.as_str(), pk.as_str(), sk.as_str());
-            if q.forward {
-                lower = Bound::Excluded(at);
-            } else {
-                upper = Bound::Excluded(at);
-            }
-        }
-        let snap = self.snapshot()?;
-        let entries = snap.open_table(INDEX).map_err(store_err)?;
-        let items = snap.open_table(ITEMS).map_err(store_err)?;
-        let range = entries.range::<K<'_>>((lower, upper)).map_err(store_err)?;
-        let iter: Box<dyn Iterator<Item = _>> = if q.forward {
-            Box::new(range)
-        } else {
-            Box::new(range.rev())
-        };
-        let mut out = Vec::new();
-        for entry in iter {
-            let (k, _) = entry.map_err(store_err)?;
-            let (_, _, eipk, eisk, pk, sk) = k.value();
-            if eipk != ipk
-                || !q.sk.matches(eisk)
-                || overlay.contains_key(&(pk.to_owned(), sk.to_owned()))
-            {
-                continue;
-            }
-            let Some(v) = items.get((table, pk, sk)).map_err(store_err)? else {
-                continue;
-            };
-            let Some(item) = codec::decode(pk, sk, v.value()) else {
-                continue;
-            };
-            if !rules::is_live(&item, now) {
-                continue;
-            }
-            out.push((vec![eisk.to_owned(), pk.to_owned(), sk.to_owned()], item));
-            if out.len() >= want {
-                break;
-            }
-        }
-        Ok(out)
-    }
 }
 
-impl StateSession for StoreSession {
-    fn begin_event(&mut self, event_id: &str) {
-        self.event = Layer::default();
-        self.event_id = Some(event_id.to_owned());
-    }
-
-    fn finish_event(&mut self, keep: bool) -> Vec<Emitted> {
-        let event = std::mem::take(&mut self.event);
-        let id = self.event_id.take().unwrap_or_default();
-        if !keep {
-            return Vec::new();
-        }
-        self.batch.kv.extend(event.kv);
-        self.batch.items.extend(event.items);
-        for e in &event.emitted {
-            self.outbox.push((id.clone(), e.clone()));
-        }
-        event.emitted
-    }
-
-    fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome) {
-        let recorded_at_ms = self.now();
-        self.records.push((
-            event_id.to_owned(),
-            Recorded {
-                recorded_at_ms,
-                outcome,
-            },
-        ));
-    }
-
-    fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
-        if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
-            return Ok(Some(r.clone()));
-        }
-        if let Some(snap) = &self.snapshot {
-            return read_record(snap, event_id);
-        }
-        if self.dedupe_view.is_none() {
-            let txn = self.inner.db.begin_read().map_err(store_err)?;
-            self.dedupe_view = Some(txn.open_table(DEDUPE).map_err(store_err)?);
-        }
-        let table = self.dedupe_view.as_ref().expect("just opened");
-        decode_found(
-            table
-                .get(event_id)
-                .map_err(store_err)?
-                .map(|v| v.value().to_vec()),
-            event_id,
-        )
-    }
-
-    fn commit(&mut self) -> Result<(), CommitError> {
-        self.event = Layer::default();
-        if self.batch.is_empty()
-            && self.records.is_empty()
-            && self.outbox.is_empty()
-            && self.positions.is_empty()
-        {
-            self.release();
-            return Ok(());
-        }
-        let result = self.write_batch();
-        self.release();
-        result
-    }
-
-    fn rollback(&mut self) {
-        self.release();
-    }
-
-    fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+/// The state calls, before the scope check and the fault bookkeeping of the trait's methods.
+impl StoreSession {
+    fn kv_get_inner(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         if let Some(v) = self.overlay_kv(bucket, key) {
             return Ok(v.clone());
         }
-        let snap = self.snapshot().map_err(kv_err)?;
+        let snap = self.snapshot().map_err(kv_store)?;
         let kv = snap.open_table(KV).map_err(kv_err)?;
         Ok(kv
             .get((bucket, key))
@@ -501,25 +431,25 @@ impl StateSession for StoreSession {
             .map(|v| v.value().to_vec()))
     }
 
-    fn kv_set(&mut self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+    fn kv_set_inner(&mut self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
         // Blind writes take the lock too: the batch's writes must not interleave with another
         // batch's read-modify-write of the same key.
-        self.snapshot().map_err(kv_err)?;
+        self.snapshot().map_err(kv_store)?;
         self.event
             .kv
             .insert((bucket.to_owned(), key.to_owned()), Some(value));
         Ok(())
     }
 
-    fn kv_delete(&mut self, bucket: &str, key: &str) -> Result<(), KvError> {
-        self.snapshot().map_err(kv_err)?;
+    fn kv_delete_inner(&mut self, bucket: &str, key: &str) -> Result<(), KvError> {
+        self.snapshot().map_err(kv_store)?;
         self.event
             .kv
             .insert((bucket.to_owned(), key.to_owned()), None);
         Ok(())
     }
 
-    fn kv_list(
+    fn kv_list_inner(
         &mut self,
         bucket: &str,
         prefix: &str,
@@ -539,7 +469,7 @@ impl StateSession for StoreSession {
         let want = limit + 1 + overlay.len();
         let mut live: BTreeMap<String, bool> = BTreeMap::new();
         {
-            let snap = self.snapshot().map_err(kv_err)?;
+            let snap = self.snapshot().map_err(kv_store)?;
             let kv = snap.open_table(KV).map_err(kv_err)?;
             let start = match cursor {
                 Some(c) if c >= prefix => Bound::Excluded((bucket, c)),
@@ -571,7 +501,7 @@ impl StateSession for StoreSession {
         ))
     }
 
-    fn table_put(
+    fn table_put_inner(
         &mut self,
         table: &str,
         pk: &str,
@@ -587,11 +517,16 @@ impl StateSession for StoreSession {
         Ok(version)
     }
 
-    fn table_get(&mut self, table: &str, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+    fn table_get_inner(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<Item>, TableError> {
         self.live_item(table, pk, sk)
     }
 
-    fn table_delete(
+    fn table_delete_inner(
         &mut self,
         table: &str,
         pk: &str,
@@ -604,7 +539,7 @@ impl StateSession for StoreSession {
         Ok(current.is_some())
     }
 
-    fn table_update(
+    fn table_update_inner(
         &mut self,
         table: &str,
         pk: &str,
@@ -617,197 +552,177 @@ impl StateSession for StoreSession {
         self.write_item(table, pk, sk, Some(item.clone()));
         Ok(item)
     }
+}
+
+impl StateSession for StoreSession {
+    fn begin_event(&mut self, event_id: &str) {
+        self.event = Layer::default();
+        self.event_id = Some(event_id.to_owned());
+        // A fault belongs to the event whose call it failed.
+        self.fault = None;
+    }
+
+    fn finish_event(&mut self, keep: bool) -> Vec<Emitted> {
+        let event = std::mem::take(&mut self.event);
+        let id = self.event_id.take().unwrap_or_default();
+        if !keep {
+            return Vec::new();
+        }
+        self.batch.kv.extend(event.kv);
+        self.batch.items.extend(event.items);
+        for e in &event.emitted {
+            self.outbox.push((id.clone(), e.clone()));
+        }
+        event.emitted
+    }
+
+    fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome) {
+        let recorded_at_ms = self.now();
+        self.records.push((
+            event_id.to_owned(),
+            Recorded {
+                recorded_at_ms,
+                outcome,
+            },
+        ));
+    }
+
+    fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
+        if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
+            return Ok(Some(r.clone()));
+        }
+        let r = self.recorded_stored(event_id);
+        if let Err(e) = &r {
+            self.storage_failure(&e.0);
+        }
+        r
+    }
+
+    fn commit(&mut self) -> Result<(), CommitError> {
+        self.event = Layer::default();
+        if self.batch.is_empty()
+            && self.records.is_empty()
+            && self.outbox.is_empty()
+            && self.positions.is_empty()
+        {
+            self.release();
+            return Ok(());
+        }
+        let result = self.write_batch();
+        self.release();
+        result
+    }
+
+    fn rollback(&mut self) {
+        self.release();
+    }
+
+    fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.bucket_in_scope(bucket)?;
+        let r = self.kv_get_inner(bucket, key);
+        self.note_kv(r)
+    }
+
+    fn kv_set(&mut self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
+        self.bucket_in_scope(bucket)?;
+        let r = self.kv_set_inner(bucket, key, value);
+        self.note_kv(r)
+    }
+
+    fn kv_delete(&mut self, bucket: &str, key: &str) -> Result<(), KvError> {
+        self.bucket_in_scope(bucket)?;
+        let r = self.kv_delete_inner(bucket, key);
+        self.note_kv(r)
+    }
+
+    fn kv_list(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, KvError> {
+        self.bucket_in_scope(bucket)?;
+        let r = self.kv_list_inner(bucket, prefix, cursor, limit);
+        self.note_kv(r)
+    }
+
+    fn table_put(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        doc: Value,
+        cond: Condition,
+        expires_at: Option<u64>,
+    ) -> Result<u64, TableError> {
+        self.table_in_scope(table)?;
+        let r = self.table_put_inner(table, pk, sk, doc, cond, expires_at);
+        self.note_table(r)
+    }
+
+    fn table_get(&mut self, table: &str, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        self.table_in_scope(table)?;
+        let r = self.table_get_inner(table, pk, sk);
+        self.note_table(r)
+    }
+
+    fn table_delete(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        cond: Condition,
+    ) -> Result<bool, TableError> {
+        self.table_in_scope(table)?;
+        let r = self.table_delete_inner(table, pk, sk, cond);
+        self.note_table(r)
+    }
+
+    fn table_update(
+        &mut self,
+        table: &str,
+        pk: &str,
+        sk: &str,
+        patch: &Value,
+        cond: Condition,
+    ) -> Result<Item, TableError> {
+        self.table_in_scope(table)?;
+        let r = self.table_update_inner(table, pk, sk, patch, cond);
+        self.note_table(r)
+    }
 
     fn table_query(&mut self, table: &str, q: &Query) -> Result<QueryPage, TableError> {
-        let index = match &q.index {
-            None => None,
-            Some(name) => Some(
-                self.inner
-                    .indexes
-                    .get(table)
-                    .and_then(|defs| defs.iter().find(|d| &d.name == name))
-                    .cloned()
-                    .ok_or_else(|| TableError::NoSuchIndex(name.clone()))?,
-            ),
-        };
-        let after_pos = q
-            .cursor
-            .as_deref()
-            .map(|c| rules::parse_cursor(c, if index.is_some() { 3 } else { 1 }))
-            .transpose()?;
-        let limit = q.limit.max(1);
-        let now = self.now();
-        let overlay = self.overlay_items(table);
-        let past_cursor = |pos: &Vec<String>| match &after_pos {
-            None => true,
-            Some(after) if q.forward => pos > after,
-            Some(after) => pos < after,
-        };
-        // Overlay candidates: every live overlay item of the partition that matches.
-        let mut rows: Vec<(Vec<String>, Item)> = overlay
-            .values()
-            .flatten()
-            .filter(|item| rules::is_live(item, now))
-            .filter_map(|item| match &index {
-                None => (item.pk == q.pk && q.sk.matches(&item.sk))
-                    .then(|| (vec![item.sk.clone()], item.clone())),
-                Some(def) => {
-                    let (ipk, isk) = rules::index_key(def, item)?;
-                    (ipk == q.pk && q.sk.matches(&isk))
-                        .then(|| (vec![isk, item.pk.clone(), item.sk.clone()], item.clone()))
-                }
-            })
-            .filter(|(pos, _)| past_cursor(pos))
-            .collect();
-        let want = limit + 1;
-        let stored = match &index {
-            None => self.db_base_rows(
-                table,
-                q,
-                after_pos.as_ref().map(|p| p[0].as_str()),
-                want,
-                &overlay,
-            ),
-            Some(def) => {
-                self.db_index_rows(table, &def.name, q, after_pos.as_deref(), want, &overlay)
-            }
-        }
-        .map_err(table_err)?;
-        rows.extend(stored);
-        Ok(rules::paginate(
-            rows,
-            q.forward,
-            after_pos.as_deref(),
-            limit,
-        ))
+        self.table_in_scope(table)?;
+        let r = self.table_query_inner(table, q);
+        self.note_table(r)
     }
 
     fn emit(&mut self, event: Emitted) {
         self.event.emitted.push(event);
     }
-}
 
-impl StoreSession {
-    /// The batch in one durable write transaction.
-    fn write_batch(&mut self) -> Result<(), CommitError> {
-        let inner = self.inner.clone();
-        let mut txn = inner.db.begin_write().map_err(store_err)?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(store_err)?;
-        {
-            let mut dedupe = txn.open_table(DEDUPE).map_err(store_err)?;
-            let mut newest = 0;
-            for (id, r) in &self.records {
-                // `insert` returns the previous record: if another session committed this
-                // event since we looked, this batch ran it a second time, and nothing of the
-                // batch may land (returning before `commit` drops the transaction).
-                let previous = dedupe
-                    .insert(id.as_str(), codec::encode_record(r).as_slice())
-                    .map_err(store_err)?;
-                if previous.is_some() {
-                    return Err(CommitError::Duplicate(id.clone()));
-                }
-                newest = newest.max(r.recorded_at_ms);
-            }
-            // One retention entry for the batch, at its newest record's time, so no record
-            // is swept before its own time passes the horizon.
-            if let Some((first, _)) = self.records.first() {
-                txn.open_table(DEDUPE_BATCHES)
-                    .map_err(store_err)?
-                    .insert(
-                        (newest, first.as_str()),
-                        codec::encode_ids(self.records.iter().map(|(id, _)| id.as_str()))
-                            .as_slice(),
-                    )
-                    .map_err(store_err)?;
-            }
+    fn set_lock_scope(&mut self, scope: Option<LockScope>) {
+        // Takes effect at the next batch's first state access; a batch holding locks keeps
+        // the ones it took.
+        self.scope = scope;
+    }
 
-            let mut kv = txn.open_table(KV).map_err(store_err)?;
-            for ((bucket, key), value) in &self.batch.kv {
-                match value {
-                    Some(v) => kv
-                        .insert((bucket.as_str(), key.as_str()), v.as_slice())
-                        .map(drop),
-                    None => kv.remove((bucket.as_str(), key.as_str())).map(drop),
-                }
-                .map_err(store_err)?;
-            }
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
 
-            let mut items = txn.open_table(ITEMS).map_err(store_err)?;
-            let mut index = txn.open_table(INDEX).map_err(store_err)?;
-            let mut ttl = txn.open_table(TTL).map_err(store_err)?;
-            for ((table, pk, sk), new) in &self.batch.items {
-                let key = (table.as_str(), pk.as_str(), sk.as_str());
-                let old = items
-                    .get(key)
-                    .map_err(store_err)?
-                    .and_then(|v| codec::decode(pk, sk, v.value()));
-                if let Some(old) = &old {
-                    remove_index_entries(&mut index, &inner.indexes, table, old)?;
-                    if let Some(at) = old.expires_at {
-                        ttl.remove((at, table.as_str(), pk.as_str(), sk.as_str()))
-                            .map_err(store_err)?;
-                    }
-                }
-                match new {
-                    Some(item) => {
-                        items
-                            .insert(key, codec::encode(item).as_slice())
-                            .map_err(store_err)?;
-                        for def in inner.indexes.get(table).into_iter().flatten() {
-                            if let Some((ipk, isk)) = rules::index_key(def, item) {
-                                index
-                                    .insert(
-                                        (
-                                            table.as_str(),
-                                            def.name.as_str(),
-                                            ipk.as_str(),
-                                            isk.as_str(),
-                                            pk.as_str(),
-                                            sk.as_str(),
-                                        ),
-                                        (),
-                                    )
-                                    .map_err(store_err)?;
-                            }
-                        }
-                        if let Some(at) = item.expires_at {
-                            ttl.insert((at, table.as_str(), pk.as_str(), sk.as_str()), ())
-                                .map_err(store_err)?;
-                        }
-                    }
-                    None => {
-                        items.remove(key).map_err(store_err)?;
-                    }
-                }
-            }
+    fn take_fault(&mut self) -> Option<Fault> {
+        self.fault.take()
+    }
 
-            let mut positions = txn.open_table(POSITIONS).map_err(store_err)?;
-            for (partition, p) in &self.positions {
-                let current = positions
-                    .get(partition.as_str())
-                    .map_err(store_err)?
-                    .map(|v| v.value());
-                if current.is_none_or(|c| c < *p) {
-                    positions
-                        .insert(partition.as_str(), *p)
-                        .map_err(store_err)?;
-                }
-            }
-
-            let mut rows = txn.open_table(OUTBOX).map_err(store_err)?;
-            let mut counts: HashMap<&str, usize> = HashMap::new();
-            for (source, e) in &self.outbox {
-                let n = counts.entry(source.as_str()).or_default();
-                let msg_id = format!("{source}/{n}");
-                *n += 1;
-                rows.insert(
-                    Store::next_outbox_seq(&inner),
-                    outbox::encode(&msg_id, e).as_slice(),
-                )
-                .map_err(store_err)?;
-            }
+    fn await_healthy(&mut self, timeout: Duration) -> bool {
+        if self.inner.handle.is_down() && (self.db.is_some() || self.lock.is_some()) {
+            // The batch cannot commit, and while it holds the failed handle the store cannot
+            // heal: waiting with it would only wait for the timeout.
+            tracing::warn!("await_healthy with a batch still open: rolling it back");
+            self.release();
         }
-        Ok(txn.commit().map_err(store_err)?)
+        self.inner.handle.await_healthy(timeout)
     }
 }

@@ -1,18 +1,23 @@
 //! Opening the database, and the maintenance that is not part of a batch: TTL sweeps,
 //! dedupe retention, and draining the outbox.
+//!
+//! Every access goes through the current database handle (see `health.rs`): a storage
+//! failure takes the store down, these methods then fail at once with "store unavailable",
+//! and the store heals by itself once the storage works again.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use redb::{Builder, Database, Durability, ReadableDatabase, ReadableTable, StorageBackend};
 use sluice_model::state::{
     Clock, IndexDef, Recorded, StateBackend, StateSession, StoreError, TableDef,
 };
 
+use crate::health::{Handle, Health, Opener};
+use crate::locks::StateLocks;
 use crate::outbox::{self, OutboxRow};
 use crate::schema::{
     DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX,
@@ -60,13 +65,14 @@ pub struct SweepReport {
 }
 
 pub(crate) struct Inner {
-    pub(crate) db: Database,
+    /// The current database handle and the store's health.
+    pub(crate) handle: Arc<Handle>,
     pub(crate) indexes: HashMap<String, Vec<IndexDef>>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retention_ms: u64,
     /// Held by a session from its first state access until commit or rollback; see
-    /// `session.rs` for why batches that touch state are serialized.
-    pub(crate) state_lock: Arc<Mutex<()>>,
+    /// `session.rs` for why batches that touch the same state are serialized.
+    pub(crate) locks: StateLocks,
     pub(crate) next_outbox_seq: AtomicU64,
 }
 
@@ -109,50 +115,78 @@ fn migrate_v1(txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
     Ok(())
 }
 
-impl Store {
-    /// Open or create the database at `path`.
-    pub fn open(path: &Path, config: StoreConfig) -> Result<Self, OpenError> {
-        let db = Database::create(path)?;
-        let init = |db: &Database| -> Result<u64, OpenError> {
-            let err = |e: &dyn std::fmt::Display| OpenError::Init(e.to_string());
-            let txn = db.begin_write().map_err(|e| err(&e))?;
-            let next_seq;
-            {
-                let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
-                let found = meta
-                    .get("format_version")
-                    .map_err(|e| err(&e))?
-                    .map(|v| v.value());
-                match found {
-                    Some(v) if v > FORMAT_VERSION => return Err(OpenError::TooNew { found: v }),
-                    Some(1) => {
-                        migrate_v1(&txn).map_err(|e| err(&e))?;
-                        meta.insert("format_version", FORMAT_VERSION)
-                            .map_err(|e| err(&e))?;
-                    }
-                    Some(_) => {}
-                    None => {
-                        meta.insert("format_version", FORMAT_VERSION)
-                            .map_err(|e| err(&e))?;
-                    }
-                }
-                // Create every table now, so read transactions never meet a missing table.
-                txn.open_table(KV).map_err(|e| err(&e))?;
-                txn.open_table(ITEMS).map_err(|e| err(&e))?;
-                txn.open_table(INDEX).map_err(|e| err(&e))?;
-                txn.open_table(TTL).map_err(|e| err(&e))?;
-                txn.open_table(DEDUPE).map_err(|e| err(&e))?;
-                txn.open_table(DEDUPE_BATCHES).map_err(|e| err(&e))?;
-                txn.open_table(POSITIONS).map_err(|e| err(&e))?;
-                let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
-                next_seq = outbox
-                    .last()
-                    .map_err(|e| err(&e))?
-                    .map_or(0, |(k, _)| k.value() + 1);
+/// Check the format version (migrating format 1) and create every table; the next outbox
+/// sequence number.
+fn init(db: &Database) -> Result<u64, OpenError> {
+    let err = |e: &dyn std::fmt::Display| OpenError::Init(e.to_string());
+    let txn = db.begin_write().map_err(|e| err(&e))?;
+    let next_seq;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        let found = meta
+            .get("format_version")
+            .map_err(|e| err(&e))?
+            .map(|v| v.value());
+        match found {
+            Some(v) if v > FORMAT_VERSION => return Err(OpenError::TooNew { found: v }),
+            Some(1) => {
+                migrate_v1(&txn).map_err(|e| err(&e))?;
+                meta.insert("format_version", FORMAT_VERSION)
+                    .map_err(|e| err(&e))?;
             }
-            txn.commit().map_err(|e| err(&e))?;
-            Ok(next_seq)
-        };
+            Some(_) => {}
+            None => {
+                meta.insert("format_version", FORMAT_VERSION)
+                    .map_err(|e| err(&e))?;
+            }
+        }
+        // Create every table now, so read transactions never meet a missing table.
+        txn.open_table(KV).map_err(|e| err(&e))?;
+        txn.open_table(ITEMS).map_err(|e| err(&e))?;
+        txn.open_table(INDEX).map_err(|e| err(&e))?;
+        txn.open_table(TTL).map_err(|e| err(&e))?;
+        txn.open_table(DEDUPE).map_err(|e| err(&e))?;
+        txn.open_table(DEDUPE_BATCHES).map_err(|e| err(&e))?;
+        txn.open_table(POSITIONS).map_err(|e| err(&e))?;
+        let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
+        next_seq = outbox
+            .last()
+            .map_err(|e| err(&e))?
+            .map_or(0, |(k, _)| k.value() + 1);
+    }
+    txn.commit().map_err(|e| err(&e))?;
+    Ok(next_seq)
+}
+
+impl Store {
+    /// Open or create the database file at `path`. The file is locked: a second process
+    /// opening it is refused.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<Self, OpenError> {
+        let path = path.to_owned();
+        Self::open_with(Box::new(move || Builder::new().create(&path)), config)
+    }
+
+    /// Open or create the database at `path` on storage backends made by `factory`: one for
+    /// the first open and a fresh one for each reopen after a storage failure. For fault
+    /// tests and capped databases, see [`crate::QuotaFile`].
+    pub fn open_with_backend<B, F>(
+        path: &Path,
+        config: StoreConfig,
+        factory: F,
+    ) -> Result<Self, OpenError>
+    where
+        B: StorageBackend,
+        F: Fn(&Path) -> std::io::Result<B> + Send + Sync + 'static,
+    {
+        let path: PathBuf = path.to_owned();
+        Self::open_with(
+            Box::new(move || Builder::new().create_with_backend(factory(&path)?)),
+            config,
+        )
+    }
+
+    fn open_with(open: Opener, config: StoreConfig) -> Result<Self, OpenError> {
+        let db = open()?;
         let next_seq = init(&db)?;
         let mut indexes = HashMap::new();
         for t in config.tables {
@@ -160,15 +194,21 @@ impl Store {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                db,
+                handle: Handle::new(open, db),
                 indexes,
                 clock: config.clock,
                 retention_ms: u64::try_from(config.dedupe_retention.as_millis())
                     .unwrap_or(u64::MAX),
-                state_lock: Arc::new(Mutex::new(())),
+                locks: StateLocks::default(),
                 next_outbox_seq: AtomicU64::new(next_seq),
             }),
         })
+    }
+
+    /// Whether the store can commit; `Down` from a storage failure until the database has
+    /// been reopened.
+    pub fn health(&self) -> Health {
+        self.inner.handle.health()
     }
 
     /// A session for one worker.
@@ -178,14 +218,18 @@ impl Store {
 
     /// The committed dedupe record of `event_id`.
     pub fn recorded(&self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
-        session::read_record(&self.inner.db.begin_read().map_err(storage)?, event_id)
+        self.inner
+            .handle
+            .with(|db| session::read_record(&db.begin_read().map_err(storage)?, event_id))
     }
 
     /// The committed position of `partition` (see [`StoreSession::set_position`]).
     pub fn position(&self, partition: &str) -> Result<Option<u64>, StoreError> {
-        let txn = self.inner.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(POSITIONS).map_err(storage)?;
-        Ok(table.get(partition).map_err(storage)?.map(|v| v.value()))
+        self.inner.handle.with(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(POSITIONS).map_err(storage)?;
+            Ok(table.get(partition).map_err(storage)?.map(|v| v.value()))
+        })
     }
 
     /// Run [`Store::sweep`] every `every` on a background thread until the last clone of this
@@ -199,10 +243,17 @@ impl Store {
                 loop {
                     std::thread::sleep(every);
                     let Some(inner) = weak.upgrade() else { return };
+                    // While the store is down the healer has said so once; a sweep would only
+                    // fail the same way every time.
+                    if inner.handle.is_down() {
+                        tracing::debug!("store down: sweep skipped");
+                        continue;
+                    }
                     match (Store { inner }).sweep() {
                         Ok(r) if r != SweepReport::default() => tracing::debug!(?r, "swept"),
                         Ok(_) => {}
-                        Err(e) => tracing::warn!("sweep failed: {e}"),
+                        // A storage failure, already reported by the store going down.
+                        Err(e) => tracing::debug!("sweep failed: {e}"),
                     }
                 }
             })
@@ -211,9 +262,13 @@ impl Store {
 
     /// Remove expired items (and their index entries) and dedupe records past the retention.
     pub fn sweep(&self) -> Result<SweepReport, StoreError> {
+        self.inner.handle.with(|db| self.sweep_on(db))
+    }
+
+    fn sweep_on(&self, db: &Database) -> Result<SweepReport, StoreError> {
         let now = self.inner.clock.now_ms();
         let mut report = SweepReport::default();
-        let txn = self.inner.db.begin_write().map_err(storage)?;
+        let txn = db.begin_write().map_err(storage)?;
         {
             let mut ttl = txn.open_table(TTL).map_err(storage)?;
             let mut items = txn.open_table(ITEMS).map_err(storage)?;
@@ -276,31 +331,36 @@ impl Store {
 
     /// Up to `limit` outbox rows, oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
-        let txn = self.inner.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(OUTBOX).map_err(storage)?;
-        let mut rows = Vec::new();
-        for entry in table.iter().map_err(storage)?.take(limit) {
-            let (k, v) = entry.map_err(storage)?;
-            rows.push(
-                outbox::decode(k.value(), v.value())
-                    .ok_or_else(|| storage("corrupt outbox row"))?,
-            );
-        }
-        Ok(rows)
+        self.inner.handle.with(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(OUTBOX).map_err(storage)?;
+            let mut rows = Vec::new();
+            for entry in table.iter().map_err(storage)?.take(limit) {
+                let (k, v) = entry.map_err(storage)?;
+                rows.push(
+                    outbox::decode(k.value(), v.value())
+                        .ok_or_else(|| storage("corrupt outbox row"))?,
+                );
+            }
+            Ok(rows)
+        })
     }
 
     /// Delete published outbox rows.
     pub fn remove_outbox(&self, seqs: &[u64]) -> Result<(), StoreError> {
-        let mut txn = self.inner.db.begin_write().map_err(storage)?;
-        // Losing a deletion in a crash only republishes a row, which downstream dedupe drops.
-        txn.set_durability(Durability::None).map_err(storage)?;
-        {
-            let mut table = txn.open_table(OUTBOX).map_err(storage)?;
-            for seq in seqs {
-                table.remove(*seq).map_err(storage)?;
+        self.inner.handle.with(|db| {
+            let mut txn = db.begin_write().map_err(storage)?;
+            // Losing a deletion in a crash only republishes a row, which downstream dedupe
+            // drops.
+            txn.set_durability(Durability::None).map_err(storage)?;
+            {
+                let mut table = txn.open_table(OUTBOX).map_err(storage)?;
+                for seq in seqs {
+                    table.remove(*seq).map_err(storage)?;
+                }
             }
-        }
-        txn.commit().map_err(storage)
+            txn.commit().map_err(storage)
+        })
     }
 
     pub(crate) fn next_outbox_seq(inner: &Inner) -> u64 {

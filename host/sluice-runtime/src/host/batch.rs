@@ -29,7 +29,12 @@ impl Host for HostState {
         cursor.current = index;
         let id = cursor.ids[index].clone();
         self.session.begin_event(&id);
-        self.start_event(&id);
+        // The previous event's bytes stay held (tentatively kept), and a store failure it met
+        // still makes the call the platform's fault.
+        let held = self.budget.batch_before + self.budget.held();
+        let fault = self.store_fault.take();
+        self.start_event(&id, held);
+        self.store_fault = fault;
         Ok(())
     }
 }

@@ -76,6 +76,10 @@ impl Host for HostState {
                 "more than {MAX_EMITS_PER_EVENT} emits for one event"
             ))));
         }
+        // The outbox row holds all of it until the batch commits and the relay publishes it.
+        if let Err(m) = self.charge_emit(subject.len() + data.len() + header_bytes)? {
+            return Ok(Err(Error::TooLarge(m)));
+        }
         self.emits += 1;
         self.session.emit(Emitted {
             subject,

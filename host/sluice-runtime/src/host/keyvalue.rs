@@ -53,6 +53,20 @@ impl HostState {
     fn bucket(&self, b: &Resource<BucketHandle>) -> wasmtime::Result<String> {
         Ok(self.resources.get(b)?.name.clone())
     }
+
+    /// Pass `r` to the guest, after looking behind a store failure (see
+    /// [`HostState::after_state_error`]).
+    fn kv_result<T>(&mut self, r: Result<T, Error>) -> wasmtime::Result<Result<T, Error>> {
+        if matches!(r, Err(Error::Store(_))) {
+            self.after_state_error()?;
+        }
+        Ok(r)
+    }
+
+    /// Charge a write of `bytes` to the event's budget (`too-large` past its cap).
+    fn kv_charge(&mut self, bytes: usize) -> wasmtime::Result<Result<(), Error>> {
+        Ok(self.charge_write(bytes)?.map_err(Error::TooLarge))
+    }
 }
 
 impl Host for HostState {
@@ -79,7 +93,8 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| self.session.kv_get(&bucket, &key).map_err(convert)))
+        let r = check_key(&key).and_then(|()| self.session.kv_get(&bucket, &key).map_err(convert));
+        self.kv_result(r)
     }
 
     fn set(
@@ -89,9 +104,14 @@ impl HostBucket for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key)
-            .and_then(|()| check_value(&value))
-            .and_then(|()| self.session.kv_set(&bucket, &key, value).map_err(convert)))
+        if let Err(e) = check_key(&key).and_then(|()| check_value(&value)) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.kv_charge(bucket.len() + key.len() + value.len())? {
+            return Ok(Err(e));
+        }
+        let r = self.session.kv_set(&bucket, &key, value).map_err(convert);
+        self.kv_result(r)
     }
 
     fn delete(
@@ -100,7 +120,14 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| self.session.kv_delete(&bucket, &key).map_err(convert)))
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.kv_charge(bucket.len() + key.len())? {
+            return Ok(Err(e));
+        }
+        let r = self.session.kv_delete(&bucket, &key).map_err(convert);
+        self.kv_result(r)
     }
 
     fn exists(
@@ -109,12 +136,13 @@ impl HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| {
+        let r = check_key(&key).and_then(|()| {
             self.session
                 .kv_get(&bucket, &key)
                 .map(|v| v.is_some())
                 .map_err(convert)
-        }))
+        });
+        self.kv_result(r)
     }
 
     fn list_keys(
@@ -139,7 +167,7 @@ impl HostBucket for HostState {
                 keys: p.keys,
                 cursor: p.cursor,
             });
-        Ok(result)
+        self.kv_result(result)
     }
 
     fn increment(
@@ -149,11 +177,17 @@ impl HostBucket for HostState {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key).and_then(|()| {
-            self.session
-                .kv_increment(&bucket, &key, delta)
-                .map_err(convert)
-        }))
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.kv_charge(bucket.len() + key.len() + 8)? {
+            return Ok(Err(e));
+        }
+        let r = self
+            .session
+            .kv_increment(&bucket, &key, delta)
+            .map_err(convert);
+        self.kv_result(r)
     }
 
     fn compare_and_swap(
@@ -164,13 +198,17 @@ impl HostBucket for HostState {
         new: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.bucket(&b)?;
-        Ok(check_key(&key)
-            .and_then(|()| check_value(&new))
-            .and_then(|()| {
-                self.session
-                    .kv_compare_and_swap(&bucket, &key, expected.as_deref(), new)
-                    .map_err(convert)
-            }))
+        if let Err(e) = check_key(&key).and_then(|()| check_value(&new)) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.kv_charge(bucket.len() + key.len() + new.len())? {
+            return Ok(Err(e));
+        }
+        let r = self
+            .session
+            .kv_compare_and_swap(&bucket, &key, expected.as_deref(), new)
+            .map_err(convert);
+        self.kv_result(r)
     }
 
     fn get_many(
@@ -201,7 +239,7 @@ impl HostBucket for HostState {
                     }
                     out.push(v);
                 }
-                Err(e) => return Ok(Err(convert(e))),
+                Err(e) => return self.kv_result(Err(convert(e))),
             }
         }
         Ok(Ok(out))
@@ -220,14 +258,19 @@ impl HostBucket for HostState {
             ))));
         }
         // Check everything first so a refused batch writes nothing.
+        let mut bytes = 0_usize;
         for (k, v) in &entries {
             if let Err(e) = check_key(k).and_then(|()| check_value(v)) {
                 return Ok(Err(e));
             }
+            bytes = bytes.saturating_add(bucket.len() + k.len() + v.len());
+        }
+        if let Err(e) = self.kv_charge(bytes)? {
+            return Ok(Err(e));
         }
         for (k, v) in entries {
             if let Err(e) = self.session.kv_set(&bucket, &k, v) {
-                return Ok(Err(convert(e)));
+                return self.kv_result(Err(convert(e)));
             }
         }
         Ok(Ok(()))

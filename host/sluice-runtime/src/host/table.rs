@@ -97,20 +97,34 @@ fn item(i: model::Item) -> Item {
 }
 
 impl HostState {
+    /// Pass `r` to the guest, after looking behind a store failure (see
+    /// [`HostState::after_state_error`]).
+    fn table_result<T>(&mut self, r: Result<T, Error>) -> wasmtime::Result<Result<T, Error>> {
+        if matches!(r, Err(Error::Store(_))) {
+            self.after_state_error()?;
+        }
+        Ok(r)
+    }
+
+    /// Charge a write of `bytes` to the event's budget (`too-large` past its cap).
+    fn table_charge(&mut self, bytes: usize) -> wasmtime::Result<Result<(), Error>> {
+        Ok(self.charge_write(bytes)?.map_err(Error::TooLarge))
+    }
+
     fn table_name(&self, t: &Resource<TableHandle>) -> wasmtime::Result<String> {
         Ok(self.resources.get(t)?.name.clone())
     }
 
     /// Refuse an update whose merged document would exceed [`MAX_DOC`]: the cap bounds the
     /// stored document, not only each patch, or repeated updates could grow an item without
-    /// limit.
+    /// limit. Returns the merged document's size.
     fn check_updated_size(
         &mut self,
         table: &str,
         pk: &str,
         sk: &str,
         patch: &serde_json::Value,
-    ) -> Result<(), Error> {
+    ) -> Result<usize, Error> {
         let current = self.session.table_get(table, pk, sk).map_err(convert)?;
         let mut doc = current.map_or_else(|| serde_json::json!({}), |item| item.doc);
         model::merge_patch(&mut doc, patch);
@@ -120,7 +134,7 @@ impl HostState {
                 "the updated document would be {len} bytes, limit {MAX_DOC}"
             )));
         }
-        Ok(())
+        Ok(len)
     }
 }
 
@@ -153,13 +167,18 @@ impl HostTable for HostState {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let table = self.table_name(&t)?;
         let expires_at = ttl_ms.map(|ttl| self.clock.now_ms().saturating_add(ttl));
-        Ok(check_keys(&pk, &sk)
-            .and_then(|()| parse_doc("document", &doc))
-            .and_then(|doc| {
-                self.session
-                    .table_put(&table, &pk, &sk, doc, condition(cond), expires_at)
-                    .map_err(convert)
-            }))
+        let parsed = match check_keys(&pk, &sk).and_then(|()| parse_doc("document", &doc)) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = self.table_charge(table.len() + pk.len() + sk.len() + doc.len())? {
+            return Ok(Err(e));
+        }
+        let r = self
+            .session
+            .table_put(&table, &pk, &sk, parsed, condition(cond), expires_at)
+            .map_err(convert);
+        self.table_result(r)
     }
 
     fn get(
@@ -169,12 +188,13 @@ impl HostTable for HostState {
         sk: String,
     ) -> wasmtime::Result<Result<Option<Item>, Error>> {
         let table = self.table_name(&t)?;
-        Ok(check_keys(&pk, &sk).and_then(|()| {
+        let r = check_keys(&pk, &sk).and_then(|()| {
             self.session
                 .table_get(&table, &pk, &sk)
                 .map(|o| o.map(item))
                 .map_err(convert)
-        }))
+        });
+        self.table_result(r)
     }
 
     fn delete(
@@ -185,11 +205,17 @@ impl HostTable for HostState {
         cond: Condition,
     ) -> wasmtime::Result<Result<bool, Error>> {
         let table = self.table_name(&t)?;
-        Ok(check_keys(&pk, &sk).and_then(|()| {
-            self.session
-                .table_delete(&table, &pk, &sk, condition(cond))
-                .map_err(convert)
-        }))
+        if let Err(e) = check_keys(&pk, &sk) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = self.table_charge(table.len() + pk.len() + sk.len())? {
+            return Ok(Err(e));
+        }
+        let r = self
+            .session
+            .table_delete(&table, &pk, &sk, condition(cond))
+            .map_err(convert);
+        self.table_result(r)
     }
 
     fn update(
@@ -201,15 +227,25 @@ impl HostTable for HostState {
         cond: Condition,
     ) -> wasmtime::Result<Result<Item, Error>> {
         let table = self.table_name(&t)?;
-        Ok(check_keys(&pk, &sk)
-            .and_then(|()| parse_doc("patch", &patch))
-            .and_then(|patch| {
-                self.check_updated_size(&table, &pk, &sk, &patch)?;
-                self.session
-                    .table_update(&table, &pk, &sk, &patch, condition(cond))
-                    .map(item)
-                    .map_err(convert)
-            }))
+        let parsed = match check_keys(&pk, &sk).and_then(|()| parse_doc("patch", &patch)) {
+            Ok(parsed) => parsed,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The write set holds the merged document, which can be far larger than the patch (a
+        // one-byte patch to a 400 KiB item), so that is what is charged.
+        let merged = match self.check_updated_size(&table, &pk, &sk, &parsed) {
+            Ok(len) => len,
+            Err(e) => return self.table_result(Err(e)),
+        };
+        if let Err(e) = self.table_charge(table.len() + pk.len() + sk.len() + merged)? {
+            return Ok(Err(e));
+        }
+        let r = self
+            .session
+            .table_update(&table, &pk, &sk, &parsed, condition(cond))
+            .map(item)
+            .map_err(convert);
+        self.table_result(r)
     }
 
     fn query(
@@ -231,7 +267,7 @@ impl HostTable for HostState {
                 .clamp(1, MAX_PAGE),
             cursor: q.cursor,
         };
-        Ok(self
+        let r = self
             .session
             .table_query(&table, &query)
             .map_err(convert)
@@ -245,7 +281,8 @@ impl HostTable for HostState {
                     )));
                 }
                 Ok(QueryPage { items, cursor: p.cursor })
-            }))
+            });
+        self.table_result(r)
     }
 
     fn drop(&mut self, t: Resource<TableHandle>) -> wasmtime::Result<()> {
