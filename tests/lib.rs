@@ -245,7 +245,8 @@ pub async fn wait_for_stream(js: &async_nats::jetstream::Context, stream: &str) 
     }
 }
 
-/// Up to `max` messages of `stream`, read with a fresh ephemeral consumer.
+/// Up to `max` messages of `stream`, read with a fresh ephemeral consumer (acknowledging
+/// nothing, so the server's pending-ack limit does not cut the read at 1000).
 pub async fn read_stream(
     js: &async_nats::jetstream::Context,
     stream: &str,
@@ -254,7 +255,10 @@ pub async fn read_stream(
     use futures::StreamExt;
     let s = js.get_stream(stream).await.expect("stream");
     let consumer = s
-        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
         .await
         .expect("consumer");
     let mut batch = consumer

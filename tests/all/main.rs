@@ -10,6 +10,7 @@
 
 mod batch;
 mod deploy;
+mod disk_full;
 mod hardening;
 mod host_api;
 mod nats;

@@ -603,6 +603,15 @@ impl Trigger {
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.acked += 1;
             }
+            // The platform's own faults (the store was down when the host stopped waiting
+            // for it) and a full batch are not the event's doing: retry it, whatever its
+            // delivery count, and never dead-letter it for them.
+            Err(e) if e.retryable && not_the_events_fault(&e.name) => {
+                msg.ack_with(AckKind::Nak(Some(self.config.backoff(1))))
+                    .await
+                    .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
+                stats.retried += 1;
+            }
             Err(e) if e.retryable && delivered() < self.config.max_deliver => {
                 msg.ack_with(AckKind::Nak(Some(self.config.backoff(delivered()))))
                     .await
@@ -658,4 +667,10 @@ fn sanitize(s: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(1024)
         .collect()
+}
+
+/// Whether a failure named `name` says nothing about the event itself, so it must not count
+/// towards the event's dead-lettering.
+fn not_the_events_fault(name: &str) -> bool {
+    sluice_model::names::is_platform_fault(name) || name == sluice_model::names::SANDBOX_BATCH_LIMIT
 }

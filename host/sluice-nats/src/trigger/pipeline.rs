@@ -88,6 +88,8 @@ pub(super) struct Pipeline {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// Set when the pipeline is dropped: the threads skip what is still queued.
     cancel: Arc<AtomicBool>,
+    /// Set at shutdown: workers stop waiting for a failed store to heal.
+    give_up: Arc<AtomicBool>,
     /// Batches handed over and not yet finished by every partition, oldest first.
     pub(super) in_flight: VecDeque<InFlight>,
     /// A partition whose worker panicked.
@@ -100,9 +102,13 @@ impl Pipeline {
         let (reply_tx, replies) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
         let cancel = Arc::new(AtomicBool::new(false));
+        let give_up = Arc::new(AtomicBool::new(false));
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
         for (slot, worker) in workers.into_iter().enumerate() {
+            // A worker holds a batch while the store is down, until it heals; at shutdown it
+            // stops waiting, and the batch's messages are retried without being counted.
+            let worker = worker.with_give_up(give_up.clone());
             let (tx, rx) = mpsc::unbounded_channel();
             let replies = reply_tx.clone();
             let runtime = runtime.clone();
@@ -119,6 +125,7 @@ impl Pipeline {
             replies,
             threads,
             cancel,
+            give_up,
             in_flight: VecDeque::new(),
             lost: None,
         }
@@ -184,6 +191,7 @@ impl Pipeline {
     /// Close the queues and wait, off the async threads, until every partition thread has
     /// finished what it holds and ended.
     pub(super) async fn shutdown(mut self) {
+        self.give_up.store(true, Ordering::Relaxed);
         self.jobs.clear();
         let threads = std::mem::take(&mut self.threads);
         let _ = tokio::task::spawn_blocking(move || {
@@ -201,6 +209,7 @@ impl Drop for Pipeline {
     /// results), and ends on its own. Not joined: that would block an async thread.
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::Relaxed);
+        self.give_up.store(true, Ordering::Relaxed);
         self.jobs.clear();
     }
 }
