@@ -158,3 +158,31 @@ fn a_corrupt_cached_artifact_is_recompiled() {
         CacheOutcome::Hit(_)
     ));
 }
+
+#[test]
+fn components_past_the_size_cap_or_the_compile_budget_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sluice_runtime::EngineConfig::new(dir.path().join("artifacts"));
+    config.max_component_bytes = 64 << 10;
+    let runtime = sluice_runtime::Runtime::new(&config).unwrap();
+    let bytes = sluice_test_artifacts::read(sluice_test_artifacts::PROCESS_ORDER);
+    let err = runtime
+        .deploy("big", &bytes, StageConfig::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, sluice_runtime::DeployError::TooLarge { size, limit } if size == bytes.len() && limit == 64 << 10),
+        "{err}"
+    );
+    // A compilation that cannot finish within its budget (1 ms for a ~100 KB component that
+    // takes ~100 ms) is refused by name, and a later deploy with room still works.
+    let mut config = sluice_runtime::EngineConfig::new(dir.path().join("artifacts-2"));
+    config.compile_timeout = std::time::Duration::from_millis(1);
+    let runtime = sluice_runtime::Runtime::new(&config).unwrap();
+    let err = runtime
+        .deploy("slow", &bytes, StageConfig::default())
+        .unwrap_err();
+    assert!(
+        matches!(err, sluice_runtime::DeployError::CompileBudget(ref m) if m.contains("budget")),
+        "{err}"
+    );
+}

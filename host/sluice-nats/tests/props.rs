@@ -20,7 +20,7 @@ use time::format_description::well_known::Rfc3339;
 
 fn config() -> Config {
     Config {
-        cases: 256,
+        cases: 20000,
         failure_persistence: None,
         ..Config::default()
     }
@@ -47,7 +47,12 @@ fn context() -> jetstream::Context {
                     .connect("127.0.0.1:1"),
             )
             .expect("retry_on_initial_connect hands out a client at once");
-        (rt, jetstream::new(client))
+        // The context spawns its acker task: build it inside the runtime.
+        let ctx = {
+            let _in_runtime = rt.enter();
+            jetstream::new(client)
+        };
+        (rt, ctx)
     })
     .1
     .clone()
@@ -469,7 +474,7 @@ fn doc_valid_object(m: &Map<String, Value>) -> bool {
 
 fn doc_valid_alternative(m: &Value) -> bool {
     let Value::Object(o) = m else {
-        return is_literal(m);
+        return is_literal(m) || m.is_array();
     };
     let mut entries = o.iter();
     let (Some((op, arg)), None) = (entries.next(), entries.next()) else {

@@ -211,3 +211,40 @@ fn spawn_epoch_ticker(engine: &Engine, ticker: Arc<Ticker>) {
         })
         .expect("spawning the epoch ticker thread");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wait up to 2 s for `cond`.
+    fn eventually(cond: impl Fn() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn the_epoch_ticks_only_while_a_guest_call_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(&EngineConfig::new(dir.path())).unwrap();
+        let ticker = runtime.ticker.clone();
+        // Nothing runs: the ticker parks after its idle spell.
+        assert!(eventually(|| ticker.parked.load(Ordering::SeqCst)));
+        // A call wakes it, and it keeps ticking for as long as the call lasts...
+        let call = ticker.enter();
+        assert!(eventually(|| !ticker.parked.load(Ordering::SeqCst)));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !ticker.parked.load(Ordering::SeqCst),
+            "parked during a call"
+        );
+        // ...and parks again once it is over.
+        drop(call);
+        assert!(eventually(|| ticker.parked.load(Ordering::SeqCst)));
+    }
+}
