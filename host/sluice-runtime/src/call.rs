@@ -15,6 +15,7 @@
 //! run only while a call is in progress.
 
 use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::engine::Ticker;
@@ -78,11 +79,33 @@ impl Driver {
                 .expect("building a current-thread tokio runtime")
         });
         let _ticking = ticker.enter();
-        rt.block_on(async move {
-            match tokio::time::timeout(deadline, call).await {
-                Ok(result) => result,
-                Err(_) => Err(wasmtime::Error::new(BlockedPastDeadline(deadline))),
+        let due = tokio::time::Instant::now() + deadline;
+        let mut call = std::pin::pin!(call);
+        // The fast path, taken by every call that does not block in a host call: poll once
+        // inside the runtime's context (so WASI's host functions find it) but outside
+        // `block_on`, and without a timer. Entering `block_on` and registering a timer for
+        // each call cost ~0.5 µs, a third of the whole platform's share of a call.
+        {
+            let _entered = rt.enter();
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(result) = call.as_mut().poll(&mut cx) {
+                return result;
             }
+        }
+        // The guest is blocked in a host call: wait for it, or for the deadline. Polling
+        // again with `block_on`'s waker replaces the no-op one everywhere the call waits.
+        rt.block_on(async {
+            let mut expired = std::pin::pin!(tokio::time::sleep_until(due));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                    return Poll::Ready(result);
+                }
+                if expired.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(wasmtime::Error::new(BlockedPastDeadline(deadline))));
+                }
+                Poll::Pending
+            })
+            .await
         })
     }
 }

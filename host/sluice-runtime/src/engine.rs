@@ -232,7 +232,7 @@ mod tests {
     fn the_epoch_ticks_only_while_a_guest_call_runs() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Runtime::new(&EngineConfig::new(dir.path())).unwrap();
-        let ticker = runtime.ticker.clone();
+        let ticker = &runtime.ticker;
         // Nothing runs: the ticker parks after its idle spell.
         assert!(eventually(|| ticker.parked.load(Ordering::SeqCst)));
         // A call wakes it, and it keeps ticking for as long as the call lasts...

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use sluice_model::names;
@@ -32,18 +32,19 @@ use sluice_model::state::{
 use sluice_model::{Event, StageError, StageOutcome};
 use wasmtime::Store;
 
-use crate::bindings::{batch_handler, handler, types};
+use crate::bindings::{batch_handler, handler};
 use crate::call::Driver;
 use crate::deploy::Stage;
 use crate::engine::EPOCH_TICK;
-use crate::host::{BatchCursor, HostState, new_event_tag};
+use crate::host::{HostState, new_event_tag};
 use crate::stdio::LogTag;
 use crate::trap::classify;
 
-/// Longest error name a stage may return.
-const MAX_ERROR_NAME: usize = 256;
-/// Longest error cause kept; longer causes are cut.
-const MAX_ERROR_CAUSE: usize = 32 << 10;
+mod invoke;
+mod outcome;
+
+pub use outcome::fingerprint;
+use outcome::{give_up, is_platform_fault};
 
 /// The result of one event: its outcome and, if it succeeded, the events it emitted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,21 +80,6 @@ impl Invocation {
             emitted: Vec::new(),
             replayed: Some(recorded),
         }
-    }
-}
-
-/// What to record for an event that ran: successes and permanent failures are final; a
-/// retryable failure records nothing, so a redelivery runs the event again.
-fn final_record(outcome: &StageOutcome) -> Option<RecordedOutcome> {
-    match outcome {
-        Ok(output) => Some(RecordedOutcome::Succeeded {
-            output_digest: fingerprint(output),
-        }),
-        Err(e) if !e.retryable => Some(RecordedOutcome::Failed {
-            name: e.name.clone(),
-            cause: e.cause.clone(),
-        }),
-        Err(_) => None,
     }
 }
 
@@ -576,183 +562,6 @@ impl Worker {
             self.recycle(why);
         }
     }
-
-    /// Run one event through `handle`, leaving its write set kept or dropped (not committed).
-    fn run_one(&mut self, event: &Event, lookup: bool) -> Invocation {
-        match if lookup {
-            self.session().recorded(&event.id)
-        } else {
-            Ok(None)
-        } {
-            Ok(Some(recorded)) => return Invocation::replay(recorded),
-            Ok(None) => {}
-            // Without the dedupe answer the event must not run (it might run twice).
-            Err(e) => {
-                return Invocation::ran(
-                    Err(StageError::new(names::STATE_UNAVAILABLE, e.0, true)),
-                    Vec::new(),
-                );
-            }
-        }
-        let limits = self.stage.config.limits.clone();
-        if let Err(e) = self.ensure_warm() {
-            return Invocation::ran(Err(e), Vec::new());
-        }
-        let batch_held = self.batch_held;
-        let warm = self.warm.as_mut().expect("made warm above");
-        let data = warm.store.data_mut();
-        data.start_event(&event.id, batch_held);
-        data.session.begin_event(&event.id);
-        data.session
-            .set_deadline(Some(Instant::now() + limits.deadline));
-        warm.store.set_epoch_deadline(ticks(limits.deadline));
-        let headers = header_refs(event);
-        let result = self.driver.run(
-            &self.stage.runtime.ticker,
-            limits.deadline,
-            warm.handler
-                .call_handle(&mut warm.store, to_wit(event, &headers)),
-        );
-        let data = warm.store.data_mut();
-        data.session.set_deadline(None);
-        let tail = data.end_event();
-        let (mut outcome, trapped) = match result {
-            Ok(r) => (accept(r, limits.max_output_bytes), false),
-            Err(e) => (Err(classify(&e, &data.limiter, &tail)), true),
-        };
-        let mut held = data.budget.held();
-        if let Ok(output) = &outcome {
-            held = held.saturating_add(output.len());
-            if let Some(e) = over_batch_limit(batch_held, held, &limits) {
-                outcome = Err(e);
-            }
-        }
-        if let Some(cause) = data.store_fault.take() {
-            // Whatever the guest made of the failed state call, the event did not fail.
-            outcome = Err(StageError::new(names::STATE_UNAVAILABLE, cause, true));
-        }
-        let emitted = data.session.finish_event(outcome.is_ok());
-        if let Some(record) = final_record(&outcome) {
-            data.session.record_outcome(&event.id, record);
-        }
-        if outcome.is_ok() {
-            self.batch_held = batch_held.saturating_add(held);
-        }
-        self.after_calls(1, trapped);
-        Invocation::ran(outcome, emitted)
-    }
-
-    /// Run `events` through one `handle-batch` call. `None` means "re-run event by event":
-    /// some event failed, or the call trapped.
-    fn run_batch_export(&mut self, events: &[Event]) -> Option<Vec<Invocation>> {
-        let limits = self.stage.config.limits.clone();
-        self.stats.batch_calls += 1;
-        self.ensure_warm().ok()?;
-        let warm = self.warm.as_mut().expect("made warm above");
-        let batch = warm.batch.clone()?;
-        let n = events.len();
-        let data = warm.store.data_mut();
-        data.batch = Some(BatchCursor {
-            ids: events.iter().map(|e| e.id.clone()).collect(),
-            current: 0,
-            emitted: vec![Vec::new(); n],
-        });
-        data.start_event(&events[0].id, 0);
-        data.session.begin_event(&events[0].id);
-        let deadline = limits
-            .deadline
-            .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-        data.session.set_deadline(Some(Instant::now() + deadline));
-        warm.store.set_epoch_deadline(ticks(deadline));
-        let headers: Vec<Vec<(&str, &str)>> = events.iter().map(header_refs).collect();
-        let wit_events: Vec<types::Event<'_>> = events
-            .iter()
-            .zip(&headers)
-            .map(|(e, h)| to_wit(e, h))
-            .collect();
-        let result = self.driver.run(
-            &self.stage.runtime.ticker,
-            deadline,
-            batch.call_handle_batch(&mut warm.store, &wit_events),
-        );
-        let data = warm.store.data_mut();
-        data.session.set_deadline(None);
-        data.end_event();
-        // A store failure or a full batch budget during the call: re-run event by event,
-        // where each event meets it on its own.
-        let budget_full = data.budget.batch_before + data.budget.held();
-        if data.store_fault.take().is_some() {
-            data.session.finish_event(false);
-            self.after_calls(0, false);
-            return None;
-        }
-        let mut cursor = data.batch.take().expect("set above");
-        let results = match result {
-            Ok(results) => results,
-            Err(e) => {
-                data.session.finish_event(false);
-                tracing::debug!(stage = %self.stage.name, "handle-batch trapped, re-running events one by one: {e:#}");
-                self.after_calls(0, true);
-                return None;
-            }
-        };
-        if results.len() != n {
-            data.session.finish_event(false);
-            data.session.rollback();
-            let cause = format!(
-                "handle-batch returned {} results for {n} events",
-                results.len()
-            );
-            self.after_calls(n as u64, false);
-            let outcome = Err(StageError::new(
-                names::SANDBOX_MALFORMED_OUTPUT,
-                cause,
-                false,
-            ));
-            let session = self.session();
-            for event in events {
-                if let Some(record) = final_record(&outcome) {
-                    session.record_outcome(&event.id, record);
-                }
-            }
-            return Some(
-                events
-                    .iter()
-                    .map(|_| Invocation::ran(outcome.clone(), Vec::new()))
-                    .collect(),
-            );
-        }
-        cursor.emitted[cursor.current] = data.session.finish_event(true);
-        let outcomes: Vec<StageOutcome> = results
-            .into_iter()
-            .map(|r| accept(r, limits.max_output_bytes))
-            .collect();
-        self.after_calls(n as u64, false);
-        if outcomes.iter().any(Result::is_err) {
-            return None;
-        }
-        let outputs: usize = outcomes
-            .iter()
-            .map(|o| o.as_ref().map_or(0, Vec::len))
-            .sum();
-        if budget_full.saturating_add(outputs) > limits.max_batch_bytes {
-            return None;
-        }
-        self.batch_held = budget_full.saturating_add(outputs);
-        let session = self.session();
-        for (event, outcome) in events.iter().zip(&outcomes) {
-            if let Some(record) = final_record(outcome) {
-                session.record_outcome(&event.id, record);
-            }
-        }
-        Some(
-            outcomes
-                .into_iter()
-                .zip(cursor.emitted)
-                .map(|(outcome, emitted)| Invocation::ran(outcome, emitted))
-                .collect(),
-        )
-    }
 }
 
 /// The locks a stage's sessions take: the buckets and tables it is granted.
@@ -763,139 +572,10 @@ fn lock_scope(stage: &Stage) -> LockScope {
     }
 }
 
-/// Whether `r` failed for the platform's sake (the store), not the stage's.
-fn is_platform_fault(r: &Invocation) -> bool {
-    matches!(&r.outcome, Err(e) if names::is_platform_fault(&e.name))
-}
-
-/// The results of a batch held for a failed store when the worker is told to stop waiting:
-/// whatever did not commit fails with the retryable [`names::STATE_COMMIT_FAILED`].
-fn give_up(mut results: Vec<Invocation>, cause: &str) -> Vec<Invocation> {
-    for r in &mut results {
-        if r.outcome.is_ok() || is_platform_fault(r) {
-            r.outcome = Err(StageError::new(names::STATE_COMMIT_FAILED, cause, true));
-            r.emitted.clear();
-        }
-    }
-    results
-}
-
-/// The `Sandbox.BatchLimit` error for an event holding `held` bytes after `batch_held` bytes
-/// of earlier events, if that passes the stage's batch cap (never for the first event).
-fn over_batch_limit(batch_held: usize, held: usize, limits: &crate::Limits) -> Option<StageError> {
-    (batch_held > 0 && batch_held.saturating_add(held) > limits.max_batch_bytes).then(|| {
-        StageError::new(
-            names::SANDBOX_BATCH_LIMIT,
-            format!(
-                "the batch already holds {batch_held} bytes of writes, emits and outputs, and this event's {held} more would pass the stage's max_batch_bytes of {}; the event is retried in another batch",
-                limits.max_batch_bytes
-            ),
-            true,
-        )
-    })
-}
-
-/// A 64-bit fingerprint of an output, as 16 hex digits: enough to tell a replay's output
-/// from another, and cheap on the hot path (a SHA-256 cost ~0.5 µs per event, and a
-/// byte-wise FNV still ~0.3 µs on a 400-byte output). It mixes 8-byte words with FxHash's
-/// multiply-rotate, then folds in the length; the value is part of the stored record, so
-/// the function must never change.
-pub fn fingerprint(output: &[u8]) -> String {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let mut chunks = output.chunks_exact(8);
-    let mut h = chunks.by_ref().fold(0, |h, c| {
-        mix(h, u64::from_le_bytes(c.try_into().expect("8 bytes")))
-    });
-    let mut tail = [0_u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = mix(h, u64::from_le_bytes(tail));
-    h = mix(h, output.len() as u64);
-    // By hand: `format!("{h:016x}")` costs more than the hash itself.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .rev()
-        .map(|i| char::from(HEX[usize::try_from((h >> (i * 4)) & 0xf).unwrap_or(0)]))
-        .collect()
-}
-
 /// Epoch ticks for `d`, rounded up, plus one so a deadline is never shorter than asked.
 pub(crate) fn ticks(d: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos().max(1);
     u64::try_from(d.as_nanos().div_ceil(tick))
         .unwrap_or(u64::MAX)
         .saturating_add(1)
-}
-
-/// Check what the guest returned against the contract and the stage's limits.
-fn accept(r: Result<Vec<u8>, types::StageError>, max_output: usize) -> StageOutcome {
-    match r {
-        Ok(bytes) if bytes.len() > max_output => Err(StageError::new(
-            names::SANDBOX_OUTPUT_TOO_LARGE,
-            format!(
-                "output is {} bytes, the stage's limit is {max_output}",
-                bytes.len()
-            ),
-            false,
-        )),
-        Ok(bytes) => Ok(bytes),
-        Err(e)
-            if e.name.is_empty()
-                || e.name.len() > MAX_ERROR_NAME
-                || names::is_reserved(&e.name) =>
-        {
-            Err(StageError::new(
-                names::SANDBOX_MALFORMED_OUTPUT,
-                format!(
-                    "stage returned an error named {:?}: names must be 1..={MAX_ERROR_NAME} bytes and must not start with `Sandbox.` or `States.`",
-                    crate::stdio::truncate(&e.name, MAX_ERROR_NAME)
-                ),
-                false,
-            ))
-        }
-        Err(e) => Err(StageError::new(
-            e.name,
-            crate::stdio::truncate(&e.cause, MAX_ERROR_CAUSE).to_owned(),
-            e.retryable,
-        )),
-    }
-}
-
-/// The bindings' view of `e`: borrowed, so lowering copies each string once, into the guest.
-fn to_wit<'a>(e: &'a Event, headers: &'a [(&'a str, &'a str)]) -> types::Event<'a> {
-    types::Event {
-        id: &e.id,
-        type_: &e.kind,
-        source: &e.source,
-        subject: &e.subject,
-        time: &e.time,
-        data: &e.data,
-        attempt: e.attempt,
-        headers,
-    }
-}
-
-/// Borrowed header pairs of `e` (no allocation when it has none, the common case).
-fn header_refs(e: &Event) -> Vec<(&str, &str)> {
-    e.headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fingerprint;
-
-    #[test]
-    fn fingerprints_are_stable_and_tell_outputs_apart() {
-        // Stored in dedupe records: pinned so a change of the function is noticed.
-        let pinned = fingerprint(br#"{"ok":true}"#);
-        assert_eq!(pinned.len(), 16);
-        assert_eq!(pinned, "868af86cf249f043");
-        // A zero tail is not the same output as no tail, nor is a single changed byte.
-        assert_ne!(fingerprint(b"abc"), fingerprint(b"abc\0"));
-        assert_ne!(fingerprint(b"12345678x"), fingerprint(b"12345678y"));
-        assert_ne!(fingerprint(b"12345678"), fingerprint(b"12345679"));
-    }
 }
