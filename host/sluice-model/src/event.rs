@@ -28,7 +28,7 @@ pub struct Event {
     /// Delivery attempt, starting at 1.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
-    /// Message headers in arrival order.
+    /// Message headers, sorted by name; a name's values keep their arrival order.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
 }

@@ -159,6 +159,8 @@ pub struct QueryPage {
 /// attribute `pk_attr` (and `sk_attr`, when given) appear in the index under those values.
 /// Items lacking the attributes are not indexed, as in DynamoDB's sparse indexes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+// A typo (`indxes`) must not silently drop what an operator declared.
+#[serde(deny_unknown_fields)]
 pub struct IndexDef {
     /// Index name used in [`Query::index`].
     pub name: String,
@@ -170,6 +172,8 @@ pub struct IndexDef {
 
 /// The declaration of a table: its name and its secondary indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+// A typo (`indxes`) must not silently drop what an operator declared.
+#[serde(deny_unknown_fields)]
 pub struct TableDef {
     /// Table name as passed to `table.open`.
     pub name: String,

@@ -5,7 +5,7 @@ use sluice_model::Event;
 use time::format_description::well_known::Rfc3339;
 
 /// The event for `msg`. Its id is the `Nats-Msg-Id` header, else a CloudEvents `ce-id`
-/// header, else `<stream>/<stream sequence>`; `type`, `source` and `time` come from the
+/// header, else `<stream>/<stream sequence>` (an empty header counts as absent); `type`, `source` and `time` come from the
 /// `ce-*` headers when present (`time` is otherwise the stream's RFC 3339 timestamp); `attempt` is JetStream's delivery count. Every header and the
 /// subject reach the guest.
 pub fn to_event(msg: &Message) -> Event {
@@ -18,11 +18,18 @@ pub fn to_event(msg: &Message) -> Event {
         let name: &str = name.as_ref();
         for v in values {
             let v = v.as_str();
-            // Exact names, as the server matches `Nats-Msg-Id` for its own dedupe.
+            // Exact names, as the server matches `Nats-Msg-Id` for its own dedupe. An empty id
+            // is no id (JetStream does not dedupe on it either): taken as one, every such
+            // event would share a single dedupe record, and all but the first would be
+            // answered from it without running.
             if name == "Nats-Msg-Id" {
-                id.get_or_insert_with(|| v.to_owned());
+                if !v.is_empty() {
+                    id.get_or_insert_with(|| v.to_owned());
+                }
             } else if name == "ce-id" {
-                ce_id.get_or_insert_with(|| v.to_owned());
+                if !v.is_empty() {
+                    ce_id.get_or_insert_with(|| v.to_owned());
+                }
             } else if name == "ce-type" {
                 kind.get_or_insert_with(|| v.to_owned());
             } else if name == "ce-source" {
@@ -33,8 +40,9 @@ pub fn to_event(msg: &Message) -> Event {
             headers.push((name.to_owned(), v.to_owned()));
         }
     }
-    // HeaderMap is a hash map: sort for a deterministic order.
-    headers.sort_unstable();
+    // HeaderMap is a hash map: sort by name for a deterministic order. A stable sort keeps
+    // each name's values in arrival order, so "the first value" means the same everywhere.
+    headers.sort_by(|a, b| a.0.cmp(&b.0));
     let id = id.or(ce_id).unwrap_or_else(|| {
         info.as_ref()
             .map(|i| format!("{}/{}", i.stream, i.stream_sequence))

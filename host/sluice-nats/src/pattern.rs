@@ -49,11 +49,13 @@ impl EventPattern {
 
     /// Whether `event` matches.
     pub fn matches(&self, event: &Event) -> bool {
-        let headers: Map<String, Value> = event
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
+        // A header given several times is seen with its first value, as everywhere else.
+        let mut headers = Map::new();
+        for (k, v) in &event.headers {
+            headers
+                .entry(k.clone())
+                .or_insert_with(|| Value::String(v.clone()));
+        }
         let view = serde_json::json!({
             "id": event.id,
             "type": event.kind,
@@ -95,7 +97,17 @@ fn validate_object(map: &Map<String, Value>, path: &str) -> Result<(), PatternEr
 }
 
 fn validate_matcher(m: &Value, path: &str) -> Result<(), PatternError> {
-    let Value::Object(o) = m else { return Ok(()) }; // literal
+    let o = match m {
+        Value::Object(o) => o,
+        // Alternatives are flat: a nested array would silently never match.
+        Value::Array(_) => {
+            return Err(err(
+                path,
+                "an alternative is a value or a matcher object, not an array",
+            ));
+        }
+        _ => return Ok(()), // a literal
+    };
     let (Some((op, arg)), 1) = (o.iter().next(), o.len()) else {
         return Err(err(path, "a matcher object has exactly one key"));
     };
