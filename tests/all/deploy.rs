@@ -170,7 +170,7 @@ fn components_past_the_size_cap_or_the_compile_budget_are_refused_by_name() {
         .deploy("big", &bytes, StageConfig::default())
         .unwrap_err();
     assert!(
-        matches!(err, sluice_runtime::DeployError::TooLarge { size, limit } if size == bytes.len() && limit == 64 << 10),
+        matches!(err, DeployError::TooLarge { size, limit } if size == bytes.len() && limit == 64 << 10),
         "{err}"
     );
     // A compilation that cannot finish within its budget (1 ms for a ~100 KB component that
@@ -182,7 +182,7 @@ fn components_past_the_size_cap_or_the_compile_budget_are_refused_by_name() {
         .deploy("slow", &bytes, StageConfig::default())
         .unwrap_err();
     assert!(
-        matches!(err, sluice_runtime::DeployError::CompileBudget(ref m) if m.contains("budget")),
+        matches!(err, DeployError::CompileBudget(ref m) if m.contains("budget")),
         "{err}"
     );
 }
