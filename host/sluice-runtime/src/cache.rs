@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::engine::EngineConfig;
+
 /// Whether a deploy compiled the component or loaded it from the cache, and how long it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheOutcome {
@@ -53,9 +55,9 @@ impl ArtifactCache {
     pub(crate) fn load_or_compile(
         &self,
         engine: &Engine,
+        config: &EngineConfig,
         digest: &str,
         bytes: &[u8],
-        budget: Duration,
     ) -> anyhow::Result<(Component, CacheOutcome)> {
         let path = self.path_for(engine, digest);
         let start = Instant::now();
@@ -76,7 +78,7 @@ impl ArtifactCache {
                 }
             }
         }
-        let component = compile_within(engine, bytes, budget)?;
+        let component = crate::compile::compile(engine, config, bytes)?;
         let compiled = start.elapsed();
         let serialized = component.serialize()?;
         let mut tmp = tempfile_in(&self.dir)?;
@@ -84,32 +86,6 @@ impl ArtifactCache {
         tmp.1.sync_all()?;
         std::fs::rename(&tmp.0, &path)?;
         Ok((component, CacheOutcome::Compiled(compiled)))
-    }
-}
-
-/// Compiling took longer than the deploy's budget.
-#[derive(Debug, thiserror::Error)]
-#[error("compiling the component took longer than the budget of {0:?}")]
-pub(crate) struct CompileBudget(pub(crate) Duration);
-
-/// Compile `bytes` on a thread of its own, waiting at most `budget`. Cranelift cannot be
-/// interrupted, so a compilation past the budget runs on in the background and its result
-/// is dropped; what the budget buys is that a deploy answers, and a pathological component
-/// is refused by name instead of holding the caller.
-fn compile_within(engine: &Engine, bytes: &[u8], budget: Duration) -> anyhow::Result<Component> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (engine, bytes) = (engine.clone(), bytes.to_vec());
-    std::thread::Builder::new()
-        .name("sluice-compile".into())
-        .spawn(move || {
-            let _ = tx.send(Component::new(&engine, &bytes));
-        })?;
-    match rx.recv_timeout(budget) {
-        Ok(result) => Ok(result?),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(CompileBudget(budget).into()),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            anyhow::bail!("the compiler thread ended without a result (it panicked)")
-        }
     }
 }
 

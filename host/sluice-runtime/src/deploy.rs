@@ -76,7 +76,8 @@ pub enum DeployError {
         /// The host's limit.
         limit: usize,
     },
-    /// Compiling took longer than the host's budget (`EngineConfig::compile_timeout`).
+    /// Compiling took longer, or more memory, than the host's budget
+    /// (`EngineConfig::compile_timeout`, `EngineConfig::max_compile_memory_bytes`).
     #[error("{0}")]
     CompileBudget(String),
     /// The stage's configuration cannot work (e.g. a batch cap below one event's caps).
@@ -155,10 +156,14 @@ impl Runtime {
         let digest = digest(bytes);
         let (component, cache_outcome) = self
             .cache
-            .load_or_compile(&self.engine, &digest, bytes, self.compile_timeout)
+            .load_or_compile(&self.engine, &self.config, &digest, bytes)
             .map_err(|e| {
-                if let Some(b) = e.downcast_ref::<crate::cache::CompileBudget>() {
-                    DeployError::CompileBudget(b.to_string())
+                if let Some(
+                    c @ (crate::compile::CompileError::Time(_)
+                    | crate::compile::CompileError::Memory { .. }),
+                ) = e.downcast_ref::<crate::compile::CompileError>()
+                {
+                    DeployError::CompileBudget(c.to_string())
                 } else if e.downcast_ref::<std::io::Error>().is_some() {
                     DeployError::Cache(format!("{e:#}"))
                 } else {

@@ -16,7 +16,7 @@ use crate::stdio::{GuestLogSink, TracingSink};
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Engine-wide settings, fixed for the life of the process.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineConfig {
     /// Directory for compiled artifacts, keyed by content hash.
     pub cache_dir: PathBuf,
@@ -33,6 +33,25 @@ pub struct EngineConfig {
     /// Longest a deploy waits for Cranelift to compile a component
     /// (`DeployError::CompileBudget` past it).
     pub compile_timeout: Duration,
+    /// Compile in a child process started with this command (see [`crate::compile`]), which
+    /// enforces `max_compile_memory_bytes` and kills a compilation past `compile_timeout`.
+    /// `None` compiles on a thread of this process: the time budget then only stops the
+    /// wait, and memory is not bounded.
+    pub compiler: Option<CompilerCommand>,
+    /// Most resident memory the compiler child may reach (`DeployError::CompileBudget`
+    /// past it). Cranelift's memory grows with the size of a component's functions, so one
+    /// crafted huge function could otherwise take the host's memory at deploy.
+    pub max_compile_memory_bytes: usize,
+}
+
+/// How to start a compiler child: a program that runs [`crate::compile::child_main`] when
+/// given `args` (the `sluice` binary passes itself and a hidden subcommand).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompilerCommand {
+    /// The program.
+    pub program: PathBuf,
+    /// Arguments before the ones the runtime adds.
+    pub args: Vec<String>,
 }
 
 impl EngineConfig {
@@ -45,6 +64,8 @@ impl EngineConfig {
             keep_resident_bytes: 4 << 20,
             max_component_bytes: 32 << 20,
             compile_timeout: Duration::from_secs(60),
+            compiler: None,
+            max_compile_memory_bytes: 1 << 30,
         }
     }
 }
@@ -59,7 +80,9 @@ pub struct Runtime {
     pub(crate) linker: Arc<wasmtime::component::Linker<crate::host::HostState>>,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) max_component_bytes: usize,
-    pub(crate) compile_timeout: Duration,
+    /// The configuration the engine was built from: a compiler child builds its own from it,
+    /// so its artifacts load here.
+    pub(crate) config: EngineConfig,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -92,7 +115,7 @@ impl Runtime {
             linker: Arc::new(linker),
             ticker,
             max_component_bytes: config.max_component_bytes,
-            compile_timeout: config.compile_timeout,
+            config: config.clone(),
         })
     }
 
@@ -102,7 +125,7 @@ impl Runtime {
     }
 }
 
-fn wasmtime_config(config: &EngineConfig) -> Config {
+pub(crate) fn wasmtime_config(config: &EngineConfig) -> Config {
     let mut pool = PoolingAllocationConfig::default();
     let n = config.max_instances;
     pool.total_component_instances(n)

@@ -17,6 +17,7 @@
 mod bindings;
 mod cache;
 mod call;
+pub mod compile;
 mod config;
 mod deploy;
 mod engine;
@@ -29,7 +30,7 @@ mod worker;
 pub use cache::CacheOutcome;
 pub use config::{Grants, Limits, StageConfig};
 pub use deploy::{DeployError, Stage};
-pub use engine::{EngineConfig, Runtime};
+pub use engine::{CompilerCommand, EngineConfig, Runtime};
 pub use stdio::{GuestLog, GuestLogSink, LogLevel, TracingSink};
 pub use worker::{Detached, Invocation, Worker, WorkerStats, fingerprint};
 

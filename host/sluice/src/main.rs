@@ -29,6 +29,13 @@ struct Cli {
     /// Where compiled stage artifacts are cached (default: $XDG_CACHE_HOME/sluice or ~/.cache/sluice).
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
+    /// Most resident memory a component's compilation may use, in MiB (it runs in a child
+    /// process, which is stopped past it).
+    #[arg(long, global = true, default_value_t = 1024)]
+    compile_memory_mib: usize,
+    /// Longest a component's compilation may take, in milliseconds (the child is killed past it).
+    #[arg(long, global = true, default_value_t = 60_000)]
+    compile_timeout_ms: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,7 +78,16 @@ enum Command {
         #[arg(long, requires = "data_dir")]
         nats: bool,
     },
+    /// Internal: the compiler child (a component on stdin, its compiled artifact on stdout).
+    #[command(name = COMPILER_SUBCOMMAND, hide = true)]
+    CompileComponent {
+        /// The parent's engine configuration, as JSON.
+        engine_config: String,
+    },
 }
+
+/// The hidden subcommand under which this binary compiles components for its own host.
+const COMPILER_SUBCOMMAND: &str = "__compile-component";
 
 #[derive(Subcommand)]
 enum StageCommand {
@@ -90,6 +106,9 @@ enum StageCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::CompileComponent { engine_config } = &cli.command {
+        return ExitCode::from(sluice_runtime::compile::child_main(engine_config));
+    }
     // Guest output is the point of `stage run`; in the demos it would drown the results.
     let default_filter = match cli.command {
         Command::Demo { .. } => "warn",
@@ -121,7 +140,16 @@ fn default_cache_dir() -> PathBuf {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let cache_dir = cli.cache_dir.unwrap_or_else(default_cache_dir);
-    let runtime = Runtime::new(&EngineConfig::new(cache_dir.join("artifacts")))?;
+    let mut engine = EngineConfig::new(cache_dir.join("artifacts"));
+    // Compile in a child process of this binary, so a component's compilation is bounded
+    // in memory and can be stopped at its time budget.
+    engine.compiler = Some(sluice_runtime::CompilerCommand {
+        program: std::env::current_exe().context("finding this executable")?,
+        args: vec![COMPILER_SUBCOMMAND.to_owned()],
+    });
+    engine.max_compile_memory_bytes = cli.compile_memory_mib.saturating_mul(1 << 20);
+    engine.compile_timeout = std::time::Duration::from_millis(cli.compile_timeout_ms);
+    let runtime = Runtime::new(&engine)?;
     match cli.command {
         Command::Stage {
             command:
@@ -157,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             nats: false,
         } => demo::run(&runtime, &components, data_dir.as_deref()),
+        Command::CompileComponent { .. } => unreachable!("handled in main"),
     }
 }
 

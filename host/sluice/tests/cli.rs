@@ -303,3 +303,60 @@ fn a_write_flood_leaves_the_host_s_memory_bounded() {
         peak >> 20
     );
 }
+
+/// A component whose one function has `n` instructions' worth of additions: Cranelift's memory
+/// and time grow with it (60,000 took ~585 MB and 44 s to compile in a debug build).
+fn huge_function_component(dir: &Path, n: usize) -> std::path::PathBuf {
+    let body: String = (0..n)
+        .map(|i| format!("local.get 0 i32.const {i} i32.add local.set 0\n"))
+        .collect();
+    let wat = format!(
+        "(component (core module (func (export \"f\") (param i32) (result i32)\n{body} local.get 0)))"
+    );
+    let path = dir.join("huge.wat");
+    std::fs::write(&path, wat).unwrap();
+    path
+}
+
+#[test]
+fn a_compilation_past_its_memory_or_time_budget_is_stopped_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = huge_function_component(dir.path(), 60_000);
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"id": "e-1", "data": {}}"#).unwrap();
+    let run = |budget: &[&str]| {
+        let start = std::time::Instant::now();
+        let mut args = budget.to_vec();
+        args.extend([
+            "stage",
+            "run",
+            huge.to_str().unwrap(),
+            "--event",
+            event.to_str().unwrap(),
+        ]);
+        let o = sluice(dir.path(), &args);
+        (o, start.elapsed())
+    };
+    let (o, took) = run(&["--compile-memory-mib", "64"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("needed more memory than the budget of 67108864 bytes"),
+        "{err}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "stopped only after {took:?}"
+    );
+    let (o, took) = run(&["--compile-timeout-ms", "500"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("took longer than the budget of 500ms"),
+        "{err}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "stopped only after {took:?}"
+    );
+}
