@@ -29,6 +29,10 @@ pub const STATE_COMMIT_FAILED: &str = "State.CommitFailed";
 /// the platform's fault, never counted against the event.
 pub const STATE_UNAVAILABLE: &str = "State.Unavailable";
 
+/// The event's dedupe record could not be read (it did not decode): the event is not run,
+/// since it might have taken effect already; retried, and dead-lettered in the end.
+pub const STATE_UNREADABLE: &str = "State.Unreadable";
+
 /// Whether an error of this name is a fault of the platform rather than of the stage: an
 /// event source must retry such an event without counting the delivery against it (no dead
 /// letter for it, whatever its delivery count).

@@ -140,6 +140,9 @@ impl Handle {
     /// `db` failed with `cause`: take it out of service and start healing, unless that
     /// already happened (only the first failure of a handle is logged and healed).
     pub(crate) fn fail(self: &Arc<Self>, db: &Arc<Database>, cause: &str) {
+        if is_corruption(cause) {
+            return;
+        }
         let mut status = self.status.lock();
         if status.is_some() {
             return;
@@ -248,4 +251,12 @@ fn heal(handle: &Weak<Handle>, old: Arc<Database>) {
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Whether `cause` says that stored bytes did not decode (a dedupe record or outbox row of an
+/// unknown shape) rather than that the storage failed. Reopening cannot fix that, so it does
+/// not take the store down (which would only flap: down, healed, down at the next read); the
+/// operation fails on its own and its caller decides.
+pub(crate) fn is_corruption(cause: &str) -> bool {
+    cause.starts_with("corrupt ")
 }

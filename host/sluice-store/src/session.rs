@@ -273,7 +273,7 @@ impl StoreSession {
     /// guest's mistakes): report it by [`StateSession::take_fault`] and take the store down.
     /// A deadline fault set by the lock wait stays.
     fn storage_failure(&mut self, cause: &str) {
-        if cause == DEADLINE_PASSED {
+        if cause == DEADLINE_PASSED || crate::health::is_corruption(cause) {
             return;
         }
         self.fault = Some(Fault::Store(cause.to_owned()));

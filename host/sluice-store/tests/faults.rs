@@ -265,3 +265,42 @@ fn a_second_open_of_the_file_is_still_refused() {
         "also through a QuotaFile, which keeps redb's file locks"
     );
 }
+
+/// A dedupe record whose bytes do not decode is not a storage failure: reopening could not fix
+/// it, so the store stays up (instead of flapping down and up at every look-up) and the
+/// look-up fails on its own, with no platform fault for the caller to wait out.
+#[test]
+fn an_undecodable_dedupe_record_fails_its_look_up_without_taking_the_store_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.redb");
+    drop(Store::open(&path, config()).unwrap());
+    {
+        // Written behind the store's back, as a bug or a foreign tool might.
+        const DEDUPE: redb::TableDefinition<'_, &str, &[u8]> = redb::TableDefinition::new("dedupe");
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(DEDUPE)
+            .unwrap()
+            .insert("evt-bad", [0xff_u8, 0xfe, 0xfd].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path, config()).unwrap();
+    let mut s = store.open_session();
+    let err = s.recorded("evt-bad").unwrap_err();
+    assert!(err.0.contains("corrupt dedupe record"), "{err}");
+    assert_eq!(s.take_fault(), None);
+    assert!(!is_down(&store), "{:?}", store.health());
+    // Everything else goes on: another event commits.
+    s.begin_event("evt-good");
+    s.kv_set("c", "k", vec![1]).unwrap();
+    s.finish_event(true);
+    s.record_outcome(
+        "evt-good",
+        RecordedOutcome::Succeeded {
+            output_digest: String::new(),
+        },
+    );
+    s.commit().unwrap();
+    assert!(store.recorded("evt-good").unwrap().is_some());
+}

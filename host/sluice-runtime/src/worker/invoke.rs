@@ -22,12 +22,16 @@ impl Worker {
         } {
             Ok(Some(recorded)) => return Invocation::replay(recorded),
             Ok(None) => {}
-            // Without the dedupe answer the event must not run (it might run twice).
+            // Without the dedupe answer the event must not run (it might run twice). A store
+            // outage is the platform's fault (the batch is held until it heals); a record that
+            // cannot be read is this event's problem, retried and in the end dead-lettered
+            // like a failure, never run blind.
             Err(e) => {
-                return Invocation::ran(
-                    Err(StageError::new(names::STATE_UNAVAILABLE, e.0, true)),
-                    Vec::new(),
-                );
+                let name = match self.session().take_fault() {
+                    Some(sluice_model::state::Fault::Store(_)) => names::STATE_UNAVAILABLE,
+                    _ => names::STATE_UNREADABLE,
+                };
+                return Invocation::ran(Err(StageError::new(name, e.0, true)), Vec::new());
             }
         }
         let limits = self.stage.config.limits.clone();

@@ -345,7 +345,7 @@ impl Worker {
         events: &[Event],
         mut results: Vec<Invocation>,
     ) -> Vec<Invocation> {
-        let mut waited = false;
+        let mut waited = 0_u32;
         loop {
             match committed {
                 Ok(()) if !results.iter().any(is_platform_fault) => return results,
@@ -384,13 +384,35 @@ impl Worker {
         }
     }
 
-    /// Wait until the store can commit again; `false` if told to give up first.
-    fn await_store(&mut self, waited: &mut bool) -> bool {
-        if !*waited {
-            *waited = true;
+    /// Wait until the store can commit again; `false` if told to give up first. `attempts`
+    /// counts the waits for this batch: from the second on, the worker also backs off (50 ms
+    /// doubling to 5 s), so a fault that outlives the store's own recovery is retried at a
+    /// calm pace instead of in a tight loop.
+    fn await_store(&mut self, attempts: &mut u32) -> bool {
+        if *attempts == 0 {
             tracing::warn!(stage = %self.stage.name, "holding a batch until the state store heals");
         }
+        let pause = (*attempts > 0).then(|| {
+            Duration::from_millis(50)
+                .saturating_mul(1 << (*attempts - 1).min(7))
+                .min(Duration::from_secs(5))
+        });
+        *attempts = attempts.saturating_add(1);
         self.session().rollback();
+        let gave_up = || {
+            self.give_up
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+        };
+        if let Some(pause) = pause {
+            let until = std::time::Instant::now() + pause;
+            while std::time::Instant::now() < until {
+                if gave_up() {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(10).min(pause));
+            }
+        }
         loop {
             if self
                 .give_up
