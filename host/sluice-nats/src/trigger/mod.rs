@@ -362,7 +362,9 @@ impl Trigger {
         // back after the ack wait.
         drop(incoming);
         // The batches in the pipeline finish, and the last acks, before the trigger reports
-        // it is done.
+        // it is done; but none waits for a failed store to heal, or a stop during an outage
+        // would wait for the disk.
+        pipe.stop_waiting_for_the_store();
         self_
             .flush(&this, &mut settling, &mut pipe, &mut stats)
             .await?;

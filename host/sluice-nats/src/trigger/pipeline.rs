@@ -188,6 +188,13 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// From now on, workers stop waiting for a failed store to heal: the batches they hold
+    /// end with a platform fault, retried later without counting against their events.
+    /// Called when the trigger stops, before it flushes, so a stop never waits for a disk.
+    pub(super) fn stop_waiting_for_the_store(&self) {
+        self.give_up.store(true, Ordering::Relaxed);
+    }
+
     /// Close the queues and wait, off the async threads, until every partition thread has
     /// finished what it holds and ended.
     pub(super) async fn shutdown(mut self) {
