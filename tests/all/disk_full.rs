@@ -51,21 +51,33 @@ async fn publish_orders(js: &jetstream::Context, from: u64, to: u64) {
     }
 }
 
-/// A store whose file sits behind `quota`.
+/// A store whose file sits behind `quota`. A restart within one process may find the file
+/// still open for a moment, while the old store's last threads (its healer, a blocking task)
+/// let go of it; a new process would not, so the open is retried for a while.
 fn quota_store(h: &Harness, quota: &QuotaHandle) -> (Store, PathBuf) {
     let path = h.dir.path().join("state.redb");
-    let quota = quota.clone();
-    let store = Store::open_with_backend(
-        &path,
-        StoreConfig {
-            tables: vec![orders_table()],
-            clock: Arc::new(SystemClock),
-            dedupe_retention: Duration::from_secs(3600),
-        },
-        move |p| QuotaFile::open(p, quota.clone()),
-    )
-    .expect("open store");
-    (store, path)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let quota = quota.clone();
+        let opened = Store::open_with_backend(
+            &path,
+            StoreConfig {
+                tables: vec![orders_table()],
+                clock: Arc::new(SystemClock),
+                dedupe_retention: Duration::from_secs(3600),
+            },
+            move |p| QuotaFile::open(p, quota.clone()),
+        );
+        match opened {
+            Ok(store) => return (store, path),
+            Err(sluice_store::OpenError::Database(redb::DatabaseError::DatabaseAlreadyOpen))
+                if Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("open store: {e}"),
+        }
+    }
 }
 
 type TriggerTask = JoinHandle<Result<TriggerStats, TriggerError>>;

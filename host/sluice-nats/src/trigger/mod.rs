@@ -309,21 +309,25 @@ impl Trigger {
             } else {
                 Ok(())
             };
-            let step = match drained {
-                Ok(()) => {
-                    self_
-                        .step(
-                            &this,
-                            &mut settling,
-                            stream,
-                            &mut pipe,
-                            &mut stats,
-                            &mut shutdown,
-                        )
-                        .await
-                }
-                Err(e) => Err(e),
-            };
+            // A drain that fails (the store down, or the broker) leaves the rows for the next
+            // drain and must not stop the trigger from reading the pull: the batches it holds
+            // need their in-progress acks, and a broken broker shows in the step anyway.
+            if let Err(e) = drained {
+                tracing::warn!(
+                    "trigger {}: draining the outbox: {e}; later",
+                    self_.config.name
+                );
+            }
+            let step = self_
+                .step(
+                    &this,
+                    &mut settling,
+                    stream,
+                    &mut pipe,
+                    &mut stats,
+                    &mut shutdown,
+                )
+                .await;
             let step = match step {
                 // A lost partition is fatal, and its shares will never finish: no flush.
                 Err(e) if pipe.lost.is_some() => return Err(e),
@@ -334,11 +338,17 @@ impl Trigger {
                 // Reopen the pull after any error: its requests may be gone with the server.
                 incoming = None;
                 // The batches running and committing are finished first; their acks may fail,
-                // and then their messages come back to meet their dedupe records.
-                if let Err(e) = self_
-                    .flush(&this, &mut settling, &mut pipe, &mut stats)
-                    .await
-                {
+                // and then their messages come back to meet their dedupe records. A stop meanwhile
+                // ends the wait (the batches may be held for a failed store): the final flush
+                // below tells the workers to stop waiting first.
+                if *shutdown.borrow() {
+                    break;
+                }
+                let flushed = tokio::select! {
+                    flushed = self_.flush(&this, &mut settling, &mut pipe, &mut stats) => flushed,
+                    _ = shutdown.changed() => break,
+                };
+                if let Err(e) = flushed {
                     if pipe.lost.is_some() {
                         return Err(e);
                     }
