@@ -328,3 +328,36 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// How many orders `store`'s `orders` table holds with status `stored`, read page by page
+/// through the `by-status` index (off the async threads: redb blocks).
+pub async fn stored_orders(store: &sluice_store::Store) -> usize {
+    use sluice_model::state::{Query, SortKeyCondition, StateSession};
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut s = store.open_session();
+        let mut q = Query {
+            index: Some("by-status".into()),
+            pk: "stored".into(),
+            sk: SortKeyCondition::Any,
+            forward: true,
+            limit: 1000,
+            cursor: None,
+        };
+        let mut n = 0;
+        loop {
+            let page = s
+                .table_query("orders", &q)
+                .expect("querying the orders table");
+            n += page.items.len();
+            match page.cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        s.rollback();
+        n
+    })
+    .await
+    .expect("the query task")
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use serde_json::json;
-use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
+use sluice_model::state::SystemClock;
 use sluice_nats::{
     DLQ_ERROR_NAME, OutboxRelay, Trigger, TriggerConfig, TriggerError, TriggerStats,
 };
@@ -20,7 +20,7 @@ use sluice_store::{Health, QuotaFile, QuotaHandle, Store, StoreConfig};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
     Harness, NatsServer, create_stream, messages_in, order, orders_table, publish_with_id,
-    read_stream, wait_for_stream,
+    read_stream, stored_orders, wait_for_stream,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -229,31 +229,7 @@ async fn every_effect_once(js: &jetstream::Context, store: &Store) {
         assert!(ids.insert(id.clone()), "notification {id} twice");
     }
     assert_eq!(ids.len() as u64, valid);
-    let store2 = store.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let mut s = store2.open_session();
-        let mut q = Query {
-            index: Some("by-status".into()),
-            pk: "stored".into(),
-            sk: SortKeyCondition::Any,
-            forward: true,
-            limit: 1000,
-            cursor: None,
-        };
-        let mut n = 0;
-        loop {
-            let page = s.table_query("orders", &q).unwrap();
-            n += page.items.len();
-            match page.cursor {
-                Some(c) => q.cursor = Some(c),
-                None => break,
-            }
-        }
-        s.rollback();
-        n
-    })
-    .await
-    .unwrap();
+    let stored = stored_orders(store).await;
     assert_eq!(stored as u64, valid, "each valid order stored once");
     assert!(
         store.outbox(10).unwrap().is_empty(),
@@ -261,8 +237,19 @@ async fn every_effect_once(js: &jetstream::Context, store: &Store) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_mid_stream_loses_nothing_and_the_host_heals_by_itself() {
+/// A pipeline running over a store on a quota, after the first `FIRST` orders went through
+/// on a healthy disk and the disk then filled mid-stream (the store is down).
+struct FullDisk {
+    _nats: NatsServer,
+    js: jetstream::Context,
+    h: Harness,
+    quota: QuotaHandle,
+    store: Store,
+    stop: watch::Sender<bool>,
+    tasks: Vec<TriggerTask>,
+}
+
+async fn run_until_the_disk_fills() -> FullDisk {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     create_stream(&js, "NOTIFY", "notifications.>").await;
@@ -272,7 +259,6 @@ async fn a_full_disk_mid_stream_loses_nothing_and_the_host_heals_by_itself() {
     let (stop, stopped) = watch::channel(false);
     let tasks = start_pipeline(&h, &js, &store, &stopped);
     wait_for_stream(&js, "ORDERS").await;
-
     publish_orders(&js, 0, FIRST).await;
     wait_for(
         &js,
@@ -282,6 +268,28 @@ async fn a_full_disk_mid_stream_loses_nothing_and_the_host_heals_by_itself() {
     )
     .await;
     fill_disk_mid_stream(&js, &store, &quota, &path).await;
+    FullDisk {
+        _nats: nats,
+        js,
+        h,
+        quota,
+        store,
+        stop,
+        tasks,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_mid_stream_loses_nothing_and_the_host_heals_by_itself() {
+    let FullDisk {
+        _nats,
+        js,
+        h: _h,
+        quota,
+        store,
+        stop,
+        tasks,
+    } = run_until_the_disk_fills().await;
     // Keep the disk full a while: held batches must not turn into dead letters.
     tokio::time::sleep(Duration::from_secs(3)).await;
     only_invalid_orders_dead(&js, "during the outage").await;
@@ -314,24 +322,15 @@ async fn a_full_disk_mid_stream_loses_nothing_and_the_host_heals_by_itself() {
 /// restart on a freed disk finishes the stream exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_stops_during_a_full_disk_and_finishes_after_a_restart() {
-    let nats = NatsServer::start();
-    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
-    create_stream(&js, "NOTIFY", "notifications.>").await;
-    let h = Harness::new();
-    let quota = QuotaHandle::unlimited();
-    let (store, path) = quota_store(&h, &quota);
-    let (stop, stopped) = watch::channel(false);
-    let tasks = start_pipeline(&h, &js, &store, &stopped);
-    wait_for_stream(&js, "ORDERS").await;
-    publish_orders(&js, 0, FIRST).await;
-    wait_for(
-        &js,
-        FIRST - invalid_below(FIRST),
-        invalid_below(FIRST),
-        "on a healthy disk",
-    )
-    .await;
-    fill_disk_mid_stream(&js, &store, &quota, &path).await;
+    let FullDisk {
+        _nats,
+        js,
+        h,
+        quota,
+        store,
+        stop,
+        tasks,
+    } = run_until_the_disk_fills().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let stopping = Instant::now();

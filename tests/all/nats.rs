@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use serde_json::json;
-use sluice_model::state::{Query, SortKeyCondition, StateSession};
 use sluice_nats::{DLQ_ATTEMPTS, DLQ_ERROR_NAME, OutboxRelay, Trigger, TriggerConfig};
 use sluice_runtime::{Grants, StageConfig};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
     Harness, NatsServer, create_stream, messages_in, open_store, order, orders_table,
-    publish_with_id, read_stream, wait_for_stream,
+    publish_with_id, read_stream, stored_orders, wait_for_stream,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,23 +162,7 @@ async fn order_pipeline_chained_through_subjects_runs_each_event_once() {
     assert_eq!(dead, invalid);
 
     // The table holds each valid order once.
-    let store2 = store.clone();
-    let stored = tokio::task::spawn_blocking(move || {
-        let mut s = store2.open_session();
-        let q = Query {
-            index: Some("by-status".into()),
-            pk: "stored".into(),
-            sk: SortKeyCondition::Any,
-            forward: true,
-            limit: 1000,
-            cursor: None,
-        };
-        let n = s.table_query("orders", &q).unwrap().items.len();
-        s.rollback();
-        n
-    })
-    .await
-    .unwrap();
+    let stored = stored_orders(&store).await;
     assert_eq!(stored as u64, valid);
     assert!(
         store.outbox(10).unwrap().is_empty(),

@@ -16,7 +16,7 @@
 
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::engine::Ticker;
 
@@ -44,7 +44,9 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    /// Run `call` until it finishes or `deadline` passes, keeping the epoch ticking meanwhile.
+    /// Run `call` until it finishes or `due` (the instant `deadline` after its start, read once
+    /// by the caller, who also bounds the call's lock waits by it) passes, keeping the epoch
+    /// ticking meanwhile.
     ///
     /// Called from a thread that drives an async runtime (a worker used straight from async
     /// code), the call runs on a scoped thread instead, since blocking that thread would
@@ -53,23 +55,25 @@ impl Driver {
         &mut self,
         ticker: &Ticker,
         deadline: Duration,
+        due: Instant,
         call: impl Future<Output = wasmtime::Result<T>> + Send,
     ) -> wasmtime::Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return std::thread::scope(|scope| {
                 scope
-                    .spawn(|| self.block_on(ticker, deadline, call))
+                    .spawn(|| self.block_on(ticker, deadline, due, call))
                     .join()
                     .unwrap_or_else(|_| Err(wasmtime::Error::msg("a guest call's thread panicked")))
             });
         }
-        self.block_on(ticker, deadline, call)
+        self.block_on(ticker, deadline, due, call)
     }
 
     fn block_on<T>(
         &mut self,
         ticker: &Ticker,
         deadline: Duration,
+        due: Instant,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
         let rt = self.rt.get_or_insert_with(|| {
@@ -79,7 +83,6 @@ impl Driver {
                 .expect("building a current-thread tokio runtime")
         });
         let _ticking = ticker.enter();
-        let due = tokio::time::Instant::now() + deadline;
         let mut call = std::pin::pin!(call);
         // The fast path, taken by every call that does not block in a host call: poll once
         // inside the runtime's context (so WASI's host functions find it) but outside
@@ -95,7 +98,7 @@ impl Driver {
         // The guest is blocked in a host call: wait for it, or for the deadline. Polling
         // again with `block_on`'s waker replaces the no-op one everywhere the call waits.
         rt.block_on(async {
-            let mut expired = std::pin::pin!(tokio::time::sleep_until(due));
+            let mut expired = std::pin::pin!(tokio::time::sleep_until(due.into()));
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(result) = call.as_mut().poll(cx) {
                     return Poll::Ready(result);

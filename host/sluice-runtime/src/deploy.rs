@@ -258,6 +258,7 @@ impl Runtime {
                         .run(
                             &self.ticker,
                             config.limits.deadline,
+                            std::time::Instant::now() + config.limits.deadline,
                             pre.instantiate_async(&mut store),
                         )
                         .map_err(|e| {

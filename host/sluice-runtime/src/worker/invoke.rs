@@ -43,13 +43,15 @@ impl Worker {
         let data = warm.store.data_mut();
         data.start_event(&event.id, batch_held);
         data.session.begin_event(&event.id);
-        data.session
-            .set_deadline(Some(Instant::now() + limits.deadline));
+        // One clock read bounds both the call and its lock waits.
+        let due = Instant::now() + limits.deadline;
+        data.session.set_deadline(Some(due));
         warm.store.set_epoch_deadline(ticks(limits.deadline));
         let headers = header_refs(event);
         let result = self.driver.run(
             &self.stage.runtime.ticker,
             limits.deadline,
+            due,
             warm.handler
                 .call_handle(&mut warm.store, to_wit(event, &headers)),
         );
@@ -102,7 +104,8 @@ impl Worker {
         let deadline = limits
             .deadline
             .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-        data.session.set_deadline(Some(Instant::now() + deadline));
+        let due = Instant::now() + deadline;
+        data.session.set_deadline(Some(due));
         warm.store.set_epoch_deadline(ticks(deadline));
         let headers: Vec<Vec<(&str, &str)>> = events.iter().map(header_refs).collect();
         let wit_events: Vec<types::Event<'_>> = events
@@ -113,6 +116,7 @@ impl Worker {
         let result = self.driver.run(
             &self.stage.runtime.ticker,
             deadline,
+            due,
             batch.call_handle_batch(&mut warm.store, &wit_events),
         );
         let data = warm.store.data_mut();

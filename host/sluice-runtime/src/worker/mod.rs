@@ -384,6 +384,13 @@ impl Worker {
         }
     }
 
+    /// Whether the worker was told to stop waiting for a failed store ([`Worker::with_give_up`]).
+    fn told_to_give_up(&self) -> bool {
+        self.give_up
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     /// Wait until the store can commit again; `false` if told to give up first. `attempts`
     /// counts the waits for this batch: from the second on, the worker also backs off (50 ms
     /// doubling to 5 s), so a fault that outlives the store's own recovery is retried at a
@@ -399,26 +406,17 @@ impl Worker {
         });
         *attempts = attempts.saturating_add(1);
         self.session().rollback();
-        let gave_up = || {
-            self.give_up
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::Relaxed))
-        };
         if let Some(pause) = pause {
             let until = std::time::Instant::now() + pause;
             while std::time::Instant::now() < until {
-                if gave_up() {
+                if self.told_to_give_up() {
                     return false;
                 }
                 std::thread::sleep(Duration::from_millis(10).min(pause));
             }
         }
         loop {
-            if self
-                .give_up
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::Relaxed))
-            {
+            if self.told_to_give_up() {
                 return false;
             }
             if self.session().await_healthy(Duration::from_millis(250)) {
@@ -516,6 +514,7 @@ impl Worker {
             let instantiated = self.driver.run(
                 &stage.runtime.ticker,
                 limits.deadline,
+                std::time::Instant::now() + limits.deadline,
                 stage.pre.instantiate_async(&mut store),
             );
             let loaded = instantiated.and_then(|instance| {
