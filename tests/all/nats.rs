@@ -243,6 +243,109 @@ async fn retryable_failures_retry_with_backoff_then_dead_letter() {
     assert_eq!(body["orderId"], "o-flaky", "the original payload is kept");
 }
 
+/// Deliveries the platform spends are not the event's: messages delivered into a connection
+/// that is lost before it settles them (what a broker outage, a dropped client or a host
+/// crash leaves behind) come back with a higher delivery count, yet the event is
+/// dead-lettered only after the stage itself failed it `max_deliver` times, as the store
+/// counts them. Here each message's first two deliveries go to a client that never settles;
+/// with `max_deliver` 2 the retryable failure still runs twice (the delivery count alone
+/// would have dead-lettered it at once, at delivery 3), the good order succeeds, and the
+/// dead letter leaves no count behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_lost_in_transit_do_not_count_towards_the_dead_letter() {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    create_stream(&js, "PAY", "pay.>").await;
+    let ack_wait = Duration::from_millis(600);
+    let stream = js.get_stream("PAY").await.unwrap();
+    let consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("pay".into()),
+            filter_subject: "pay.in".into(),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait,
+            max_deliver: -1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let priced = |id: &str, method: serde_json::Value| {
+        let mut o = order(id, "u-1");
+        o["payment"] = method;
+        o["totals"] = json!({"itemCount": 1, "totalCents": 100});
+        serde_json::to_vec(&o).unwrap()
+    };
+    publish_with_id(
+        &js,
+        "pay.in",
+        "o-flaky",
+        priced("o-flaky", json!({"method": "flaky"})),
+    )
+    .await;
+    let card = json!({"method": "card", "card": "4242424242424242"});
+    publish_with_id(&js, "pay.in", "o-ok", priced("o-ok", card)).await;
+    // Two deliveries of each message that nobody settles.
+    for lost in 1..=2_i64 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(2)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .unwrap();
+        let mut seen = 0;
+        while let Some(m) = futures::StreamExt::next(&mut batch).await {
+            assert_eq!(m.unwrap().info().unwrap().delivered, lost);
+            seen += 1;
+        }
+        assert_eq!(seen, 2, "delivery {lost} of both messages");
+        tokio::time::sleep(ack_wait + Duration::from_millis(200)).await;
+    }
+
+    let h = Harness::new();
+    let store = open_store(h.dir.path(), vec![]);
+    let relay = OutboxRelay::new(js.clone(), store.clone());
+    let stage = h.deploy("pay", guests::PROCESS_PAYMENT, StageConfig::default());
+    let mut t = TriggerConfig::new("pay", "PAY", &["pay.>"], "pay.in");
+    t.max_deliver = 2;
+    t.backoff_ms = 20;
+    t.ack_wait_ms = u64::try_from(ack_wait.as_millis()).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(Trigger::new(js.clone(), t, stage, store.clone(), relay).run(stopped));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while messages_in(&js, "SLUICE_DLQ").await < 1 {
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    assert_eq!(stats.acked, 1, "the good order succeeded: {stats:?}");
+    assert_eq!(
+        stats.retried, 1,
+        "the stage's first failure was retried: {stats:?}"
+    );
+    assert_eq!(stats.dead_lettered, 1, "{stats:?}");
+    let msgs = read_stream(&js, "SLUICE_DLQ", 10).await;
+    let headers = msgs[0].headers.clone().unwrap();
+    assert_eq!(
+        headers.get(DLQ_ERROR_NAME).unwrap().as_str(),
+        "Payment.Unavailable"
+    );
+    assert_eq!(
+        headers.get(DLQ_ATTEMPTS).unwrap().as_str(),
+        "2",
+        "the stage failed it twice, in its deliveries 3 and 4"
+    );
+    assert_eq!(
+        store.failures("o-flaky").unwrap(),
+        0,
+        "forgotten once dead-lettered"
+    );
+    assert_eq!(store.failures("o-ok").unwrap(), 0);
+    assert!(store.recorded("o-ok").unwrap().is_some());
+}
+
 /// Content routing: only events matching the trigger's pattern run; the rest are acked and
 /// counted. The guest sees the subject, the headers and the event id chosen from
 /// `Nats-Msg-Id`, else `ce-id`, else the stream sequence.

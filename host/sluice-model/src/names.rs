@@ -40,6 +40,12 @@ pub fn is_platform_fault(name: &str) -> bool {
     name == STATE_COMMIT_FAILED || name == STATE_UNAVAILABLE
 }
 
+/// Whether a failure of this name counts against the event (towards its dead letter): not
+/// for the platform's faults, nor for a full batch, which says nothing about the event.
+pub fn counts_against_the_event(name: &str) -> bool {
+    !is_platform_fault(name) && name != SANDBOX_BATCH_LIMIT
+}
+
 /// Whether `name` belongs to the host's reserved namespaces, which a stage may not return.
 pub fn is_reserved(name: &str) -> bool {
     // The platform-fault names too: a stage returning one would be retried forever.

@@ -257,6 +257,24 @@ pub trait StateSession: Send {
     fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome);
     /// The dedupe record of `event_id`: recorded earlier in this batch or committed before.
     fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError>;
+    /// How many times the stage has failed `event_id` with a retryable error of its own, as
+    /// recorded in this batch or committed before; `None` when the backend keeps no count or
+    /// could not read it (an event source then counts deliveries instead).
+    ///
+    /// Why a count of its own rather than the broker's delivery count: deliveries are also
+    /// spent by the platform (a broker outage or a dropped connection redelivers what was in
+    /// flight, a host crash redelivers its batches), and those must never bring an event
+    /// closer to its dead letter. Only failures the stage itself returned are counted here,
+    /// and only once their batch has committed.
+    fn failures(&mut self, event_id: &str) -> Option<u32> {
+        let _ = event_id;
+        None
+    }
+    /// Record in the batch that `event_id` has now failed retryably `count` times (see
+    /// [`StateSession::failures`]); `0` forgets the count. It commits with the batch.
+    fn record_failures(&mut self, event_id: &str, count: u32) {
+        let _ = (event_id, count);
+    }
     /// Make every kept write set of the batch durable, atomically, with the batch's dedupe
     /// records. On error nothing is applied and the batch is dropped.
     fn commit(&mut self) -> Result<(), CommitError>;

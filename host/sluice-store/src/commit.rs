@@ -10,7 +10,7 @@ use sluice_model::state::{CommitError, Emitted, Item, Recorded, StoreError};
 
 use crate::codec;
 use crate::outbox;
-use crate::schema::{DEDUPE, DEDUPE_BATCHES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
+use crate::schema::{DEDUPE, DEDUPE_BATCHES, FAILURES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
 use crate::session::{ItemKey, remove_index_entries};
 use crate::store::{Inner, Store};
 
@@ -21,6 +21,8 @@ pub(crate) struct Pending<'a> {
     /// (table, pk, sk) → item, `None` deleting.
     pub(crate) items: &'a BTreeMap<ItemKey, Option<Item>>,
     pub(crate) records: &'a [(String, Recorded)],
+    /// event id → retryable failures so far (`0`: the row goes).
+    pub(crate) failures: &'a BTreeMap<String, u32>,
     /// Kept events' emits, with the id of the event that emitted them.
     pub(crate) outbox: &'a [(String, Emitted)],
     pub(crate) positions: &'a BTreeMap<String, u64>,
@@ -64,6 +66,19 @@ pub(crate) fn write_batch(
                     codec::encode_ids(batch.records.iter().map(|(id, _)| id.as_str())).as_slice(),
                 )
                 .map_err(store_err)?;
+        }
+
+        if !batch.failures.is_empty() {
+            let now = inner.clock.now_ms();
+            let mut failures = txn.open_table(FAILURES).map_err(store_err)?;
+            for (id, n) in batch.failures {
+                if *n == 0 {
+                    failures.remove(id.as_str()).map(drop)
+                } else {
+                    failures.insert(id.as_str(), (*n, now)).map(drop)
+                }
+                .map_err(store_err)?;
+            }
         }
 
         let mut kv = txn.open_table(KV).map_err(store_err)?;

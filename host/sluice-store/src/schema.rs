@@ -35,6 +35,13 @@ pub(crate) const DEDUPE_BATCHES: TableDefinition<'_, (u64, &str), &[u8]> =
 /// [`DEDUPE_BATCHES`] and deleted when a format 1 file is opened.
 pub(crate) const DEDUPE_BY_TIME_V1: TableDefinition<'_, (u64, &str), ()> =
     TableDefinition::new("dedupe_by_time");
+/// event id → (retryable failures of the stage so far, when the last one committed in ms):
+/// the count an event source dead-letters on, so deliveries the platform spent (a broker
+/// outage, a crash) never count (see `StateSession::failures`). Rows exist only for events
+/// that failed and are not yet final: a final outcome or a dead letter removes the row, and
+/// the sweeper removes rows older than the dedupe retention. Added in format 2 without a
+/// version bump: a new table changes no existing encoding, and `init` creates it.
+pub(crate) const FAILURES: TableDefinition<'_, &str, (u32, u64)> = TableDefinition::new("failures");
 /// sequence → outbox row (length-prefixed binary, see `outbox.rs`), published after the commit.
 pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("outbox");
 /// partition → last committed position (e.g. a JetStream stream sequence), written in the same

@@ -77,7 +77,7 @@ mod query;
 use crate::codec;
 use crate::commit::{self, Pending};
 use crate::locks::{self, Held};
-use crate::schema::{DEDUPE, ITEMS, KV};
+use crate::schema::{DEDUPE, FAILURES, ITEMS, KV};
 use crate::store::Inner;
 
 pub(crate) type ItemKey = (String, String, String);
@@ -113,6 +113,8 @@ pub struct StoreSession {
     /// Kept events' emits, with the id of the event that emitted them.
     outbox: Vec<(String, Emitted)>,
     records: Vec<(String, Recorded)>,
+    /// Retryable-failure counts to set (`0`: forget) with the batch, by event id.
+    failures: BTreeMap<String, u32>,
     /// Read transaction for dedupe look-ups outside the state lock, kept for the batch so a
     /// look-up costs a B-tree search, not a transaction. Staleness is harmless: `commit`
     /// re-checks the batch's records inside the write transaction.
@@ -188,6 +190,15 @@ pub(crate) fn read_record(
     )
 }
 
+/// The committed retryable-failure count of `event_id` (0 without a row).
+pub(crate) fn read_failures(txn: &ReadTransaction, event_id: &str) -> Result<u32, StoreError> {
+    let table = txn.open_table(FAILURES).map_err(store_err)?;
+    Ok(table
+        .get(event_id)
+        .map_err(store_err)?
+        .map_or(0, |v| v.value().0))
+}
+
 fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorded>, StoreError> {
     match found {
         Some(bytes) => codec::decode_record(&bytes)
@@ -219,6 +230,7 @@ impl StoreSession {
             event_id: None,
             outbox: Vec::new(),
             records: Vec::new(),
+            failures: BTreeMap::new(),
             dedupe_view: None,
             db: None,
             positions: BTreeMap::new(),
@@ -325,6 +337,7 @@ impl StoreSession {
         self.event = Layer::default();
         self.outbox.clear();
         self.records.clear();
+        self.failures.clear();
         self.positions.clear();
     }
 
@@ -358,6 +371,7 @@ impl StoreSession {
             kv: &self.batch.kv,
             items: &self.batch.items,
             records: &self.records,
+            failures: &self.failures,
             outbox: &self.outbox,
             positions: &self.positions,
         };
@@ -598,10 +612,28 @@ impl StateSession for StoreSession {
         r
     }
 
+    fn failures(&mut self, event_id: &str) -> Option<u32> {
+        if let Some(n) = self.failures.get(event_id) {
+            return Some(*n);
+        }
+        // Only on the failure path: its own read transaction is cheap enough there.
+        let mut read = || -> Result<u32, StoreError> {
+            let db = self.db()?;
+            let txn = db.begin_read().map_err(store_err)?;
+            read_failures(&txn, event_id)
+        };
+        read().ok()
+    }
+
+    fn record_failures(&mut self, event_id: &str, count: u32) {
+        self.failures.insert(event_id.to_owned(), count);
+    }
+
     fn commit(&mut self) -> Result<(), CommitError> {
         self.event = Layer::default();
         if self.batch.is_empty()
             && self.records.is_empty()
+            && self.failures.is_empty()
             && self.outbox.is_empty()
             && self.positions.is_empty()
         {

@@ -20,8 +20,8 @@ use crate::health::{Handle, Health, Opener};
 use crate::locks::StateLocks;
 use crate::outbox::{self, OutboxRow};
 use crate::schema::{
-    DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FORMAT_VERSION, INDEX, ITEMS, KV, META, OUTBOX,
-    POSITIONS, TTL,
+    DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FAILURES, FORMAT_VERSION, INDEX, ITEMS, KV, META,
+    OUTBOX, POSITIONS, TTL,
 };
 use crate::session::StoreSession;
 use crate::{codec, session};
@@ -62,6 +62,9 @@ pub struct SweepReport {
     pub expired_items: usize,
     /// Dedupe records older than the retention removed.
     pub dedupe_records: usize,
+    /// Retryable-failure counts older than the retention removed (events that stopped
+    /// coming back without a final outcome, e.g. their stream was purged).
+    pub failure_counts: usize,
 }
 
 pub(crate) struct Inner {
@@ -148,6 +151,7 @@ fn init(db: &Database) -> Result<u64, OpenError> {
         txn.open_table(DEDUPE).map_err(|e| err(&e))?;
         txn.open_table(DEDUPE_BATCHES).map_err(|e| err(&e))?;
         txn.open_table(POSITIONS).map_err(|e| err(&e))?;
+        txn.open_table(FAILURES).map_err(|e| err(&e))?;
         let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
         next_seq = outbox
             .last()
@@ -229,6 +233,35 @@ impl Store {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(POSITIONS).map_err(storage)?;
             Ok(table.get(partition).map_err(storage)?.map(|v| v.value()))
+        })
+    }
+
+    /// How many times the stage has failed `event_id` retryably, by the committed count (see
+    /// `StateSession::failures`); 0 when it has no count.
+    pub fn failures(&self, event_id: &str) -> Result<u32, StoreError> {
+        self.inner
+            .handle
+            .with(|db| session::read_failures(&db.begin_read().map_err(storage)?, event_id))
+    }
+
+    /// Forget the retryable-failure counts of `event_ids`: an event source calls it once it
+    /// has dead-lettered them, so an event republished from the dead letters (after a fix)
+    /// starts with a clean count. Losing it in a crash is harmless: the sweeper removes the
+    /// rows after the dedupe retention.
+    pub fn forget_failures(&self, event_ids: &[&str]) -> Result<(), StoreError> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        self.inner.handle.with(|db| {
+            let mut txn = db.begin_write().map_err(storage)?;
+            txn.set_durability(Durability::None).map_err(storage)?;
+            {
+                let mut table = txn.open_table(FAILURES).map_err(storage)?;
+                for id in event_ids {
+                    table.remove(*id).map_err(storage)?;
+                }
+            }
+            txn.commit().map_err(storage)
         })
     }
 
@@ -323,6 +356,19 @@ impl Store {
                         report.dedupe_records += 1;
                     }
                 }
+            }
+            // Rows exist only for events failing right now, so a full scan stays small.
+            let mut failures = txn.open_table(FAILURES).map_err(storage)?;
+            let stale: Vec<String> = failures
+                .iter()
+                .map_err(storage)?
+                .filter_map(Result::ok)
+                .filter(|(_, v)| v.value().1 < horizon)
+                .map(|(k, _)| k.value().to_owned())
+                .collect();
+            for id in stale {
+                failures.remove(id.as_str()).map_err(storage)?;
+                report.failure_counts += 1;
             }
         }
         txn.commit().map_err(storage)?;

@@ -81,7 +81,7 @@ fn expired_items_vanish_at_once_and_the_sweep_reclaims_them() {
         store.sweep().unwrap(),
         SweepReport {
             expired_items: 3,
-            dedupe_records: 0
+            ..SweepReport::default()
         }
     );
     // Turn the clock back: swept items are physically gone, not merely hidden.
@@ -153,12 +153,70 @@ fn dedupe_records_expire_after_the_retention() {
     assert_eq!(
         store.sweep().unwrap(),
         SweepReport {
-            expired_items: 0,
-            dedupe_records: 2
+            dedupe_records: 2,
+            ..SweepReport::default()
         }
     );
     assert!(store.recorded("old-1").unwrap().is_none());
     assert!(store.recorded("new").unwrap().is_some());
+}
+
+/// Retryable-failure counts commit with the batch (a rolled-back batch counts nothing), a
+/// batch can forget one, the event source can forget dead-lettered ones, and the sweeper
+/// removes the ones left past the retention.
+#[test]
+fn failure_counts_commit_with_the_batch_and_are_forgotten_or_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock(AtomicU64::new(1_000)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = store.open_session();
+    assert_eq!(s.failures("e"), Some(0));
+    s.record_failures("e", 1);
+    assert_eq!(s.failures("e"), Some(1), "the batch's own count is seen");
+    s.rollback();
+    assert_eq!(
+        store.failures("e").unwrap(),
+        0,
+        "a rolled-back batch counts nothing"
+    );
+    assert_eq!(s.failures("e"), Some(0));
+    for id in ["e", "dead", "stale"] {
+        s.record_failures(id, 1);
+    }
+    s.commit().unwrap();
+    assert_eq!(s.failures("e"), Some(1), "read back from the committed row");
+    s.record_failures("e", 2);
+    s.commit().unwrap();
+    assert_eq!(store.failures("e").unwrap(), 2);
+    // A final outcome forgets the count in its own batch.
+    s.record_failures("e", 0);
+    s.record_outcome(
+        "e",
+        RecordedOutcome::Succeeded {
+            output_digest: "d".into(),
+        },
+    );
+    s.commit().unwrap();
+    assert_eq!(store.failures("e").unwrap(), 0);
+    store.forget_failures(&["dead"]).unwrap();
+    assert_eq!(store.failures("dead").unwrap(), 0);
+    assert_eq!(store.failures("stale").unwrap(), 1);
+    clock.0.store(1_500, Ordering::SeqCst);
+    assert_eq!(
+        store.sweep().unwrap(),
+        SweepReport::default(),
+        "still within the retention"
+    );
+    clock.0.store(2_100, Ordering::SeqCst);
+    assert_eq!(
+        store.sweep().unwrap(),
+        SweepReport {
+            failure_counts: 1,
+            dedupe_records: 1, // the success of "e"
+            ..SweepReport::default()
+        }
+    );
+    assert_eq!(store.failures("stale").unwrap(), 0);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::{self, Context, Message};
 use futures::{FutureExt, StreamExt};
-use sluice_model::{Event, StageError};
+use sluice_model::{Event, StageError, names};
 use sluice_runtime::{Invocation, Stage, Worker};
 use sluice_store::Store;
 use tokio::sync::watch;
@@ -560,9 +560,13 @@ impl Trigger {
                 None => TriggerStats::default(),
             };
             let outcome: Result<(), TriggerError> = async {
+                let mut counted = Vec::new();
                 for (msg, inv) in msgs.iter().zip(&results) {
-                    me.settle(msg, inv, &mut settled).await?;
+                    if me.settle(msg, inv, &mut settled).await? && inv.failures.is_some() {
+                        counted.push(to_event(msg).id);
+                    }
                 }
+                me.forget_failures(counted).await;
                 me.relay
                     .drain()
                     .await
@@ -600,14 +604,39 @@ impl Trigger {
         Ok(())
     }
 
+    /// Dead-lettered events leave no failure count behind, so one republished from the dead
+    /// letters after a fix starts afresh. Best effort: a count left over (the store down)
+    /// is removed by the sweeper after the dedupe retention.
+    async fn forget_failures(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let forgot = tokio::task::spawn_blocking(move || {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            store.forget_failures(&ids)
+        })
+        .await;
+        if let Ok(Err(e)) = forgot {
+            tracing::debug!("forgetting the failure counts of dead letters: {e}");
+        }
+    }
+
+    /// Settle one message by its invocation's outcome; `true` when it was dead-lettered.
     async fn settle(
         &self,
         msg: &Message,
         inv: &Invocation,
         stats: &mut TriggerStats,
-    ) -> Result<(), TriggerError> {
-        // Parsed only for failures: success is the hot path.
-        let delivered = || msg.info().map_or(1, |i| i.delivered);
+    ) -> Result<bool, TriggerError> {
+        // The stage's own failures so far, by the store's count: deliveries the platform
+        // spent (a broker outage, a dropped connection, a crash) are not the event's. The
+        // delivery count only where the store keeps no count. Parsed only for failures:
+        // success is the hot path.
+        let attempts = || {
+            inv.failures
+                .map_or_else(|| msg.info().map_or(1, |i| i.delivered), i64::from)
+        };
         match &inv.outcome {
             Ok(_) => {
                 msg.ack()
@@ -618,27 +647,28 @@ impl Trigger {
             // The platform's own faults (the store was down when the host stopped waiting
             // for it) and a full batch are not the event's doing: retry it, whatever its
             // delivery count, and never dead-letter it for them.
-            Err(e) if e.retryable && not_the_events_fault(&e.name) => {
+            Err(e) if e.retryable && !names::counts_against_the_event(&e.name) => {
                 msg.ack_with(AckKind::Nak(Some(self.config.backoff(1))))
                     .await
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.retried += 1;
             }
-            Err(e) if e.retryable && delivered() < self.config.max_deliver => {
-                msg.ack_with(AckKind::Nak(Some(self.config.backoff(delivered()))))
+            Err(e) if e.retryable && attempts() < self.config.max_deliver => {
+                msg.ack_with(AckKind::Nak(Some(self.config.backoff(attempts()))))
                     .await
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.retried += 1;
             }
             Err(e) => {
-                self.dead_letter(msg, e, delivered()).await?;
+                self.dead_letter(msg, e, attempts()).await?;
                 msg.ack_with(AckKind::Term)
                     .await
                     .map_err(|e| self.nats(std::io::Error::other(e.to_string())))?;
                 stats.dead_lettered += 1;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Publish `msg` with the error to the dead-letter subject and wait for JetStream's ack.
@@ -679,10 +709,4 @@ fn sanitize(s: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(1024)
         .collect()
-}
-
-/// Whether a failure named `name` says nothing about the event itself, so it must not count
-/// towards the event's dead-lettering.
-fn not_the_events_fault(name: &str) -> bool {
-    sluice_model::names::is_platform_fault(name) || name == sluice_model::names::SANDBOX_BATCH_LIMIT
 }

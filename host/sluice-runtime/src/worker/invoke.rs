@@ -6,7 +6,7 @@ use std::time::Instant;
 use sluice_model::names;
 use sluice_model::{Event, StageError, StageOutcome};
 
-use super::outcome::{accept, final_record, over_batch_limit};
+use super::outcome::{accept, over_batch_limit, record};
 use super::{Invocation, Worker, ticks};
 use crate::bindings::types;
 use crate::host::BatchCursor;
@@ -74,14 +74,15 @@ impl Worker {
             outcome = Err(StageError::new(names::STATE_UNAVAILABLE, cause, true));
         }
         let emitted = data.session.finish_event(outcome.is_ok());
-        if let Some(record) = final_record(&outcome) {
-            data.session.record_outcome(&event.id, record);
-        }
+        let failures = record(data.session.as_mut(), event, &outcome);
         if outcome.is_ok() {
             self.batch_held = batch_held.saturating_add(held);
         }
         self.after_calls(1, trapped);
-        Invocation::ran(outcome, emitted)
+        Invocation {
+            failures,
+            ..Invocation::ran(outcome, emitted)
+        }
     }
 
     /// Run `events` through one `handle-batch` call. `None` means "re-run event by event":
@@ -154,15 +155,13 @@ impl Worker {
                 false,
             ));
             let session = self.session();
-            for event in events {
-                if let Some(record) = final_record(&outcome) {
-                    session.record_outcome(&event.id, record);
-                }
-            }
             return Some(
                 events
                     .iter()
-                    .map(|_| Invocation::ran(outcome.clone(), Vec::new()))
+                    .map(|event| Invocation {
+                        failures: record(session.as_mut(), event, &outcome),
+                        ..Invocation::ran(outcome.clone(), Vec::new())
+                    })
                     .collect(),
             );
         }
@@ -185,9 +184,7 @@ impl Worker {
         self.batch_held = budget_full.saturating_add(outputs);
         let session = self.session();
         for (event, outcome) in events.iter().zip(&outcomes) {
-            if let Some(record) = final_record(outcome) {
-                session.record_outcome(&event.id, record);
-            }
+            record(session.as_mut(), event, outcome);
         }
         Some(
             outcomes

@@ -57,6 +57,12 @@ pub struct Invocation {
     /// then rebuilt from the record (a success carries an empty output, since only the
     /// output's digest is kept).
     pub replayed: Option<Recorded>,
+    /// How many times the stage has now failed this event, by the store's count of its own
+    /// failures (this one included), when it failed; `None` when the backend keeps no count,
+    /// the failure was the platform's, or the event succeeded. An event source dead-letters
+    /// on this count rather than on its delivery count, which the platform's own faults
+    /// (broker outages, crashes) also raise.
+    pub failures: Option<u32>,
 }
 
 impl Invocation {
@@ -65,6 +71,7 @@ impl Invocation {
             outcome,
             emitted,
             replayed: None,
+            failures: None,
         }
     }
 
@@ -79,6 +86,7 @@ impl Invocation {
             outcome,
             emitted: Vec::new(),
             replayed: Some(recorded),
+            failures: None,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! what gets recorded for it, and the names of the failures the host itself assigns.
 
 use sluice_model::names;
-use sluice_model::state::RecordedOutcome;
-use sluice_model::{StageError, StageOutcome};
+use sluice_model::state::{RecordedOutcome, StateSession};
+use sluice_model::{Event, StageError, StageOutcome};
 
 use super::Invocation;
 use crate::bindings::types;
@@ -25,6 +25,53 @@ pub(super) fn final_record(outcome: &StageOutcome) -> Option<RecordedOutcome> {
             cause: e.cause.clone(),
         }),
         Err(_) => None,
+    }
+}
+
+/// Record in `session`'s batch what became of `event`, and return the stage's failure count
+/// for it (see [`Invocation::failures`]). A final outcome gets its dedupe record and, after an
+/// earlier delivery, forgets the count of retryable failures; a retryable failure of the
+/// stage's own counts one more, committed with the batch (so a failure the batch never
+/// committed, or a delivery the platform lost, counts nothing).
+pub(super) fn record(
+    session: &mut dyn StateSession,
+    event: &Event,
+    outcome: &StageOutcome,
+) -> Option<u32> {
+    // Only a redelivery can have a count: the first delivery skips the look-up and the
+    // removal, keeping the hot path at one dedupe record per event.
+    let redelivered = event.attempt > 1;
+    match (outcome, final_record(outcome)) {
+        (Ok(_), Some(record)) => {
+            if redelivered {
+                session.record_failures(&event.id, 0);
+            }
+            session.record_outcome(&event.id, record);
+            None
+        }
+        (Err(_), Some(record)) => {
+            // A permanent failure is the stage's last attempt: say how many it took.
+            let before = if redelivered {
+                let n = session.failures(&event.id);
+                session.record_failures(&event.id, 0);
+                n
+            } else {
+                Some(0)
+            };
+            session.record_outcome(&event.id, record);
+            before.map(|n| n.saturating_add(1))
+        }
+        (Err(e), None) if names::counts_against_the_event(&e.name) => {
+            let before = if redelivered {
+                session.failures(&event.id)?
+            } else {
+                0
+            };
+            let n = before.saturating_add(1);
+            session.record_failures(&event.id, n);
+            Some(n)
+        }
+        _ => None,
     }
 }
 
