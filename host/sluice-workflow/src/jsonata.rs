@@ -1,0 +1,1 @@
+//! The JSONata query language on `jsonata-core`, with AWS's added functions.

@@ -1,0 +1,1 @@
+//! Jayway-compatible JSONPath (AWS's dialect): parsing, selection, and write-back.
