@@ -1,6 +1,37 @@
 //! How the engine reaches the world: a Task runner, a clock and randomness, as traits, so
 //! executions are deterministic under test and the durable layer above decides what is real.
 
+use serde_json::Value;
+
+use crate::error::StatesError;
+
+/// One Task to run: a stage called with an input, under the execution's exactly-once id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskRequest {
+    /// `<execution>/<state path>/<attempt>`: the event id the stage runs under, so a
+    /// redelivered or resumed attempt meets its dedupe record.
+    pub id: String,
+    /// The stage to run.
+    pub stage: String,
+    /// Its input (the event's data).
+    pub input: Value,
+    /// The Task's TimeoutSeconds, if any: past it the attempt fails with `States.Timeout`.
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Runs Tasks: the stage runtime in Sluice, a fake in unit tests.
+pub trait TaskRunner: Send + Sync {
+    /// Run `req` to its end. A stage's named error comes back as the error of that name.
+    fn run(&self, req: &TaskRequest) -> Result<Value, StatesError>;
+}
+
+/// Milliseconds since the Unix epoch, injected so Wait states and timeouts are testable
+/// without sleeping.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now_ms(&self) -> i64;
+}
+
 /// Randomness for `States.UUID`, `States.MathRandom`, `$random` and `$uuid`.
 pub trait Random: Send + Sync {
     /// 64 random bits.

@@ -8,8 +8,21 @@
 //! - [`intrinsics`]: the `States.*` intrinsic functions;
 //! - [`jsonata`]: the JSONata query language on `jsonata-core`, with AWS's added functions;
 
+//! - [`choice`]: Choice rules of the JSONPath query language;
+//! - [`definition`]: parsing and validating a definition into a typed [`definition::Machine`];
+//! - [`machine`]: the interpreter, a deterministic machine stepping over a serializable
+//!   [`machine::Execution`];
+//! - [`run`]: an in-memory driver that runs an execution to its end.
+
+pub mod choice;
+pub mod conformance;
+pub mod definition;
 pub mod env;
 pub mod error;
 pub mod intrinsics;
 pub mod jsonata;
 pub mod jsonpath;
+pub mod machine;
+pub mod resource;
+pub mod run;
+pub mod time;

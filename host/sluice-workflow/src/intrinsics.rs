@@ -1,1 +1,0 @@
-//! The `States.*` intrinsic functions of the JSONPath query language.

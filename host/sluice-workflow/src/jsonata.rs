@@ -1,1 +1,0 @@
-//! The JSONata query language on `jsonata-core`, with AWS's added functions.

@@ -1,1 +1,0 @@
-//! Jayway-compatible JSONPath (AWS's dialect): parsing, selection, and write-back.

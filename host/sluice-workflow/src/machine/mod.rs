@@ -1,0 +1,518 @@
+//! The interpreter: a deterministic machine stepping over a serializable execution state.
+//!
+//! Nothing an execution needs lives on a thread's stack. An [`Execution`] holds a set of
+//! *runs* — the top-level run, one per Parallel branch, one per Map iteration — each with the
+//! state it is in, its input, its variables and a [`Phase`] saying what it waits for. The
+//! machine never calls a Task itself: [`Execution::advance`] steps every run as far as it can
+//! and returns the Tasks to run; the caller runs them (concurrently, durably, however it
+//! likes) and hands each result back with [`Execution::deliver`]. Wait states and retry
+//! delays are timers at a due time on the injected clock ([`Execution::next_due_ms`]). So a
+//! persisted `Execution` resumes exactly where it was, and many executions can share workers.
+
+mod io;
+mod states;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::definition::{Kind, Machine, State};
+use crate::env::{Clock, Random, TaskRequest};
+use crate::error::{StatesError, names};
+
+/// What the machine needs from the world while it steps.
+pub struct Env<'a> {
+    /// Now, for timers and history timestamps.
+    pub clock: &'a dyn Clock,
+    /// For intrinsics, `$random`, `$uuid` and retry jitter.
+    pub random: &'a dyn Random,
+}
+
+/// An execution's status, as Step Functions names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Still going.
+    Running,
+    /// Ended with an output.
+    Succeeded,
+    /// Ended with an error.
+    Failed,
+    /// Ran past the machine's TimeoutSeconds.
+    TimedOut,
+    /// Stopped from outside.
+    Aborted,
+}
+
+/// One history event, in Step Functions' vocabulary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    /// From 1.
+    pub id: u64,
+    /// The event this one follows from (0 for none).
+    pub previous_event_id: u64,
+    /// When, ms since the epoch.
+    pub timestamp_ms: i64,
+    /// `ExecutionStarted`, `PassStateEntered`, `TaskScheduled`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The `<type>EventDetails` object.
+    pub details: Value,
+}
+
+/// Where a run's machine is: the root, or a branch/processor of a state of an outer one.
+type Address = Vec<(String, usize)>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Run {
+    addr: Address,
+    /// (parent run, slot) for branches and iterations.
+    parent: Option<(u64, usize)>,
+    /// Prefix of this run's Task ids below the execution's name (`Par/0/`, `Map/3/`).
+    label: String,
+    state: String,
+    input: Value,
+    vars: Map<String, Value>,
+    phase: Phase,
+    /// The current state's `*StateEntered` event id.
+    entered_event: u64,
+    entered_ms: i64,
+    last_event: u64,
+    /// Attempts made per retrier of the current state.
+    retries: Vec<u64>,
+    /// Task attempts of the current state (for Task ids and `$$.State.RetryCount`).
+    attempt: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Phase {
+    /// About to run the current state (`retry`: again, after a retry delay).
+    Enter { retry: bool },
+    /// A Task was requested; waiting for its result.
+    Task { id: String, resource_kind: TaskKind },
+    /// The Task's result arrived.
+    TaskDone {
+        resource_kind: TaskKind,
+        result: Result<Value, StatesError>,
+    },
+    /// A Wait state's timer; the output is ready.
+    Waiting {
+        due: i64,
+        output: Value,
+        vars: Map<String, Value>,
+    },
+    /// A retry delay; then the state runs again.
+    Backoff { due: i64 },
+    /// Parallel branches or Map iterations.
+    Children(Box<Children>),
+    /// Finished; picked up by the parent (or ends the execution).
+    Done(Result<Value, StatesError>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum TaskKind {
+    /// A stage (or a Lambda ARN): `LambdaFunction*` history events, Lambda-shaped causes.
+    Lambda,
+    /// A stage named directly: `Task*` events, the stage's cause as is.
+    Stage,
+    /// `lambda:invoke`: `Task*` events, the result wrapped.
+    Invoke,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Children {
+    map: bool,
+    effective: Value,
+    /// Inputs of the children not started yet, by slot.
+    inputs: Vec<Option<Value>>,
+    results: Vec<Option<Result<Value, StatesError>>>,
+    running: usize,
+    next: usize,
+    concurrency: usize,
+    tolerated_count: Option<u64>,
+    tolerated_percentage: Option<f64>,
+    failures: u64,
+}
+
+/// A serializable execution of a [`Machine`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// The execution's name (unique per workflow).
+    pub name: String,
+    /// Its status.
+    pub status: Status,
+    /// The output, once succeeded.
+    pub output: Option<Value>,
+    /// The error, once failed (an empty name: a Fail state that gave none).
+    pub error: Option<StatesError>,
+    /// Every history event so far.
+    pub history: Vec<HistoryEvent>,
+    input: Value,
+    workflow: String,
+    started_ms: i64,
+    timeout_due: Option<i64>,
+    runs: BTreeMap<u64, Run>,
+    next_run: u64,
+    transitions: u64,
+}
+
+impl Execution {
+    /// Start an execution of `def` (the workflow `workflow`) named `name` on `input`.
+    pub fn start(def: &Machine, workflow: &str, name: &str, input: Value, env: &Env<'_>) -> Self {
+        let now = env.clock.now_ms();
+        let mut e = Self {
+            name: name.to_owned(),
+            status: Status::Running,
+            output: None,
+            error: None,
+            history: Vec::new(),
+            input: input.clone(),
+            workflow: workflow.to_owned(),
+            started_ms: now,
+            timeout_due: def.timeout_seconds.map(|s| {
+                now.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+            }),
+            runs: BTreeMap::new(),
+            next_run: 0,
+            transitions: 0,
+        };
+        e.push(
+            None,
+            "ExecutionStarted",
+            json!({"input": input, "inputDetails": {"truncated": false}, "roleArn": "arn:aws:iam::000000000000:role/sluice"}),
+            now,
+        );
+        e.spawn(
+            Address::new(),
+            None,
+            String::new(),
+            def.start_at.clone(),
+            input,
+            Map::new(),
+        );
+        e
+    }
+
+    /// Whether the execution has ended.
+    pub fn is_done(&self) -> bool {
+        self.status != Status::Running
+    }
+
+    /// State transitions so far (for benchmarks and limits).
+    pub fn transitions(&self) -> u64 {
+        self.transitions
+    }
+
+    /// The earliest timer (Wait, retry delay, execution timeout), if any run waits for one.
+    pub fn next_due_ms(&self) -> Option<i64> {
+        let timers = self.runs.values().filter_map(|r| match &r.phase {
+            Phase::Waiting { due, .. } | Phase::Backoff { due } => Some(*due),
+            _ => None,
+        });
+        timers.chain(self.timeout_due).min()
+    }
+
+    /// Hand back the result of the Task `id`. Unknown ids (a run that was cancelled
+    /// meanwhile, a duplicate) are ignored.
+    pub fn deliver(&mut self, id: &str, result: Result<Value, StatesError>) {
+        for run in self.runs.values_mut() {
+            if let Phase::Task {
+                id: want,
+                resource_kind,
+            } = &run.phase
+                && want == id
+            {
+                run.phase = Phase::TaskDone {
+                    resource_kind: *resource_kind,
+                    result,
+                };
+                return;
+            }
+        }
+    }
+
+    /// Stop the execution from outside (`ABORTED`).
+    pub fn stop(&mut self, error: Option<&str>, cause: Option<&str>, env: &Env<'_>) {
+        if self.is_done() {
+            return;
+        }
+        self.runs.clear();
+        self.status = Status::Aborted;
+        let mut d = Map::new();
+        if let Some(e) = error {
+            d.insert("error".into(), e.into());
+        }
+        if let Some(c) = cause {
+            d.insert("cause".into(), c.into());
+        }
+        self.push(
+            None,
+            "ExecutionAborted",
+            Value::Object(d),
+            env.clock.now_ms(),
+        );
+    }
+
+    /// Step every run as far as it goes; the Tasks to run now.
+    pub fn advance(&mut self, def: &Machine, env: &Env<'_>) -> Vec<TaskRequest> {
+        let mut requests = Vec::new();
+        loop {
+            if self.is_done() {
+                break;
+            }
+            let now = env.clock.now_ms();
+            if self.timeout_due.is_some_and(|d| now >= d) {
+                self.runs.clear();
+                self.status = Status::TimedOut;
+                self.error = Some(StatesError::new(names::TIMEOUT, ""));
+                self.push(
+                    None,
+                    "ExecutionTimedOut",
+                    json!({"error": names::TIMEOUT}),
+                    now,
+                );
+                break;
+            }
+            let ids: Vec<u64> = self.runs.keys().copied().collect();
+            let mut progressed = false;
+            for id in ids {
+                if self.is_done() {
+                    break;
+                }
+                if self.runs.contains_key(&id) {
+                    progressed |= self.step(id, def, env, &mut requests);
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        requests
+    }
+
+    fn spawn(
+        &mut self,
+        addr: Address,
+        parent: Option<(u64, usize)>,
+        label: String,
+        start: String,
+        input: Value,
+        vars: Map<String, Value>,
+    ) -> u64 {
+        let id = self.next_run;
+        self.next_run += 1;
+        let last_event = self.history.last().map_or(0, |e| e.id);
+        self.runs.insert(
+            id,
+            Run {
+                addr,
+                parent,
+                label,
+                state: start,
+                input,
+                vars,
+                phase: Phase::Enter { retry: false },
+                entered_event: 0,
+                entered_ms: 0,
+                last_event,
+                retries: Vec::new(),
+                attempt: 0,
+            },
+        );
+        id
+    }
+
+    /// Append a history event following `run`'s last one.
+    fn push(&mut self, run: Option<u64>, kind: &str, details: Value, now: i64) -> u64 {
+        let id = self.history.len() as u64 + 1;
+        let previous = match run.and_then(|r| self.runs.get(&r)) {
+            Some(r) => r.last_event,
+            None => self.history.last().map_or(0, |e| e.id),
+        };
+        self.history.push(HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp_ms: now,
+            kind: kind.to_owned(),
+            details,
+        });
+        if let Some(r) = run.and_then(|r| self.runs.get_mut(&r)) {
+            r.last_event = id;
+        }
+        id
+    }
+
+    /// The machine a run steps in.
+    fn machine_of<'d>(def: &'d Machine, addr: &Address) -> &'d Machine {
+        let mut m = def;
+        for (state, i) in addr {
+            m = match m.state(state).map(|s| &s.kind) {
+                Some(Kind::Parallel { branches }) => &branches[*i],
+                Some(Kind::Map(map)) => &map.processor,
+                _ => unreachable!("a run's address names a Parallel or Map state"),
+            };
+        }
+        m
+    }
+
+    fn state_of<'d>(def: &'d Machine, run: &Run) -> &'d State {
+        Self::machine_of(def, &run.addr)
+            .state(&run.state)
+            .expect("a run's state exists: the definition was validated")
+    }
+
+    /// The context object `$$` for `run`'s current state.
+    fn context(&self, run: &Run, map_item: Option<(usize, &Value)>) -> Value {
+        let mut c = json!({
+            "Execution": {
+                "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", self.workflow, self.name),
+                "Input": self.input,
+                "Name": self.name,
+                "RoleArn": "arn:aws:iam::000000000000:role/sluice",
+                "StartTime": crate::time::format_ms(self.started_ms),
+                "RedriveCount": 0,
+            },
+            "State": {
+                "EnteredTime": crate::time::format_ms(run.entered_ms),
+                "Name": run.state,
+            },
+            "StateMachine": {
+                "Id": format!("arn:aws:states:local:000000000000:stateMachine:{}", self.workflow),
+                "Name": self.workflow,
+            },
+        });
+        // Only a Task has attempts to count (AWS shows no RetryCount elsewhere).
+        if run.attempt > 0 {
+            c["State"]["RetryCount"] = run.attempt.saturating_sub(1).into();
+        }
+        if let Some((index, value)) = map_item {
+            c["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        c
+    }
+
+    /// "An error occurred while executing the state 'X' (entered at the event id #N). "
+    fn prefixed(run: &Run, e: StatesError) -> StatesError {
+        StatesError::new(
+            e.error,
+            format!(
+                "An error occurred while executing the state '{}' (entered at the event id #{}). {}",
+                run.state, run.entered_event, e.cause
+            ),
+        )
+    }
+
+    fn step(
+        &mut self,
+        id: u64,
+        def: &Machine,
+        env: &Env<'_>,
+        requests: &mut Vec<TaskRequest>,
+    ) -> bool {
+        let now = env.clock.now_ms();
+        // A Map's children are taken, not cloned: thousands of iterations' inputs.
+        let phase = match &self.runs[&id].phase {
+            Phase::Children(_) => std::mem::replace(
+                &mut self.runs.get_mut(&id).expect("run exists").phase,
+                Phase::Enter { retry: false },
+            ),
+            other => other.clone(),
+        };
+        match phase {
+            Phase::Enter { retry } => {
+                self.enter(id, retry, def, env, requests);
+                true
+            }
+            Phase::TaskDone {
+                resource_kind,
+                result,
+            } => {
+                self.after_task(id, resource_kind, result, def, env);
+                true
+            }
+            Phase::Waiting { due, output, vars } if now >= due => {
+                let state = Self::state_of(def, &self.runs[&id]).clone();
+                self.leave(id, &state, output, vars, env);
+                true
+            }
+            Phase::Backoff { due } if now >= due => {
+                self.runs.get_mut(&id).expect("run exists").phase = Phase::Enter { retry: true };
+                true
+            }
+            Phase::Children(c) => self.children(id, *c, def, env),
+            Phase::Done(result) => {
+                let run = self.runs.remove(&id).expect("run exists");
+                match run.parent {
+                    Some((parent, slot)) => {
+                        if let Some(p) = self.runs.get_mut(&parent)
+                            && let Phase::Children(c) = &mut p.phase
+                        {
+                            c.results[slot] = Some(result);
+                            c.running = c.running.saturating_sub(1);
+                        }
+                    }
+                    None => self.end(result, now),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn end(&mut self, result: Result<Value, StatesError>, now: i64) {
+        self.runs.clear();
+        match result {
+            Ok(v) => {
+                self.status = Status::Succeeded;
+                self.push(
+                    None,
+                    "ExecutionSucceeded",
+                    json!({"output": v, "outputDetails": {"truncated": false}}),
+                    now,
+                );
+                self.output = Some(v);
+            }
+            Err(e) => {
+                self.status = Status::Failed;
+                let mut d = Map::new();
+                if !e.error.is_empty() {
+                    d.insert("error".into(), e.error.clone().into());
+                }
+                if !e.cause.is_empty() {
+                    d.insert("cause".into(), e.cause.clone().into());
+                }
+                self.push(None, "ExecutionFailed", Value::Object(d), now);
+                self.error = Some(e);
+            }
+        }
+    }
+
+    /// Cancel `run`'s descendants (a failed branch's siblings).
+    fn cancel_children(&mut self, parent: u64) {
+        let kids: Vec<u64> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.parent.is_some_and(|(p, _)| p == parent))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in kids {
+            self.cancel_children(k);
+            self.runs.remove(&k);
+        }
+    }
+}
+
+/// The type name used in history events (`Pass` → `PassStateEntered`).
+fn type_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Pass { .. } => "Pass",
+        Kind::Task { .. } => "Task",
+        Kind::Choice { .. } => "Choice",
+        Kind::Wait(_) => "Wait",
+        Kind::Succeed => "Succeed",
+        Kind::Fail { .. } => "Fail",
+        Kind::Parallel { .. } => "Parallel",
+        Kind::Map(_) => "Map",
+    }
+}
