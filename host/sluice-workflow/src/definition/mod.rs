@@ -313,6 +313,18 @@ pub struct MapState {
     pub tolerated_count: Option<Dynamic<u64>>,
     /// ToleratedFailurePercentage.
     pub tolerated_percentage: Option<Dynamic<f64>>,
-    /// ItemReader is refused at run time for now (`States.ItemReaderFailed`) with this text.
-    pub item_reader: Option<Value>,
+    /// ItemReader: validated, its limits evaluated, then refused at run time
+    /// (`States.ItemReaderFailed`): Sluice has no object store to read from yet.
+    pub item_reader: Option<ItemReader>,
+}
+
+/// A Map's ItemReader (the parts checked before any object is read).
+#[derive(Debug, Clone)]
+pub struct ItemReader {
+    /// The integration, e.g. `arn:aws:states:::s3:getObject`.
+    pub resource: String,
+    /// ReaderConfig.MaxItems or MaxItemsPath.
+    pub max_items: Option<Dynamic<u64>>,
+    /// ReaderConfig.CSVHeaders (with CSVHeaderLocation GIVEN).
+    pub csv_headers: Option<Vec<String>>,
 }

@@ -6,8 +6,8 @@ use super::fields::Obj;
 use super::payload::{self, Payload, token};
 use super::{
     Assign, Batcher, Catcher, ChoiceBranch, Condition, Dynamic, FailField, Invalid,
-    InvalidDefinition, Items, Kind, Lang, Machine, MapState, NullablePath, Retrier, State,
-    Transition, WaitFor,
+    InvalidDefinition, ItemReader, Items, Kind, Lang, Machine, MapState, NullablePath, Retrier,
+    State, Transition, WaitFor,
 };
 use crate::choice;
 use crate::jsonata::{self, Template};
@@ -888,7 +888,9 @@ fn map_state(obj: &Obj<'_>, lang: Lang, errs: &mut Vec<Invalid>) -> Option<MapSt
         max_concurrency: dynamic_uint(obj, "MaxConcurrency", lang, errs),
         tolerated_count: dynamic_uint(obj, "ToleratedFailureCount", lang, errs),
         tolerated_percentage,
-        item_reader: obj.get("ItemReader").cloned(),
+        item_reader: obj
+            .get("ItemReader")
+            .and_then(|v| item_reader(v, &obj.at("ItemReader"), lang, errs)),
     })
 }
 
@@ -898,4 +900,53 @@ fn path_opt(obj: &Obj<'_>, field: &str, errs: &mut Vec<Invalid>) -> Option<Path>
     } else {
         None
     }
+}
+
+fn item_reader(
+    v: &Value,
+    pointer: &str,
+    lang: Lang,
+    errs: &mut Vec<Invalid>,
+) -> Option<ItemReader> {
+    let r = Obj::new(v, pointer, "ItemReader", errs)?;
+    r.only(
+        &["Resource", "ReaderConfig", "Parameters", "Arguments"],
+        errs,
+    );
+    let resource = r
+        .required("Resource", errs)
+        .and_then(|_| r.str("Resource", errs))?;
+    let (mut max_items, mut csv_headers) = (None, None);
+    if let Some(cfg) = r.get("ReaderConfig") {
+        let c = Obj::new(cfg, &r.at("ReaderConfig"), "ReaderConfig", errs)?;
+        c.only(
+            &[
+                "InputType",
+                "CSVHeaderLocation",
+                "CSVHeaders",
+                "MaxItems",
+                "MaxItemsPath",
+                "CSVDelimiter",
+                "ManifestType",
+            ],
+            errs,
+        );
+        if let Some(t) = c.str("InputType", errs)
+            && !["CSV", "JSON", "JSONL", "MANIFEST", "PARQUET"].contains(&t)
+        {
+            errs.push(schema(
+                format!(
+                    "InputType must be one of [CSV, JSON, JSONL, MANIFEST, PARQUET], not \"{t}\""
+                ),
+                &c.at("InputType"),
+            ));
+        }
+        max_items = dynamic_uint(&c, "MaxItems", lang, errs);
+        csv_headers = c.strings("CSVHeaders", errs);
+    }
+    Some(ItemReader {
+        resource: resource.to_owned(),
+        max_items,
+        csv_headers,
+    })
 }

@@ -12,6 +12,8 @@
 mod io;
 mod states;
 
+pub use states::{ITEM_READER_UNSUPPORTED, MAX_PAYLOAD_BYTES};
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

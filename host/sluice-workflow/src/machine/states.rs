@@ -25,6 +25,11 @@ fn matches(equals: &[String], error: &str, retry: bool) -> bool {
     })
 }
 
+/// The start of the cause of a Map whose ItemReader would read an object: Sluice has no
+/// object store to read from yet.
+pub const ITEM_READER_UNSUPPORTED: &str =
+    "ItemReader is not supported yet (Sluice has no object store to read items from): ";
+
 /// An integer read by a `*Path` field: a number, or a string holding one (AWS accepts
 /// `"1"` from a variable).
 fn as_uint(v: &Value) -> Option<u64> {
@@ -331,11 +336,28 @@ impl Execution {
         env: &Env<'_>,
     ) -> Result<(), StatesError> {
         let jp = state.lang == Lang::JsonPath;
-        if m.item_reader.is_some() {
-            return Err(StatesError::new(
-                names::ITEM_READER_FAILED,
-                "ItemReader is not supported: a Map reads its items from its input",
-            ));
+        if let Some(reader) = &m.item_reader {
+            // What AWS checks before it reads the object, then the refusal.
+            if let Some(Dynamic::Path(p)) = &reader.max_items {
+                let v = io::select(p, &effective, ctx)?;
+                as_uint(&v).ok_or_else(|| integer_field("MaxItemsPath", p.text(), &v))?;
+            }
+            // AWS reports reader failures without the state prefix: the run fails here,
+            // not through `enter`'s prefixing.
+            let e = match &reader.csv_headers {
+                Some(h) if h.iter().enumerate().any(|(i, a)| h[..i].contains(a)) => {
+                    StatesError::new(
+                        names::ITEM_READER_FAILED,
+                        "CSV headers cannot contain duplicates.",
+                    )
+                }
+                _ => StatesError::new(
+                    names::ITEM_READER_FAILED,
+                    format!("{ITEM_READER_UNSUPPORTED}{}", reader.resource),
+                ),
+            };
+            self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
+            return Ok(());
         }
         let items_v = match &m.items {
             Items::Path(None) | Items::Template(None) => {
