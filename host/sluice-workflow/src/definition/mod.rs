@@ -13,6 +13,7 @@ use crate::choice;
 use crate::jsonata::Template;
 use crate::jsonpath::Path;
 pub use parse::parse;
+
 use payload::Payload;
 
 /// The two query languages; a state inherits the machine's unless it names its own.
@@ -72,12 +73,14 @@ pub struct Machine {
     pub lang: Lang,
     /// Top-level TimeoutSeconds.
     pub timeout_seconds: Option<u64>,
+    /// State name → index in `states`: the interpreter looks a state up on every step.
+    pub index: std::collections::HashMap<String, usize>,
 }
 
 impl Machine {
     /// The state called `name`.
     pub fn state(&self, name: &str) -> Option<&State> {
-        self.states.iter().find(|s| s.name == name)
+        self.index.get(name).map(|&i| &self.states[i])
     }
 }
 
@@ -142,6 +145,41 @@ pub struct State {
     pub catch: Vec<Catcher>,
     /// What kind of state, with its own fields.
     pub kind: Kind,
+    /// What of the context object its expressions can reach: building `$$` (with the
+    /// execution's input) for every state of every Map iteration would cost O(items²).
+    pub context_use: ContextUse,
+}
+
+/// How much of the context object a state's expressions may read, found by a conservative
+/// scan of its definition text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextUse {
+    /// Nothing: no `$$`, no `$states` other than `.input`/`.result`/`.errorOutput`.
+    None,
+    /// The context, but not `Execution.Input`.
+    WithoutInput,
+    /// All of it.
+    Full,
+}
+
+impl ContextUse {
+    /// Scan a state's definition.
+    pub fn of(state: &Value) -> Self {
+        let text = state.to_string();
+        let whole_states = text.match_indices("$states").any(|(i, _)| {
+            let rest = &text[i + "$states".len()..];
+            !(rest.starts_with(".input")
+                || rest.starts_with(".result")
+                || rest.starts_with(".errorOutput"))
+        });
+        if !(text.contains("$$") || whole_states) {
+            Self::None
+        } else if text.contains("Input") || whole_states && !text.contains(".context.") {
+            Self::Full
+        } else {
+            Self::WithoutInput
+        }
+    }
 }
 
 /// `Assign`: variables set when a state (or a Choice rule, or a Catcher) completes.

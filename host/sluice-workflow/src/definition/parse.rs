@@ -119,11 +119,17 @@ fn machine(
             pointer: obj.at("StartAt"),
         });
     }
+    let index = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
     let m = Machine {
         start_at,
         states,
         lang,
         timeout_seconds,
+        index,
     };
     check_graph(&m, &obj.at("States"), errs);
     Some(m)
@@ -161,13 +167,12 @@ fn check_graph(m: &Machine, pointer: &str, errs: &mut Vec<Invalid>) {
             }
         }
     }
-    let mut seen = vec![m.start_at.clone()];
+    let mut seen = std::collections::HashSet::from([m.start_at.clone()]);
     let mut todo = vec![m.start_at.clone()];
     while let Some(n) = todo.pop() {
         if let Some(s) = m.state(&n) {
             for (t, _) in targets(s) {
-                if !seen.contains(&t) {
-                    seen.push(t.clone());
+                if seen.insert(t.clone()) {
                     todo.push(t);
                 }
             }
@@ -636,6 +641,7 @@ fn state(
         retry: retriers(&obj, errs),
         catch: catchers(&obj, lang, errs),
         kind,
+        context_use: super::ContextUse::of(v),
     })
 }
 

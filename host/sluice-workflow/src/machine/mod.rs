@@ -10,7 +10,9 @@
 //! persisted `Execution` resumes exactly where it was, and many executions can share workers.
 
 mod io;
+mod map;
 mod states;
+mod task;
 
 pub use states::{ITEM_READER_UNSUPPORTED, MAX_PAYLOAD_BYTES};
 
@@ -19,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::definition::{Kind, Machine, State};
+use crate::definition::{ContextUse, Kind, Machine, State};
 use crate::env::{Clock, Random, TaskRequest};
 use crate::error::{StatesError, names};
 
@@ -365,11 +367,16 @@ impl Execution {
     }
 
     /// The context object `$$` for `run`'s current state.
-    fn context(&self, run: &Run, map_item: Option<(usize, &Value)>) -> Value {
+    fn context(&self, run: &Run, state: &State, map_item: Option<(usize, &Value)>) -> Value {
+        let input = match state.context_use {
+            ContextUse::None => return Value::Null,
+            ContextUse::WithoutInput => Value::Null,
+            ContextUse::Full => self.input.clone(),
+        };
         let mut c = json!({
             "Execution": {
                 "Id": format!("arn:aws:states:local:000000000000:execution:{}:{}", self.workflow, self.name),
-                "Input": self.input,
+                "Input": input,
                 "Name": self.name,
                 "RoleArn": "arn:aws:iam::000000000000:role/sluice",
                 "StartTime": crate::time::format_ms(self.started_ms),

@@ -1,16 +1,16 @@
-//! What each state type does when a run enters it, when its Task returns, when its children
-//! finish, and how a failure meets Retry and Catch.
+//! What each state type does when a run enters it, how a state's result becomes its output
+//! and next transition, and how a failure meets Retry and Catch (Tasks: `task.rs`; Map and
+//! Parallel: `map.rs`).
 
 use serde_json::{Map, Value, json};
 
 use super::io::{self, Ctx};
-use super::{Children, Env, Execution, Phase, Run, TaskKind, type_name};
+use super::{Children, Env, Execution, Phase, Run, type_name};
 use crate::definition::{
-    Condition, Dynamic, FailField, Items, Kind, Lang, Machine, MapState, State, Transition, WaitFor,
+    Condition, Dynamic, FailField, Kind, Lang, Machine, State, Transition, WaitFor,
 };
-use crate::env::{TaskRequest, uuid_v4};
+use crate::env::TaskRequest;
 use crate::error::{StatesError, names};
-use crate::resource::Resource;
 
 /// Largest payload (input, result, output) a Task takes or gives, as AWS's 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -32,7 +32,7 @@ pub const ITEM_READER_UNSUPPORTED: &str =
 
 /// An integer read by a `*Path` field: a number, or a string holding one (AWS accepts
 /// `"1"` from a variable).
-fn as_uint(v: &Value) -> Option<u64> {
+pub(super) fn as_uint(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),
@@ -40,7 +40,7 @@ fn as_uint(v: &Value) -> Option<u64> {
     }
 }
 
-fn integer_field(field: &str, path: &str, v: &Value) -> StatesError {
+pub(super) fn integer_field(field: &str, path: &str, v: &Value) -> StatesError {
     let shown = match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -54,7 +54,7 @@ fn integer_field(field: &str, path: &str, v: &Value) -> StatesError {
 }
 
 impl Execution {
-    fn ctx_for<'a>(
+    pub(super) fn ctx_for<'a>(
         &self,
         run: &'a Run,
         context: &'a Value,
@@ -107,7 +107,7 @@ impl Execution {
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
         let run = self.runs[&id].clone();
-        let context = self.context(&run, None);
+        let context = self.context(&run, state, None);
         let ctx = self.ctx_for(&run, &context, env.random);
         let jp = state.lang == Lang::JsonPath;
         let effective = if jp {
@@ -324,202 +324,6 @@ impl Execution {
         clippy::too_many_arguments,
         reason = "the pieces of one state's evaluation"
     )]
-    fn start_map(
-        &mut self,
-        id: u64,
-        state: &State,
-        m: &MapState,
-        effective: Value,
-        states: &Value,
-        ctx: &Ctx<'_>,
-        context: &Value,
-        env: &Env<'_>,
-    ) -> Result<(), StatesError> {
-        let jp = state.lang == Lang::JsonPath;
-        if let Some(reader) = &m.item_reader {
-            // What AWS checks before it reads the object, then the refusal.
-            if let Some(Dynamic::Path(p)) = &reader.max_items {
-                let v = io::select(p, &effective, ctx)?;
-                as_uint(&v).ok_or_else(|| integer_field("MaxItemsPath", p.text(), &v))?;
-            }
-            // AWS reports reader failures without the state prefix: the run fails here,
-            // not through `enter`'s prefixing.
-            let e = match &reader.csv_headers {
-                Some(h) if h.iter().enumerate().any(|(i, a)| h[..i].contains(a)) => {
-                    StatesError::new(
-                        names::ITEM_READER_FAILED,
-                        "CSV headers cannot contain duplicates.",
-                    )
-                }
-                _ => StatesError::new(
-                    names::ITEM_READER_FAILED,
-                    format!("{ITEM_READER_UNSUPPORTED}{}", reader.resource),
-                ),
-            };
-            self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
-            return Ok(());
-        }
-        let items_v = match &m.items {
-            Items::Path(None) | Items::Template(None) => {
-                if jp {
-                    effective.clone()
-                } else {
-                    states["input"].clone()
-                }
-            }
-            Items::Path(Some(p)) => io::select(p, &effective, ctx)?,
-            Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
-        };
-        let Value::Array(items) = items_v else {
-            return Err(StatesError::new(
-                if jp {
-                    names::RUNTIME
-                } else {
-                    names::QUERY_EVALUATION_ERROR
-                },
-                format!(
-                    "Map state input must be an array but was: {}",
-                    serde_json::to_string(&items_v).unwrap_or_default()
-                ),
-            ));
-        };
-        let uint = |d: &Option<Dynamic<u64>>, field: &str| -> Result<Option<u64>, StatesError> {
-            Ok(match d {
-                None => None,
-                Some(Dynamic::Literal(n)) => Some(*n),
-                Some(Dynamic::Path(p)) => {
-                    let v = io::select(p, &effective, ctx)?;
-                    Some(
-                        as_uint(&v)
-                            .ok_or_else(|| integer_field(&format!("{field}Path"), p.text(), &v))?,
-                    )
-                }
-                Some(Dynamic::Expr(t)) => {
-                    let v = io::template(t, field, states, ctx)?;
-                    Some(as_uint(&v).ok_or_else(|| {
-                        StatesError::new(
-                            names::QUERY_EVALUATION_ERROR,
-                            format!("The {field} field must be a non-negative integer, not {v}"),
-                        )
-                    })?)
-                }
-            })
-        };
-        let concurrency = uint(&m.max_concurrency, "MaxConcurrency")?;
-        let tolerated_count = uint(&m.tolerated_count, "ToleratedFailureCount")?;
-        let tolerated_percentage = match &m.tolerated_percentage {
-            None => None,
-            Some(Dynamic::Literal(p)) => Some(*p),
-            Some(Dynamic::Path(p)) => {
-                let v = io::select(p, &effective, ctx)?;
-                let f = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| {
-                    let shown = match &v { Value::String(s) => s.clone(), o => o.to_string() };
-                    StatesError::new(names::RUNTIME, format!("The ToleratedFailurePercentagePath field refers to value \"{shown}\" which is not a valid float: {}", p.text()))
-                })?;
-                Some(f)
-            }
-            Some(Dynamic::Expr(t)) => {
-                io::template(t, "ToleratedFailurePercentage", states, ctx)?.as_f64()
-            }
-        };
-        if tolerated_percentage.is_some_and(|p| !(0.0..=100.0).contains(&p)) {
-            return Err(StatesError::new(
-                names::RUNTIME,
-                "ToleratedFailurePercentage must be between 0 and 100.",
-            ));
-        }
-        // The iterations' inputs: ItemSelector over each item (with `$$.Map.Item`), then
-        // ItemBatcher's grouping.
-        let run = self.runs[&id].clone();
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let v = if let Some(sel) = &m.item_selector {
-                let c = self.context(&run, Some((i, item)));
-                io::payload(
-                    sel,
-                    &effective,
-                    &Ctx {
-                        context: &c,
-                        vars: ctx.vars,
-                        random: ctx.random,
-                    },
-                )?
-            } else if let Some(t) = &m.item_selector_template {
-                let c = self.context(&run, Some((i, item)));
-                let st = io::states(&run.input, None, None, &c);
-                io::template(
-                    t,
-                    "ItemSelector",
-                    &st,
-                    &Ctx {
-                        context: &c,
-                        vars: ctx.vars,
-                        random: ctx.random,
-                    },
-                )?
-            } else {
-                item.clone()
-            };
-            inputs.push(v);
-        }
-        if let Some(b) = &m.batcher {
-            let max_items = uint(&b.max_items, "MaxItemsPerBatch")?
-                .unwrap_or(u64::MAX)
-                .max(1);
-            let max_bytes = uint(&b.max_bytes, "MaxInputBytesPerBatch")?.unwrap_or(u64::MAX);
-            let mut batches = Vec::new();
-            let mut cur: Vec<Value> = Vec::new();
-            let mut bytes = 0_u64;
-            for v in inputs {
-                let n = serde_json::to_vec(&v).map_or(0, |b| b.len() as u64);
-                if !cur.is_empty() && (cur.len() as u64 >= max_items || bytes + n > max_bytes) {
-                    batches.push(std::mem::take(&mut cur));
-                    bytes = 0;
-                }
-                bytes += n;
-                cur.push(v);
-            }
-            if !cur.is_empty() {
-                batches.push(cur);
-            }
-            inputs = batches
-                .into_iter()
-                .map(|items| {
-                    let mut o = Map::new();
-                    if let Some(bi) = &b.batch_input {
-                        o.insert("BatchInput".into(), bi.clone());
-                    }
-                    o.insert("Items".into(), Value::Array(items));
-                    Value::Object(o)
-                })
-                .collect();
-        }
-        self.push(
-            Some(id),
-            "MapStateStarted",
-            json!({"length": inputs.len()}),
-            now_of(env),
-        );
-        let _ = context;
-        let n = inputs.len();
-        self.runs.get_mut(&id).expect("run exists").phase = Phase::Children(Box::new(Children {
-            map: true,
-            effective,
-            inputs: inputs.into_iter().map(Some).collect(),
-            results: vec![None; n],
-            running: 0,
-            next: 0,
-            concurrency: match concurrency {
-                None | Some(0) => usize::MAX,
-                Some(c) => usize::try_from(c).unwrap_or(usize::MAX),
-            },
-            tolerated_count,
-            tolerated_percentage,
-            failures: 0,
-        }));
-        Ok(())
-    }
-
     fn wait_due(
         &self,
         how: &WaitFor,
@@ -579,187 +383,8 @@ impl Execution {
         }
     }
 
-    #[allow(clippy::too_many_arguments, reason = "the pieces of one Task request")]
-    fn request(
-        &mut self,
-        id: u64,
-        state: &State,
-        resource: &str,
-        args: &Value,
-        timeout_seconds: Option<u64>,
-        env: &Env<'_>,
-        requests: &mut Vec<TaskRequest>,
-    ) -> Result<(), StatesError> {
-        let now = now_of(env);
-        let parsed = Resource::parse(resource).map_err(|e| StatesError::new(names::RUNTIME, e))?;
-        let (stage, input, kind) = match &parsed {
-            Resource::Stage { name, .. } if resource.starts_with("arn:") => {
-                (name.clone(), args.clone(), TaskKind::Lambda)
-            }
-            Resource::Stage { name, .. } => (name.clone(), args.clone(), TaskKind::Stage),
-            Resource::LambdaInvoke => {
-                let f = args.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
-                    StatesError::new(names::RUNTIME, "The lambda:invoke integration needs a FunctionName string in its Parameters")
-                })?;
-                let name = match Resource::parse(f) {
-                    Ok(Resource::Stage { name, .. }) => name,
-                    _ => {
-                        return Err(StatesError::new(
-                            names::RUNTIME,
-                            format!("The FunctionName '{f}' does not name a stage"),
-                        ));
-                    }
-                };
-                (
-                    name,
-                    args.get("Payload").cloned().unwrap_or(json!({})),
-                    TaskKind::Invoke,
-                )
-            }
-        };
-        if serde_json::to_vec(&input).map_or(0, |b| b.len()) > MAX_PAYLOAD_BYTES {
-            return Err(StatesError::new(
-                names::DATA_LIMIT_EXCEEDED,
-                format!(
-                    "The state/task '{}' input is larger than the maximum size of {MAX_PAYLOAD_BYTES} bytes",
-                    state.name
-                ),
-            ));
-        }
-        let run = self.runs.get_mut(&id).expect("run exists");
-        run.attempt += 1;
-        let task_id = format!("{}/{}{}/{}", self.name, run.label, state.name, run.attempt);
-        match kind {
-            TaskKind::Lambda => {
-                self.push(
-                    Some(id),
-                    "LambdaFunctionScheduled",
-                    json!({"input": input, "resource": resource}),
-                    now,
-                );
-                self.push(Some(id), "LambdaFunctionStarted", json!({}), now);
-            }
-            TaskKind::Stage | TaskKind::Invoke => {
-                self.push(
-                    Some(id),
-                    "TaskScheduled",
-                    json!({"resource": resource, "resourceType": "sluice", "parameters": args}),
-                    now,
-                );
-                self.push(Some(id), "TaskStarted", json!({"resource": resource}), now);
-            }
-        }
-        requests.push(TaskRequest {
-            id: task_id.clone(),
-            stage,
-            input,
-            timeout_seconds,
-        });
-        self.runs.get_mut(&id).expect("run exists").phase = Phase::Task {
-            id: task_id,
-            resource_kind: kind,
-        };
-        Ok(())
-    }
-
-    /// A Task's result arrived.
-    pub(super) fn after_task(
-        &mut self,
-        id: u64,
-        kind: TaskKind,
-        result: Result<Value, StatesError>,
-        def: &Machine,
-        env: &Env<'_>,
-    ) {
-        let now = now_of(env);
-        let state: &State = Self::state_of(def, &self.runs[&id]);
-        let result = result.and_then(|v| {
-            if serde_json::to_vec(&v).map_or(0, |b| b.len()) > MAX_PAYLOAD_BYTES {
-                Err(StatesError::new(names::DATA_LIMIT_EXCEEDED, format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name)))
-            } else {
-                Ok(v)
-            }
-        });
-        match result {
-            Ok(v) => {
-                let v = match kind {
-                    TaskKind::Lambda => {
-                        self.push(
-                            Some(id),
-                            "LambdaFunctionSucceeded",
-                            json!({"output": v, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        v
-                    }
-                    TaskKind::Stage => {
-                        self.push(
-                            Some(id),
-                            "TaskSucceeded",
-                            json!({"output": v, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        v
-                    }
-                    TaskKind::Invoke => {
-                        let wrapped = json!({
-                            "ExecutedVersion": "$LATEST",
-                            "Payload": v,
-                            "SdkHttpMetadata": {"AllHttpHeaders": {}, "HttpHeaders": {}, "HttpStatusCode": 200},
-                            "SdkResponseMetadata": {"RequestId": uuid_v4(env.random)},
-                            "StatusCode": 200,
-                        });
-                        self.push(
-                            Some(id),
-                            "TaskSucceeded",
-                            json!({"output": wrapped, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        wrapped
-                    }
-                };
-                let context = self.context(&self.runs[&id], None);
-                let r = if state.lang == Lang::JsonPath {
-                    self.finish_jsonpath(id, state, v, env, &context)
-                } else {
-                    self.finish_jsonata(id, state, Some(v), env, &context)
-                };
-                if let Err(e) = r {
-                    let e = Self::prefixed(&self.runs[&id], e);
-                    self.fail(id, e, false, def, env);
-                }
-            }
-            Err(e) => {
-                let e = match kind {
-                    // Lambda's causes are JSON objects; a stage's plain cause is wrapped so.
-                    TaskKind::Lambda | TaskKind::Invoke
-                        if e.error != names::TIMEOUT && !e.cause.trim_start().starts_with('{') =>
-                    {
-                        StatesError::new(
-                            e.error.clone(),
-                            json!({"errorMessage": e.cause, "errorType": e.error}).to_string(),
-                        )
-                    }
-                    _ => e,
-                };
-                let kind_name = if kind == TaskKind::Lambda {
-                    "LambdaFunctionFailed"
-                } else {
-                    "TaskFailed"
-                };
-                self.push(
-                    Some(id),
-                    kind_name,
-                    json!({"error": e.error, "cause": e.cause}),
-                    now,
-                );
-                self.fail(id, e, true, def, env);
-            }
-        }
-    }
-
     /// JSONPath: ResultSelector, Assign, ResultPath and OutputPath over a state's result.
-    fn finish_jsonpath(
+    pub(super) fn finish_jsonpath(
         &mut self,
         id: u64,
         state: &State,
@@ -789,7 +414,7 @@ impl Execution {
     }
 
     /// JSONata: Assign and Output over `$states` with the result.
-    fn finish_jsonata(
+    pub(super) fn finish_jsonata(
         &mut self,
         id: u64,
         state: &State,
@@ -830,7 +455,7 @@ impl Execution {
         self.leave_to(id, state, output, vars, next, env);
     }
 
-    fn leave_to(
+    pub(super) fn leave_to(
         &mut self,
         id: u64,
         state: &State,
@@ -903,7 +528,7 @@ impl Execution {
             {
                 let error_output = json!({"Error": e.error, "Cause": e.cause});
                 let run = self.runs[&id].clone();
-                let context = self.context(&run, None);
+                let context = self.context(&run, state, None);
                 let ctx = Ctx {
                     context: &context,
                     vars: &run.vars,
@@ -959,123 +584,8 @@ impl Execution {
         }
         self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
     }
-
-    /// Drive a Parallel's branches or a Map's iterations; `true` if anything moved.
-    pub(super) fn children(
-        &mut self,
-        id: u64,
-        mut c: Children,
-        def: &Machine,
-        env: &Env<'_>,
-    ) -> bool {
-        let now = now_of(env);
-        let state: &State = Self::state_of(def, &self.runs[&id]);
-        let mut progressed = false;
-        // A failure: Parallel fails at once; Map once past its tolerance.
-        let failed: Vec<StatesError> = c
-            .results
-            .iter()
-            .flatten()
-            .filter_map(|r| r.as_ref().err().cloned())
-            .collect();
-        c.failures = failed.len() as u64;
-        if let Some(first) = failed.first() {
-            let total = c.results.len().max(1) as f64;
-            let tolerated = c.map
-                && (c.tolerated_count.is_some_and(|n| c.failures <= n)
-                    || c.tolerated_percentage
-                        .is_some_and(|p| (c.failures as f64) * 100.0 / total <= p));
-            if !tolerated {
-                self.cancel_children(id);
-                let (kind, err) = if c.map {
-                    let err = if c.tolerated_count.is_some() || c.tolerated_percentage.is_some() {
-                        StatesError::new(
-                            names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                            "The specified tolerated failure threshold was exceeded",
-                        )
-                    } else {
-                        first.clone()
-                    };
-                    ("MapStateFailed", err)
-                } else {
-                    ("ParallelStateFailed", first.clone())
-                };
-                self.push(Some(id), kind, json!({}), now);
-                self.fail(id, err, true, def, env);
-                return true;
-            }
-        }
-        // Start what the concurrency allows.
-        while c.running < c.concurrency && c.next < c.inputs.len() {
-            let slot = c.next;
-            c.next += 1;
-            c.running += 1;
-            let input = c.inputs[slot].take().unwrap_or(Value::Null);
-            let run = &self.runs[&id];
-            let (addr_idx, start, label) = match &state.kind {
-                Kind::Parallel { branches } => (
-                    slot,
-                    branches[slot].start_at.clone(),
-                    format!("{}{}/{slot}/", run.label, state.name),
-                ),
-                Kind::Map(m) => (
-                    0,
-                    m.processor.start_at.clone(),
-                    format!("{}{}/{slot}/", run.label, state.name),
-                ),
-                _ => unreachable!("children belong to Parallel and Map states"),
-            };
-            let mut addr = run.addr.clone();
-            addr.push((state.name.clone(), addr_idx));
-            let vars = run.vars.clone();
-            if c.map {
-                self.push(
-                    Some(id),
-                    "MapIterationStarted",
-                    json!({"index": slot, "name": state.name}),
-                    now,
-                );
-            }
-            self.spawn(addr, Some((id, slot)), label, start, input, vars);
-            progressed = true;
-        }
-        if c.results.iter().all(Option::is_some) {
-            let results: Vec<Value> = std::mem::take(&mut c.results)
-                .into_iter()
-                .map(|r| match r.expect("all present") {
-                    Ok(v) => v,
-                    Err(e) => json!({"Error": e.error, "Cause": e.cause}),
-                })
-                .collect();
-            self.push(
-                Some(id),
-                if c.map {
-                    "MapStateSucceeded"
-                } else {
-                    "ParallelStateSucceeded"
-                },
-                json!({}),
-                now,
-            );
-            let context = self.context(&self.runs[&id], None);
-            let r = if state.lang == Lang::JsonPath {
-                self.finish_jsonpath(id, state, Value::Array(results), env, &context)
-            } else {
-                self.finish_jsonata(id, state, Some(Value::Array(results)), env, &context)
-            };
-            if let Err(e) = r {
-                let e = Self::prefixed(&self.runs[&id], e);
-                self.fail(id, e, false, def, env);
-            }
-            return true;
-        }
-        if let Some(run) = self.runs.get_mut(&id) {
-            run.phase = Phase::Children(Box::new(c));
-        }
-        progressed
-    }
 }
 
-fn now_of(env: &Env<'_>) -> i64 {
+pub(super) fn now_of(env: &Env<'_>) -> i64 {
     env.clock.now_ms()
 }

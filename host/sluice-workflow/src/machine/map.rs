@@ -1,0 +1,326 @@
+//! Map and Parallel: evaluating a Map's items (ItemsPath/Items, ItemSelector, ItemBatcher,
+//! its limits), and driving the children of both under MaxConcurrency and the tolerated
+//! failures.
+
+use serde_json::{Map, Value, json};
+
+use super::io::{self, Ctx};
+use super::states::{ITEM_READER_UNSUPPORTED, as_uint, integer_field, now_of};
+use super::{Children, Env, Execution, Phase};
+use crate::definition::{Dynamic, Items, Kind, Lang, Machine, MapState, State};
+use crate::error::{StatesError, names};
+
+impl Execution {
+    /// A Map enters: its items, their inputs, its limits; then its children start.
+    #[allow(clippy::too_many_arguments, reason = "the pieces of one state's evaluation")]
+    pub(super) fn start_map(
+        &mut self,
+        id: u64,
+        state: &State,
+        m: &MapState,
+        effective: Value,
+        states: &Value,
+        ctx: &Ctx<'_>,
+        context: &Value,
+        env: &Env<'_>,
+    ) -> Result<(), StatesError> {
+        let jp = state.lang == Lang::JsonPath;
+        if let Some(reader) = &m.item_reader {
+            // What AWS checks before it reads the object, then the refusal.
+            if let Some(Dynamic::Path(p)) = &reader.max_items {
+                let v = io::select(p, &effective, ctx)?;
+                as_uint(&v).ok_or_else(|| integer_field("MaxItemsPath", p.text(), &v))?;
+            }
+            // AWS reports reader failures without the state prefix: the run fails here,
+            // not through `enter`'s prefixing.
+            let e = match &reader.csv_headers {
+                Some(h) if h.iter().enumerate().any(|(i, a)| h[..i].contains(a)) => {
+                    StatesError::new(
+                        names::ITEM_READER_FAILED,
+                        "CSV headers cannot contain duplicates.",
+                    )
+                }
+                _ => StatesError::new(
+                    names::ITEM_READER_FAILED,
+                    format!("{ITEM_READER_UNSUPPORTED}{}", reader.resource),
+                ),
+            };
+            self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
+            return Ok(());
+        }
+        let items_v = match &m.items {
+            Items::Path(None) | Items::Template(None) => {
+                if jp {
+                    effective.clone()
+                } else {
+                    states["input"].clone()
+                }
+            }
+            Items::Path(Some(p)) => io::select(p, &effective, ctx)?,
+            Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
+        };
+        let Value::Array(items) = items_v else {
+            return Err(StatesError::new(
+                if jp {
+                    names::RUNTIME
+                } else {
+                    names::QUERY_EVALUATION_ERROR
+                },
+                format!(
+                    "Map state input must be an array but was: {}",
+                    serde_json::to_string(&items_v).unwrap_or_default()
+                ),
+            ));
+        };
+        let uint = |d: &Option<Dynamic<u64>>, field: &str| -> Result<Option<u64>, StatesError> {
+            Ok(match d {
+                None => None,
+                Some(Dynamic::Literal(n)) => Some(*n),
+                Some(Dynamic::Path(p)) => {
+                    let v = io::select(p, &effective, ctx)?;
+                    Some(
+                        as_uint(&v)
+                            .ok_or_else(|| integer_field(&format!("{field}Path"), p.text(), &v))?,
+                    )
+                }
+                Some(Dynamic::Expr(t)) => {
+                    let v = io::template(t, field, states, ctx)?;
+                    Some(as_uint(&v).ok_or_else(|| {
+                        StatesError::new(
+                            names::QUERY_EVALUATION_ERROR,
+                            format!("The {field} field must be a non-negative integer, not {v}"),
+                        )
+                    })?)
+                }
+            })
+        };
+        let concurrency = uint(&m.max_concurrency, "MaxConcurrency")?;
+        let tolerated_count = uint(&m.tolerated_count, "ToleratedFailureCount")?;
+        let tolerated_percentage = match &m.tolerated_percentage {
+            None => None,
+            Some(Dynamic::Literal(p)) => Some(*p),
+            Some(Dynamic::Path(p)) => {
+                let v = io::select(p, &effective, ctx)?;
+                let f = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| {
+                    let shown = match &v { Value::String(s) => s.clone(), o => o.to_string() };
+                    StatesError::new(names::RUNTIME, format!("The ToleratedFailurePercentagePath field refers to value \"{shown}\" which is not a valid float: {}", p.text()))
+                })?;
+                Some(f)
+            }
+            Some(Dynamic::Expr(t)) => {
+                io::template(t, "ToleratedFailurePercentage", states, ctx)?.as_f64()
+            }
+        };
+        if tolerated_percentage.is_some_and(|p| !(0.0..=100.0).contains(&p)) {
+            return Err(StatesError::new(
+                names::RUNTIME,
+                "ToleratedFailurePercentage must be between 0 and 100.",
+            ));
+        }
+        // The iterations' inputs: ItemSelector over each item (with `$$.Map.Item`), then
+        // ItemBatcher's grouping.
+        let run = self.runs[&id].clone();
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let v = if let Some(sel) = &m.item_selector {
+                let c = self.context(&run, state, Some((i, item)));
+                io::payload(
+                    sel,
+                    &effective,
+                    &Ctx {
+                        context: &c,
+                        vars: ctx.vars,
+                        random: ctx.random,
+                    },
+                )?
+            } else if let Some(t) = &m.item_selector_template {
+                let c = self.context(&run, state, Some((i, item)));
+                let st = io::states(&run.input, None, None, &c);
+                io::template(
+                    t,
+                    "ItemSelector",
+                    &st,
+                    &Ctx {
+                        context: &c,
+                        vars: ctx.vars,
+                        random: ctx.random,
+                    },
+                )?
+            } else {
+                item.clone()
+            };
+            inputs.push(v);
+        }
+        if let Some(b) = &m.batcher {
+            let max_items = uint(&b.max_items, "MaxItemsPerBatch")?
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let max_bytes = uint(&b.max_bytes, "MaxInputBytesPerBatch")?.unwrap_or(u64::MAX);
+            let mut batches = Vec::new();
+            let mut cur: Vec<Value> = Vec::new();
+            let mut bytes = 0_u64;
+            for v in inputs {
+                let n = serde_json::to_vec(&v).map_or(0, |b| b.len() as u64);
+                if !cur.is_empty() && (cur.len() as u64 >= max_items || bytes + n > max_bytes) {
+                    batches.push(std::mem::take(&mut cur));
+                    bytes = 0;
+                }
+                bytes += n;
+                cur.push(v);
+            }
+            if !cur.is_empty() {
+                batches.push(cur);
+            }
+            inputs = batches
+                .into_iter()
+                .map(|items| {
+                    let mut o = Map::new();
+                    if let Some(bi) = &b.batch_input {
+                        o.insert("BatchInput".into(), bi.clone());
+                    }
+                    o.insert("Items".into(), Value::Array(items));
+                    Value::Object(o)
+                })
+                .collect();
+        }
+        self.push(
+            Some(id),
+            "MapStateStarted",
+            json!({"length": inputs.len()}),
+            now_of(env),
+        );
+        let _ = context;
+        let n = inputs.len();
+        self.runs.get_mut(&id).expect("run exists").phase = Phase::Children(Box::new(Children {
+            map: true,
+            effective,
+            inputs: inputs.into_iter().map(Some).collect(),
+            results: vec![None; n],
+            running: 0,
+            next: 0,
+            concurrency: match concurrency {
+                None | Some(0) => usize::MAX,
+                Some(c) => usize::try_from(c).unwrap_or(usize::MAX),
+            },
+            tolerated_count,
+            tolerated_percentage,
+            failures: 0,
+        }));
+        Ok(())
+    }
+
+    /// Drive a Parallel's branches or a Map's iterations; `true` if anything moved.
+    pub(super) fn children(
+        &mut self,
+        id: u64,
+        mut c: Children,
+        def: &Machine,
+        env: &Env<'_>,
+    ) -> bool {
+        let now = now_of(env);
+        let state: &State = Self::state_of(def, &self.runs[&id]);
+        let mut progressed = false;
+        // A failure: Parallel fails at once; Map once past its tolerance.
+        let failed: Vec<StatesError> = c
+            .results
+            .iter()
+            .flatten()
+            .filter_map(|r| r.as_ref().err().cloned())
+            .collect();
+        c.failures = failed.len() as u64;
+        if let Some(first) = failed.first() {
+            let total = c.results.len().max(1) as f64;
+            let tolerated = c.map
+                && (c.tolerated_count.is_some_and(|n| c.failures <= n)
+                    || c.tolerated_percentage
+                        .is_some_and(|p| (c.failures as f64) * 100.0 / total <= p));
+            if !tolerated {
+                self.cancel_children(id);
+                let (kind, err) = if c.map {
+                    let err = if c.tolerated_count.is_some() || c.tolerated_percentage.is_some() {
+                        StatesError::new(
+                            names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                            "The specified tolerated failure threshold was exceeded",
+                        )
+                    } else {
+                        first.clone()
+                    };
+                    ("MapStateFailed", err)
+                } else {
+                    ("ParallelStateFailed", first.clone())
+                };
+                self.push(Some(id), kind, json!({}), now);
+                self.fail(id, err, true, def, env);
+                return true;
+            }
+        }
+        // Start what the concurrency allows.
+        while c.running < c.concurrency && c.next < c.inputs.len() {
+            let slot = c.next;
+            c.next += 1;
+            c.running += 1;
+            let input = c.inputs[slot].take().unwrap_or(Value::Null);
+            let run = &self.runs[&id];
+            let (addr_idx, start, label) = match &state.kind {
+                Kind::Parallel { branches } => (
+                    slot,
+                    branches[slot].start_at.clone(),
+                    format!("{}{}/{slot}/", run.label, state.name),
+                ),
+                Kind::Map(m) => (
+                    0,
+                    m.processor.start_at.clone(),
+                    format!("{}{}/{slot}/", run.label, state.name),
+                ),
+                _ => unreachable!("children belong to Parallel and Map states"),
+            };
+            let mut addr = run.addr.clone();
+            addr.push((state.name.clone(), addr_idx));
+            let vars = run.vars.clone();
+            if c.map {
+                self.push(
+                    Some(id),
+                    "MapIterationStarted",
+                    json!({"index": slot, "name": state.name}),
+                    now,
+                );
+            }
+            self.spawn(addr, Some((id, slot)), label, start, input, vars);
+            progressed = true;
+        }
+        if c.results.iter().all(Option::is_some) {
+            let results: Vec<Value> = std::mem::take(&mut c.results)
+                .into_iter()
+                .map(|r| match r.expect("all present") {
+                    Ok(v) => v,
+                    Err(e) => json!({"Error": e.error, "Cause": e.cause}),
+                })
+                .collect();
+            self.push(
+                Some(id),
+                if c.map {
+                    "MapStateSucceeded"
+                } else {
+                    "ParallelStateSucceeded"
+                },
+                json!({}),
+                now,
+            );
+            let context = self.context(&self.runs[&id], state, None);
+            let r = if state.lang == Lang::JsonPath {
+                self.finish_jsonpath(id, state, Value::Array(results), env, &context)
+            } else {
+                self.finish_jsonata(id, state, Some(Value::Array(results)), env, &context)
+            };
+            if let Err(e) = r {
+                let e = Self::prefixed(&self.runs[&id], e);
+                self.fail(id, e, false, def, env);
+            }
+            return true;
+        }
+        if let Some(run) = self.runs.get_mut(&id) {
+            run.phase = Phase::Children(Box::new(c));
+        }
+        progressed
+    }
+}
