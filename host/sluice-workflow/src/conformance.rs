@@ -35,6 +35,9 @@ pub struct Case {
     /// For Task cases: what the Lambda functions did.
     #[serde(default)]
     pub task_behaviour: Option<TaskBehaviour>,
+    /// The recorded history's event types, in order.
+    #[serde(default)]
+    pub history_event_types: Vec<String>,
 }
 
 /// What AWS produced.
@@ -131,7 +134,11 @@ pub fn substitute(
             }
             .ok_or("a substitution path that is not in the definition")?;
         }
-        *at = Value::String(stage);
+        // The test put a Lambda ARN there: keep it one, so the Task runs the stage as a
+        // Lambda function (Lambda history events and causes), as it ran on AWS.
+        *at = Value::String(format!(
+            "arn:aws:lambda:us-east-1:111111111111:function:{stage}"
+        ));
     }
     // `lambda:invoke` cases name the function in their input or Parameters; leave those.
     Ok(def)
@@ -139,9 +146,28 @@ pub fn substitute(
 
 /// Run one case with `tasks` and compare.
 pub fn check(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Verdict {
+    check_full(case, def, tasks).verdict
+}
+
+/// A case's verdict, and whether its history matched AWS's event types (the stricter check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// The verdict on status, output, error and cause.
+    pub verdict: Verdict,
+    /// See [`history_matches`]; `None` when not compared.
+    pub history: Option<bool>,
+}
+
+/// Run one case with `tasks`, compare, and compare the history's event types too.
+pub fn check_full(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Checked {
     let machine = match definition::parse(def) {
         Ok(m) => m,
-        Err(e) => return Verdict::Failed(format!("refused: {e}")),
+        Err(e) => {
+            return Checked {
+                verdict: Verdict::Failed(format!("refused: {e}")),
+                history: None,
+            };
+        }
     };
     let clock = ManualClock::new(1_700_000_000_000);
     let random = SplitMix::new(42);
@@ -159,11 +185,41 @@ pub fn check(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Verdict {
             .cause
             .strip_prefix(crate::machine::ITEM_READER_UNSUPPORTED)
     {
-        return Verdict::Skipped(format!(
-            "its Map reads items with an ItemReader ({resource}): the objects its test uploaded are not in the corpus, and Sluice has no object store yet"
-        ));
+        return Checked {
+            verdict: Verdict::Skipped(format!(
+                "its Map reads items with an ItemReader ({resource}): the objects its test uploaded are not in the corpus, and Sluice has no object store yet"
+            )),
+            history: None,
+        };
     }
-    compare(case, &exec)
+    Checked {
+        verdict: compare(case, &exec),
+        history: history_matches(case, &exec),
+    }
+}
+
+/// Whether `exec`'s history has the event types AWS recorded: in order, or (where branches
+/// or iterations interleave) as the same multiset. `None` when the case recorded none.
+pub fn history_matches(case: &Case, exec: &Execution) -> Option<bool> {
+    if case.history_event_types.is_empty() {
+        return None;
+    }
+    let mut got: Vec<&str> = exec.history.iter().map(|e| e.kind.as_str()).collect();
+    let mut want: Vec<&str> = case
+        .history_event_types
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if got == want {
+        return Some(true);
+    }
+    let text = case.definition.to_string();
+    if text.contains("\"Parallel\"") || text.contains("\"Map\"") {
+        got.sort_unstable();
+        want.sort_unstable();
+        return Some(got == want);
+    }
+    Some(false)
 }
 
 /// Compare an ended execution with the case's expectation.

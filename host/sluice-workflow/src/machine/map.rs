@@ -12,7 +12,10 @@ use crate::error::{StatesError, names};
 
 impl Execution {
     /// A Map enters: its items, their inputs, its limits; then its children start.
-    #[allow(clippy::too_many_arguments, reason = "the pieces of one state's evaluation")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the pieces of one state's evaluation"
+    )]
     pub(super) fn start_map(
         &mut self,
         id: u64,
@@ -26,6 +29,7 @@ impl Execution {
     ) -> Result<(), StatesError> {
         let jp = state.lang == Lang::JsonPath;
         if let Some(reader) = &m.item_reader {
+            self.push(Some(id), "MapStateStarted", json!({}), now_of(env));
             // What AWS checks before it reads the object, then the refusal.
             if let Some(Dynamic::Path(p)) = &reader.max_items {
                 let v = io::select(p, &effective, ctx)?;
@@ -35,6 +39,9 @@ impl Execution {
             // not through `enter`'s prefixing.
             let e = match &reader.csv_headers {
                 Some(h) if h.iter().enumerate().any(|(i, a)| h[..i].contains(a)) => {
+                    for kind in ["MapRunStarted", "MapRunFailed", "MapStateFailed"] {
+                        self.push(Some(id), kind, json!({}), now_of(env));
+                    }
                     StatesError::new(
                         names::ITEM_READER_FAILED,
                         "CSV headers cannot contain duplicates.",
@@ -48,29 +55,52 @@ impl Execution {
             self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
             return Ok(());
         }
-        let items_v = match &m.items {
-            Items::Path(None) | Items::Template(None) => {
-                if jp {
-                    effective.clone()
-                } else {
-                    states["input"].clone()
+        let items = (|| -> Result<Vec<Value>, StatesError> {
+            let items_v = match &m.items {
+                Items::Path(None) | Items::Template(None) => {
+                    if jp {
+                        effective.clone()
+                    } else {
+                        states["input"].clone()
+                    }
                 }
+                Items::Path(Some(p)) => io::select(p, &effective, ctx)?,
+                Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
+            };
+            match items_v {
+                Value::Array(items) => Ok(items),
+                other => Err(StatesError::new(
+                    if jp {
+                        names::RUNTIME
+                    } else {
+                        names::QUERY_EVALUATION_ERROR
+                    },
+                    format!(
+                        "Map state input must be an array but was: {}",
+                        serde_json::to_string(&other).unwrap_or_default()
+                    ),
+                )),
             }
-            Items::Path(Some(p)) => io::select(p, &effective, ctx)?,
-            Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
-        };
-        let Value::Array(items) = items_v else {
-            return Err(StatesError::new(
-                if jp {
-                    names::RUNTIME
-                } else {
-                    names::QUERY_EVALUATION_ERROR
-                },
-                format!(
-                    "Map state input must be an array but was: {}",
-                    serde_json::to_string(&items_v).unwrap_or_default()
-                ),
-            ));
+        })();
+        // AWS fails a Map whose items cannot be read before it starts: EvaluationFailed
+        // (JSONata), MapStateFailed, then the execution fails.
+        let items = match items {
+            Ok(items) => items,
+            Err(e) => {
+                let e = Self::prefixed(&self.runs[&id], e);
+                if e.error == names::QUERY_EVALUATION_ERROR {
+                    let name = state.name.clone();
+                    self.push(
+                        Some(id),
+                        "EvaluationFailed",
+                        json!({"error": e.error, "cause": e.cause, "state": name}),
+                        now_of(env),
+                    );
+                }
+                self.push(Some(id), "MapStateFailed", json!({}), now_of(env));
+                self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
+                return Ok(());
+            }
         };
         let uint = |d: &Option<Dynamic<u64>>, field: &str| -> Result<Option<u64>, StatesError> {
             Ok(match d {
@@ -95,6 +125,13 @@ impl Execution {
             })
         };
         let concurrency = uint(&m.max_concurrency, "MaxConcurrency")?;
+        // AWS's order: MaxConcurrency is read before the Map starts, the tolerances after.
+        self.push(
+            Some(id),
+            "MapStateStarted",
+            json!({"length": items.len()}),
+            now_of(env),
+        );
         let tolerated_count = uint(&m.tolerated_count, "ToleratedFailureCount")?;
         let tolerated_percentage = match &m.tolerated_percentage {
             None => None,
@@ -116,6 +153,9 @@ impl Execution {
                 names::RUNTIME,
                 "ToleratedFailurePercentage must be between 0 and 100.",
             ));
+        }
+        if m.distributed {
+            self.push(Some(id), "MapRunStarted", json!({}), now_of(env));
         }
         // The iterations' inputs: ItemSelector over each item (with `$$.Map.Item`), then
         // ItemBatcher's grouping.
@@ -183,12 +223,6 @@ impl Execution {
                 })
                 .collect();
         }
-        self.push(
-            Some(id),
-            "MapStateStarted",
-            json!({"length": inputs.len()}),
-            now_of(env),
-        );
         let _ = context;
         let n = inputs.len();
         self.runs.get_mut(&id).expect("run exists").phase = Phase::Children(Box::new(Children {
@@ -205,6 +239,7 @@ impl Execution {
             tolerated_count,
             tolerated_percentage,
             failures: 0,
+            distributed: m.distributed,
         }));
         Ok(())
     }
@@ -236,8 +271,8 @@ impl Execution {
                         .is_some_and(|p| (c.failures as f64) * 100.0 / total <= p));
             if !tolerated {
                 self.cancel_children(id);
-                let (kind, err) = if c.map {
-                    let err = if c.tolerated_count.is_some() || c.tolerated_percentage.is_some() {
+                let err =
+                    if c.map && (c.tolerated_count.is_some() || c.tolerated_percentage.is_some()) {
                         StatesError::new(
                             names::EXCEED_TOLERATED_FAILURE_THRESHOLD,
                             "The specified tolerated failure threshold was exceeded",
@@ -245,11 +280,9 @@ impl Execution {
                     } else {
                         first.clone()
                     };
-                    ("MapStateFailed", err)
-                } else {
-                    ("ParallelStateFailed", first.clone())
-                };
-                self.push(Some(id), kind, json!({}), now);
+                if c.distributed {
+                    self.push(Some(id), "MapRunFailed", json!({}), now);
+                }
                 self.fail(id, err, true, def, env);
                 return true;
             }
@@ -277,7 +310,8 @@ impl Execution {
             let mut addr = run.addr.clone();
             addr.push((state.name.clone(), addr_idx));
             let vars = run.vars.clone();
-            if c.map {
+            let quiet = run.quiet || c.distributed;
+            if c.map && !quiet {
                 self.push(
                     Some(id),
                     "MapIterationStarted",
@@ -285,7 +319,7 @@ impl Execution {
                     now,
                 );
             }
-            self.spawn(addr, Some((id, slot)), label, start, input, vars);
+            self.spawn(addr, Some((id, slot)), label, start, input, vars, quiet);
             progressed = true;
         }
         if c.results.iter().all(Option::is_some) {
@@ -296,16 +330,13 @@ impl Execution {
                     Err(e) => json!({"Error": e.error, "Cause": e.cause}),
                 })
                 .collect();
-            self.push(
-                Some(id),
-                if c.map {
-                    "MapStateSucceeded"
-                } else {
-                    "ParallelStateSucceeded"
-                },
-                json!({}),
-                now,
-            );
+            // AWS records no ParallelStateSucceeded: the Parallel state just exits.
+            if c.map {
+                if c.distributed {
+                    self.push(Some(id), "MapRunSucceeded", json!({}), now);
+                }
+                self.push(Some(id), "MapStateSucceeded", json!({}), now);
+            }
             let context = self.context(&self.runs[&id], state, None);
             let r = if state.lang == Lang::JsonPath {
                 self.finish_jsonpath(id, state, Value::Array(results), env, &context)
@@ -313,8 +344,7 @@ impl Execution {
                 self.finish_jsonata(id, state, Some(Value::Array(results)), env, &context)
             };
             if let Err(e) = r {
-                let e = Self::prefixed(&self.runs[&id], e);
-                self.fail(id, e, false, def, env);
+                self.processing_failed(id, e, def, env);
             }
             return true;
         }

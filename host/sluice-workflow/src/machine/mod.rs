@@ -87,6 +87,12 @@ struct Run {
     retries: Vec<u64>,
     /// Task attempts of the current state (for Task ids and `$$.State.RetryCount`).
     attempt: u64,
+    /// A distributed Map's iteration: a child execution in AWS, whose events are not in the
+    /// parent's history; `local_events` numbers them as that child's history would.
+    #[serde(default)]
+    quiet: bool,
+    #[serde(default)]
+    local_events: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +143,9 @@ struct Children {
     tolerated_count: Option<u64>,
     tolerated_percentage: Option<f64>,
     failures: u64,
+    /// A distributed Map: `MapRun*` events, iterations out of the history.
+    #[serde(default)]
+    distributed: bool,
 }
 
 /// A serializable execution of a [`Machine`].
@@ -194,6 +203,7 @@ impl Execution {
             def.start_at.clone(),
             input,
             Map::new(),
+            false,
         );
         e
     }
@@ -303,6 +313,7 @@ impl Execution {
         start: String,
         input: Value,
         vars: Map<String, Value>,
+        quiet: bool,
     ) -> u64 {
         let id = self.next_run;
         self.next_run += 1;
@@ -322,6 +333,9 @@ impl Execution {
                 last_event,
                 retries: Vec::new(),
                 attempt: 0,
+                quiet,
+                // The child execution's own ExecutionStarted is event 1.
+                local_events: 1,
             },
         );
         id
@@ -329,6 +343,12 @@ impl Execution {
 
     /// Append a history event following `run`'s last one.
     fn push(&mut self, run: Option<u64>, kind: &str, details: Value, now: i64) -> u64 {
+        if let Some(r) = run.and_then(|r| self.runs.get_mut(&r))
+            && r.quiet
+        {
+            r.local_events += 1;
+            return r.local_events;
+        }
         let id = self.history.len() as u64 + 1;
         let previous = match run.and_then(|r| self.runs.get(&r)) {
             Some(r) => r.last_event,
@@ -454,11 +474,28 @@ impl Execution {
                 let run = self.runs.remove(&id).expect("run exists");
                 match run.parent {
                     Some((parent, slot)) => {
+                        let mut iteration = None;
                         if let Some(p) = self.runs.get_mut(&parent)
                             && let Phase::Children(c) = &mut p.phase
                         {
+                            if c.map && !c.distributed {
+                                iteration = Some((result.is_ok(), p.state.clone()));
+                            }
                             c.results[slot] = Some(result);
                             c.running = c.running.saturating_sub(1);
+                        }
+                        if let Some((ok, name)) = iteration {
+                            let kind = if ok {
+                                "MapIterationSucceeded"
+                            } else {
+                                "MapIterationFailed"
+                            };
+                            self.push(
+                                Some(parent),
+                                kind,
+                                json!({"index": slot, "name": name}),
+                                now,
+                            );
                         }
                     }
                     None => self.end(result, now),

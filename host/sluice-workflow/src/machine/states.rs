@@ -94,9 +94,30 @@ impl Execution {
             run.retries = vec![0; state.retry.len()];
         }
         if let Err(e) = self.run_state(id, state, env, requests) {
-            let e = Self::prefixed(&self.runs[&id], e);
-            self.fail(id, e, false, def, env);
+            self.processing_failed(id, e, def, env);
         }
+    }
+
+    /// The state's own input/output processing failed: prefixed as AWS words it (and an
+    /// `EvaluationFailed` event for a JSONata failure), not caught, the run fails.
+    pub(super) fn processing_failed(
+        &mut self,
+        id: u64,
+        e: StatesError,
+        def: &Machine,
+        env: &Env<'_>,
+    ) {
+        let e = Self::prefixed(&self.runs[&id], e);
+        if e.error == names::QUERY_EVALUATION_ERROR {
+            let state = self.runs[&id].state.clone();
+            self.push(
+                Some(id),
+                "EvaluationFailed",
+                json!({"error": e.error, "cause": e.cause, "state": state}),
+                now_of(env),
+            );
+        }
+        self.fail(id, e, false, def, env);
     }
 
     fn run_state(
@@ -313,6 +334,7 @@ impl Execution {
                         tolerated_count: None,
                         tolerated_percentage: None,
                         failures: 0,
+                        distributed: false,
                     }));
                 Ok(())
             }
@@ -520,6 +542,16 @@ impl Execution {
                     };
                     return;
                 }
+            }
+            // Not retried: a Map or Parallel records its failure before any Catch.
+            match state.kind {
+                Kind::Map(_) => {
+                    self.push(Some(id), "MapStateFailed", json!({}), now);
+                }
+                Kind::Parallel { .. } => {
+                    self.push(Some(id), "ParallelStateFailed", json!({}), now);
+                }
+                _ => {}
             }
             if let Some(c) = state
                 .catch

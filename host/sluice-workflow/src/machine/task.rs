@@ -158,8 +158,7 @@ impl Execution {
                     self.finish_jsonata(id, state, Some(v), env, &context)
                 };
                 if let Err(e) = r {
-                    let e = Self::prefixed(&self.runs[&id], e);
-                    self.fail(id, e, false, def, env);
+                    self.processing_failed(id, e, def, env);
                 }
             }
             Err(e) => {
