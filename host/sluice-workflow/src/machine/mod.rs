@@ -305,6 +305,7 @@ impl Execution {
         requests
     }
 
+    #[allow(clippy::too_many_arguments, reason = "the fields of a new run")]
     fn spawn(
         &mut self,
         addr: Address,
