@@ -338,11 +338,8 @@ fn template(v: &Value, pointer: &str, errs: &mut Vec<Invalid>) -> Option<Templat
     match Template::compile(v) {
         Ok(t) => Some(t),
         Err((at, e)) => {
-            let at = if at.is_empty() {
-                pointer.to_owned()
-            } else {
-                format!("{pointer}/{at}")
-            };
+            // The engine names the place as AWS does (`/key`, `[i]`): as a JSON pointer.
+            let at = format!("{pointer}{}", at.replace('[', "/").replace(']', ""));
             errs.push(schema(
                 format!("The JSONata expression is invalid: {e}"),
                 &at,
@@ -469,6 +466,19 @@ fn retriers(obj: &Obj<'_>, errs: &mut Vec<Invalid>) -> Vec<Retrier> {
         });
     }
     out
+}
+
+/// A rule naming States.ALL must be the last of its list (AWS's rule), at `pointer`.
+fn all_last(lists: &[Vec<String>], field: &str, pointer: &str, errs: &mut Vec<Invalid>) {
+    let n = lists.len();
+    for (i, l) in lists.iter().enumerate() {
+        if i + 1 < n && l.iter().any(|e| e == crate::error::names::ALL) {
+            errs.push(schema(
+                format!("A {field} rule with States.ALL must be the last one"),
+                &format!("{pointer}/{i}"),
+            ));
+        }
+    }
 }
 
 fn check_error_equals(names: &[String], pointer: &str, errs: &mut Vec<Invalid>) {
@@ -638,8 +648,18 @@ fn state(
             .get("Output")
             .and_then(|v| template(v, &obj.at("Output"), errs)),
         assign: assign(&obj, lang, errs),
-        retry: retriers(&obj, errs),
-        catch: catchers(&obj, lang, errs),
+        retry: {
+            let r = retriers(&obj, errs);
+            let lists: Vec<Vec<String>> = r.iter().map(|r| r.error_equals.clone()).collect();
+            all_last(&lists, "Retry", &obj.at("Retry"), errs);
+            r
+        },
+        catch: {
+            let c = catchers(&obj, lang, errs);
+            let lists: Vec<Vec<String>> = c.iter().map(|c| c.error_equals.clone()).collect();
+            all_last(&lists, "Catch", &obj.at("Catch"), errs);
+            c
+        },
         kind,
         context_use: super::ContextUse::of(v),
     })
@@ -652,10 +672,31 @@ fn task(obj: &Obj<'_>, lang: Lang, errs: &mut Vec<Invalid>) -> Option<Kind> {
     if let Err(e) = Resource::parse(resource) {
         errs.push(schema(e, &obj.at("Resource")));
     }
+    let timeout = dynamic_uint(obj, "TimeoutSeconds", lang, errs);
+    let heartbeat = dynamic_uint(obj, "HeartbeatSeconds", lang, errs);
+    if let (Some(Dynamic::Literal(t)), Some(Dynamic::Literal(h))) = (&timeout, &heartbeat)
+        && h >= t
+    {
+        errs.push(schema(
+            "HeartbeatSeconds must be smaller than TimeoutSeconds",
+            &obj.at("HeartbeatSeconds"),
+        ));
+    }
+    for (field, v) in [
+        ("TimeoutSeconds", &timeout),
+        ("HeartbeatSeconds", &heartbeat),
+    ] {
+        if let Some(Dynamic::Literal(0)) = v {
+            errs.push(schema(
+                format!("{field} must be at least 1"),
+                &obj.at(field),
+            ));
+        }
+    }
     Some(Kind::Task {
         resource: resource.to_owned(),
-        timeout: dynamic_uint(obj, "TimeoutSeconds", lang, errs),
-        heartbeat: dynamic_uint(obj, "HeartbeatSeconds", lang, errs),
+        timeout,
+        heartbeat,
     })
 }
 
