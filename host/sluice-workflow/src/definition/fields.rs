@@ -50,7 +50,7 @@ impl<'a> Obj<'a> {
         for k in self.map.keys() {
             if !allowed.contains(&k.as_str()) {
                 errs.push(schema(
-                    format!("Field \"{k}\" is not supported"),
+                    format!("The field \"{k}\" is not supported by Step Functions"),
                     &self.at(k),
                 ));
             }
@@ -72,10 +72,13 @@ impl<'a> Obj<'a> {
     pub(crate) fn required(&self, field: &str, errs: &mut Vec<Invalid>) -> Option<&'a Value> {
         let v = self.get(field);
         if v.is_none() {
-            errs.push(schema(
-                format!("These fields are required: [{field}]"),
-                &self.pointer,
-            ));
+            // The root object's pointer is `/`, as AWS writes it.
+            let at = if self.pointer.is_empty() {
+                "/"
+            } else {
+                &self.pointer
+            };
+            errs.push(schema(format!("These fields are required: [{field}]"), at));
         }
         v
     }

@@ -131,34 +131,44 @@ fn machine(
         timeout_seconds,
         index,
     };
-    check_graph(&m, &obj.at("States"), errs);
+    check_graph(&m.start_at, states_obj.map, &obj.at("States"), errs);
     Some(m)
 }
 
-/// Every target exists and every state is reachable from StartAt.
-fn check_graph(m: &Machine, pointer: &str, errs: &mut Vec<Invalid>) {
-    let targets = |s: &State| -> Vec<(String, String)> {
-        let at = format!("{pointer}/{}", token(&s.name));
+/// Every target exists and every state is reachable from StartAt. Read from the raw
+/// `States` object, so a state that failed to parse still counts as existing and still
+/// leads where it says (no second, misleading problem about its neighbours).
+fn check_graph(
+    start_at: &str,
+    states: &serde_json::Map<String, Value>,
+    pointer: &str,
+    errs: &mut Vec<Invalid>,
+) {
+    let targets = |name: &str, v: &Value| -> Vec<(String, String)> {
+        let at = format!("{pointer}/{}", token(name));
         let mut out = Vec::new();
-        if let Some(Transition::Next(n)) = &s.transition {
-            out.push((n.clone(), format!("{at}/Next")));
-        }
-        if let Kind::Choice { choices, default } = &s.kind {
-            for (i, c) in choices.iter().enumerate() {
-                out.push((c.next.clone(), format!("{at}/Choices/{i}/Next")));
+        let mut push = |t: Option<&Value>, ptr: String| {
+            if let Some(t) = t.and_then(Value::as_str) {
+                out.push((t.to_owned(), ptr));
             }
-            if let Some(d) = default {
-                out.push((d.clone(), format!("{at}/Default")));
+        };
+        push(v.get("Next"), format!("{at}/Next"));
+        push(v.get("Default"), format!("{at}/Default"));
+        for (field, list) in [("Choices", v.get("Choices")), ("Catch", v.get("Catch"))] {
+            for (i, c) in list
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                push(c.get("Next"), format!("{at}/{field}/{i}/Next"));
             }
-        }
-        for (i, c) in s.catch.iter().enumerate() {
-            out.push((c.next.clone(), format!("{at}/Catch/{i}/Next")));
         }
         out
     };
-    for s in &m.states {
-        for (t, at) in targets(s) {
-            if m.state(&t).is_none() {
+    for (name, v) in states {
+        for (t, at) in targets(name, v) {
+            if !states.contains_key(&t) {
                 errs.push(Invalid {
                     code: "MISSING_TRANSITION_TARGET",
                     message: format!("Missing 'Next' target: {t}"),
@@ -167,23 +177,23 @@ fn check_graph(m: &Machine, pointer: &str, errs: &mut Vec<Invalid>) {
             }
         }
     }
-    let mut seen = std::collections::HashSet::from([m.start_at.clone()]);
-    let mut todo = vec![m.start_at.clone()];
+    let mut seen = std::collections::HashSet::from([start_at.to_owned()]);
+    let mut todo = vec![start_at.to_owned()];
     while let Some(n) = todo.pop() {
-        if let Some(s) = m.state(&n) {
-            for (t, _) in targets(s) {
+        if let Some(v) = states.get(&n) {
+            for (t, _) in targets(&n, v) {
                 if seen.insert(t.clone()) {
                     todo.push(t);
                 }
             }
         }
     }
-    for s in &m.states {
-        if !seen.contains(&s.name) {
+    for name in states.keys() {
+        if !seen.contains(name) {
             errs.push(Invalid {
                 code: "UNREACHABLE_STATE",
-                message: format!("State \"{}\" is not reachable", s.name),
-                pointer: format!("{pointer}/{}", token(&s.name)),
+                message: format!("State \"{name}\" is not reachable"),
+                pointer: format!("{pointer}/{}", token(name)),
             });
         }
     }

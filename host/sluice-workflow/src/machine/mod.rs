@@ -85,8 +85,11 @@ struct Run {
     last_event: u64,
     /// Attempts made per retrier of the current state.
     retries: Vec<u64>,
-    /// Task attempts of the current state (for Task ids and `$$.State.RetryCount`).
+    /// Task attempts of the current state (for Task ids).
     attempt: u64,
+    /// Retries of the current state so far: `$$.State.RetryCount`.
+    #[serde(default)]
+    retry_count: u64,
     /// A distributed Map's iteration: a child execution in AWS, whose events are not in the
     /// parent's history; `local_events` numbers them as that child's history would.
     #[serde(default)]
@@ -155,7 +158,13 @@ pub struct Execution {
     pub name: String,
     /// Its status.
     pub status: Status,
-    /// The output, once succeeded.
+    /// The output, once succeeded (which may be `null`: kept apart from "none" when the
+    /// execution is persisted and read back).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Value>,
     /// The error, once failed (an empty name: a Fail state that gave none).
     pub error: Option<StatesError>,
@@ -334,6 +343,7 @@ impl Execution {
                 last_event,
                 retries: Vec::new(),
                 attempt: 0,
+                retry_count: 0,
                 quiet,
                 // The child execution's own ExecutionStarted is event 1.
                 local_events: 1,
@@ -412,9 +422,9 @@ impl Execution {
                 "Name": self.workflow,
             },
         });
-        // Only a Task has attempts to count (AWS shows no RetryCount elsewhere).
-        if run.attempt > 0 {
-            c["State"]["RetryCount"] = run.attempt.saturating_sub(1).into();
+        // Only a Task has retries to count (AWS shows no RetryCount elsewhere).
+        if matches!(state.kind, Kind::Task { .. }) {
+            c["State"]["RetryCount"] = run.retry_count.into();
         }
         if let Some((index, value)) = map_item {
             c["Map"] = json!({"Item": {"Index": index, "Value": value}});
@@ -548,6 +558,11 @@ impl Execution {
             self.runs.remove(&k);
         }
     }
+}
+
+/// A present field, `null` included, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// The type name used in history events (`Pass` → `PassStateEntered`).

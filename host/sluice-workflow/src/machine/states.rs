@@ -15,13 +15,18 @@ use crate::error::{StatesError, names};
 /// Largest payload (input, result, output) a Task takes or gives, as AWS's 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
+/// Errors States.ALL does not match (AWS: terminal; only a rule naming them does).
+fn terminal(error: &str) -> bool {
+    error == names::RUNTIME || error == names::DATA_LIMIT_EXCEEDED
+}
+
 /// Whether `error` matches a rule's ErrorEquals (`retry`: States.ALL never retries
 /// States.Runtime, which AWS treats as terminal).
-fn matches(equals: &[String], error: &str, retry: bool) -> bool {
+fn matches(equals: &[String], error: &str) -> bool {
     equals.iter().any(|n| {
         n == error
-            || (n == names::ALL && !(retry && error == names::RUNTIME))
-            || (n == names::TASK_FAILED && error != names::TIMEOUT && error != names::RUNTIME)
+            || (n == names::ALL && !terminal(error))
+            || (n == names::TASK_FAILED && error != names::TIMEOUT && !terminal(error))
     })
 }
 
@@ -91,6 +96,7 @@ impl Execution {
             run.entered_event = ev;
             run.entered_ms = now;
             run.attempt = 0;
+            run.retry_count = 0;
             run.retries = vec![0; state.retry.len()];
         }
         if let Err(e) = self.run_state(id, state, env, requests) {
@@ -523,7 +529,7 @@ impl Execution {
                 .retry
                 .iter()
                 .enumerate()
-                .find(|(_, r)| matches(&r.error_equals, &e.error, true))
+                .find(|(_, r)| matches(&r.error_equals, &e.error))
                 // The first retrier that matches decides, even when it is used up.
                 && run.retries[i] < r.max_attempts
             {
@@ -537,6 +543,7 @@ impl Execution {
                         delay *= (env.random.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
                     }
                     run.retries[i] += 1;
+                    run.retry_count += 1;
                     run.phase = Phase::Backoff {
                         due: now.saturating_add((delay * 1000.0) as i64),
                     };
@@ -556,7 +563,7 @@ impl Execution {
             if let Some(c) = state
                 .catch
                 .iter()
-                .find(|c| matches(&c.error_equals, &e.error, false))
+                .find(|c| matches(&c.error_equals, &e.error))
             {
                 let error_output = json!({"Error": e.error, "Cause": e.cause});
                 let run = self.runs[&id].clone();

@@ -1,0 +1,25 @@
+//! The engine's own integration tests: one binary, a module per language feature.
+
+#![allow(
+    clippy::needless_pass_by_value,
+    clippy::redundant_clone,
+    reason = "tests build JSON values inline and pass them by value for readability"
+)]
+
+mod choice;
+mod context;
+mod fail;
+mod intrinsics;
+mod jsonata;
+mod map;
+mod parallel;
+mod pass;
+mod paths;
+mod props;
+mod retry_catch;
+mod scenarios;
+mod support;
+mod task;
+mod validation;
+mod variables;
+mod wait;
