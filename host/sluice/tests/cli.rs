@@ -461,6 +461,21 @@ fn workflow_run_runs_tasks_on_stages() {
     let (code, lines) = workflow_run(dir.path(), &def, &serde_json::json!({"n": 1}), &[]);
     assert_eq!(code, 0, "{lines:?}");
     assert_eq!(lines, [r#"{"n":1,"echoed":{"n":1},"text":"HelloWorld!"}"#]);
+
+    // A Map's iterations run their Tasks on several threads at once: each takes its own
+    // worker from the stage's pool.
+    let def = serde_json::json!({"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "Echo", "States": {
+            "Echo": {"Type": "Task", "Resource": "passthrough", "End": true}}}}
+    }});
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!([1, 2, 3, 4, 5, 6]),
+        &[],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines, ["[1,2,3,4,5,6]"]);
 }
 
 #[test]
