@@ -6,13 +6,15 @@
 //! `batch` (the batch export and its fallback), `hardening` (deadlines through host calls,
 //! byte caps, log budgets, no noisy neighbours on state), `host_api` (every state host function on both
 //! backends, through the `state-script` guest), `wasi` (what the sandbox grants and where
-//! guest output goes).
+//! guest output goes), `lambda_standins` (the guests that stand in for
+//! Lambda functions in workflows).
 
 mod batch;
 mod deploy;
 mod disk_full;
 mod hardening;
 mod host_api;
+mod lambda_standins;
 mod nats;
 mod pipeline;
 mod sandbox;
@@ -46,6 +48,9 @@ fn every_guest_is_covered() {
         "bad-batch",
         "passthrough",
         "state-script",
+        "lambda-raise",
+        "lambda-sleep",
+        "lambda-return-bytes",
         "order-logic-loop",
         "infinite-loop",
         "memory-hog",

@@ -1,12 +1,14 @@
 //! `sluice`: the one binary of the Sluice platform.
 //!
-//! Today it runs a stage component on one event (`sluice stage run`) and the in-process demo
-//! of the order pipeline (`sluice demo`); later issues grow it into the long-lived host.
+//! It runs a stage component on one event (`sluice stage run`), the in-process demo of the
+//! order pipeline (`sluice demo`), the long-lived host (`sluice up`), and Amazon States
+//! Language workflows on stages (`sluice workflow`).
 
 mod demo;
 mod demo_nats;
 mod registry;
 mod up;
+mod workflow;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +80,12 @@ enum Command {
         #[arg(long, requires = "data_dir")]
         nats: bool,
     },
+    /// Amazon States Language workflows: validate a definition, run one execution on stage
+    /// components, run a conformance corpus.
+    Workflow {
+        #[command(subcommand)]
+        command: workflow::WorkflowCommand,
+    },
     /// Internal: the compiler child (a component on stdin, its compiled artifact on stdout).
     #[command(name = COMPILER_SUBCOMMAND, hide = true)]
     CompileComponent {
@@ -139,6 +147,13 @@ fn default_cache_dir() -> PathBuf {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Validating needs no engine.
+    if let Command::Workflow {
+        command: workflow::WorkflowCommand::Validate { file },
+    } = &cli.command
+    {
+        return workflow::validate(file);
+    }
     let cache_dir = cli.cache_dir.unwrap_or_else(default_cache_dir);
     let mut engine = EngineConfig::new(cache_dir.join("artifacts"));
     // Compile in a child process of this binary, so a component's compilation is bounded
@@ -185,6 +200,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             data_dir,
             nats: false,
         } => demo::run(&runtime, &components, data_dir.as_deref()),
+        Command::Workflow { command } => workflow::run(&runtime, command),
         Command::CompileComponent { .. } => unreachable!("handled in main"),
     }
 }

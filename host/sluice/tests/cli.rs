@@ -360,3 +360,306 @@ fn a_compilation_past_its_memory_or_time_budget_is_stopped_and_named() {
         "stopped only after {took:?}"
     );
 }
+
+/// `sluice workflow ARGS...` with the guests' release directory as `--components` when
+/// `components` is set.
+fn workflow(cache: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["workflow"];
+    all.extend_from_slice(args);
+    sluice(cache, &all)
+}
+
+fn guests_dir() -> &'static str {
+    Path::new(guests::PASSTHROUGH)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+}
+
+fn write(dir: &Path, name: &str, value: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Run `def` on `input` with the guests as components; (exit code, stdout lines).
+fn workflow_run(dir: &Path, def: &Value, input: &Value, extra: &[&str]) -> (i32, Vec<String>) {
+    let def = write(dir, "def.json", def);
+    let input = write(dir, "input.json", input);
+    let mut args = vec![
+        "run",
+        def.as_str(),
+        "--input",
+        input.as_str(),
+        "--components",
+        guests_dir(),
+    ];
+    args.extend_from_slice(extra);
+    let o = workflow(dir, &args);
+    let code = o.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 1,
+        "exit {code}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (code, stdout(&o).lines().map(str::to_owned).collect())
+}
+
+#[test]
+fn workflow_validate_prints_ok_or_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.json",
+        &serde_json::json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}),
+    );
+    let o = workflow(dir.path(), &["validate", &good]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "OK\n");
+
+    let broken = write(
+        dir.path(),
+        "broken.json",
+        &serde_json::json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Next": "Nowhere"},
+            "B": {"Type": "Wait", "End": true}
+        }}),
+    );
+    let o = workflow(dir.path(), &["validate", &broken]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "SCHEMA_VALIDATION_FAILED: Exactly one of Seconds, SecondsPath, Timestamp and TimestampPath is required at /States/B\n\
+         MISSING_TRANSITION_TARGET: Missing 'Next' target: Nowhere at /States/A/Next\n"
+    );
+
+    let not_json = dir.path().join("not.json");
+    std::fs::write(&not_json, "{\"StartAt\": ").unwrap();
+    let o = workflow(dir.path(), &["validate", not_json.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with("INVALID_JSON_DESCRIPTION: "),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn workflow_run_runs_tasks_on_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = serde_json::json!({"StartAt": "Echo", "States": {
+        "Echo": {"Type": "Task", "Resource": "passthrough", "ResultPath": "$.echoed", "Next": "Bytes"},
+        // The stem `lambda_return_bytes` answers to `lambda-return-bytes` too; its output is
+        // not JSON and arrives as a string.
+        "Bytes": {"Type": "Task", "Resource": "lambda-return-bytes", "ResultPath": "$.text", "End": true}
+    }});
+    let (code, lines) = workflow_run(dir.path(), &def, &serde_json::json!({"n": 1}), &[]);
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines, [r#"{"n":1,"echoed":{"n":1},"text":"HelloWorld!"}"#]);
+
+    // A Map's iterations run their Tasks on several threads at once: each takes its own
+    // worker from the stage's pool.
+    let def = serde_json::json!({"StartAt": "Each", "States": {
+        "Each": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "Echo", "States": {
+            "Echo": {"Type": "Task", "Resource": "passthrough", "End": true}}}}
+    }});
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!([1, 2, 3, 4, 5, 6]),
+        &[],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines, ["[1,2,3,4,5,6]"]);
+}
+
+#[test]
+fn workflow_run_catches_a_stage_error_and_reports_an_uncaught_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let raise = "arn:aws:lambda:us-east-1:000000000000:function:lambda-raise";
+    let caught = serde_json::json!({"StartAt": "Raise", "States": {
+        "Raise": {"Type": "Task", "Resource": raise, "End": true,
+            "Catch": [{"ErrorEquals": ["Exception"], "ResultPath": "$.error", "Next": "Handled"}]},
+        "Handled": {"Type": "Pass", "End": true}
+    }});
+    let (code, lines) = workflow_run(dir.path(), &caught, &serde_json::json!({"n": 1}), &[]);
+    assert_eq!(code, 0, "{lines:?}");
+    let out: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(out["n"], 1);
+    assert_eq!(out["error"]["Error"], "Exception");
+    let cause: Value = serde_json::from_str(out["error"]["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["errorMessage"], "Some exception was raised.");
+
+    let uncaught = serde_json::json!({"StartAt": "Raise", "States": {
+        "Raise": {"Type": "Task", "Resource": raise, "End": true}
+    }});
+    let (code, lines) = workflow_run(dir.path(), &uncaught, &serde_json::json!({}), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0], "error: Exception");
+    assert!(
+        lines[1].starts_with(r#"cause: {"errorMessage": "Some exception was raised.", "#),
+        "{lines:?}"
+    );
+
+    // A stage no component offers fails the Task, catchably.
+    let missing = serde_json::json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "no-such-stage", "End": true}
+    }});
+    let (code, lines) = workflow_run(dir.path(), &missing, &serde_json::json!({}), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(lines[0], "error: Sluice.StageNotFound");
+    assert!(lines[1].contains("'no-such-stage'"), "{lines:?}");
+}
+
+#[test]
+fn workflow_run_times_a_task_out_and_maps_declared_stage_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = serde_json::json!({"StartAt": "Sleep", "States": {
+        "Sleep": {"Type": "Task", "Resource": "lambda-sleep", "TimeoutSeconds": 1, "End": true}
+    }});
+    let started = std::time::Instant::now();
+    let (code, lines) = workflow_run(dir.path(), &def, &serde_json::json!({}), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(lines, ["error: States.Timeout", "cause: "]);
+    // The 1 s timeout ended the 60 s sleep (compiling the component comes on top).
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
+    // A declaration names the stages: `echo-back` is the passthrough component.
+    let decl = write(
+        dir.path(),
+        "decl.json",
+        &serde_json::json!({"stages": [{"name": "echo-back", "component": "passthrough.wasm",
+            "config": {"limits": {"deadline": 2000}}}], "triggers": []}),
+    );
+    let def = serde_json::json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "echo-back", "End": true}
+    }});
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!({"k": "v"}),
+        &["--config", &decl],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines, [r#"{"k":"v"}"#]);
+}
+
+#[test]
+fn workflow_run_history_lists_every_event_in_step_functions_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = serde_json::json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:passthrough", "End": true}
+    }});
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!({"a": 1}),
+        &["--history"],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    let (result, events) = lines.split_last().unwrap();
+    assert_eq!(result, r#"{"a":1}"#);
+    let events: Vec<Value> = events
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "TaskStateEntered",
+            "LambdaFunctionScheduled",
+            "LambdaFunctionStarted",
+            "LambdaFunctionSucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded",
+        ]
+    );
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["id"], i as u64 + 1);
+        assert_eq!(e["previousEventId"], i as u64);
+        let ts = e["timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && &ts[10..11] == "T",
+            "{ts}"
+        );
+    }
+    assert_eq!(
+        events[0]["executionStartedEventDetails"]["input"],
+        serde_json::json!({"a": 1})
+    );
+    assert_eq!(events[1]["stateEnteredEventDetails"]["name"], "P");
+    assert_eq!(
+        events[6]["lambdaFunctionSucceededEventDetails"]["output"],
+        serde_json::json!({"a": 1})
+    );
+    // AWS gives LambdaFunctionStarted no details.
+    assert_eq!(events[5].as_object().unwrap().len(), 4, "{}", events[5]);
+    assert_eq!(
+        events[8]["executionSucceededEventDetails"]["output"],
+        serde_json::json!({"a": 1})
+    );
+}
+
+#[test]
+fn workflow_conformance_counts_passes_failures_and_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases");
+    std::fs::create_dir(&cases).unwrap();
+    let pass_state = serde_json::json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"x": 1}, "End": true}}});
+    write(
+        &cases,
+        "a_pass.json",
+        &serde_json::json!({"name": "pass", "definition": pass_state, "input": {},
+            "expected": {"status": "SUCCEEDED", "output": {"x": 1}}}),
+    );
+    write(
+        &cases,
+        "b_fail.json",
+        &serde_json::json!({"name": "wrong", "definition": pass_state, "input": {},
+            "expected": {"status": "SUCCEEDED", "output": {"x": 2}}}),
+    );
+    write(
+        &cases,
+        "c_task.json",
+        &serde_json::json!({"name": "task",
+            "definition": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "${function_arn}", "End": true}}},
+            "input": {"v": [1, 2]},
+            "expected": {"status": "SUCCEEDED", "output": {"v": [1, 2]}},
+            "runtime_substitutions": [{"path": ["States", "T", "Resource"], "placeholder": "${function_arn}"}],
+            "task_behaviour": {"kind": "aws-lambda", "lambda_sources": ["tests/lambdafunctions/id_function.py"]}}),
+    );
+    let o = workflow(
+        dir.path(),
+        &[
+            "conformance",
+            cases.to_str().unwrap(),
+            "--components",
+            guests_dir(),
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        stdout(&o),
+        "FAIL wrong: $.x: 1, AWS 2\n2 passed, 1 failed, 0 skipped\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("3 cases in "),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

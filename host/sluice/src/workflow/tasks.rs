@@ -1,0 +1,262 @@
+//! Workflow Tasks on real stages: a [`TaskRunner`] that runs each Task as one event through a
+//! stage component, on warm workers over an in-memory state backend.
+//!
+//! The engine's driver calls [`TaskRunner::run`] from several threads at once (Parallel
+//! branches, Map iterations), while a [`Worker`] belongs to one thread at a time: each stage
+//! keeps a pool of idle workers, a call takes one (or makes one when all are busy) and puts
+//! it back afterwards, so a warm instance serves many Tasks without being shared.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+use serde_json::Value;
+use sluice_model::memory::MemoryBackend;
+use sluice_model::names::SANDBOX_TIMEOUT;
+use sluice_model::state::{StateBackend, SystemClock, TableDef};
+use sluice_model::{Event, StageError};
+use sluice_runtime::{Runtime, Stage, StageConfig, Worker};
+use sluice_workflow::env::{TaskRequest, TaskRunner};
+use sluice_workflow::error::{StatesError, names};
+
+use crate::up::StageDecl;
+
+/// The error of a Task whose stage is not deployed. AWS would fail such a Task (its Lambda
+/// does not exist) rather than the execution's machinery, so it is an ordinary, catchable
+/// error and not `States.Runtime`.
+pub(crate) const STAGE_NOT_FOUND: &str = "Sluice.StageNotFound";
+
+/// The error of a Task whose stage's component cannot be read or deployed.
+pub(crate) const DEPLOY_FAILED: &str = "Sluice.DeployFailed";
+
+/// The part of a declaration file (`sluice up --config`) the workflow commands read: its
+/// stages and tables. Other fields (triggers, retention) are allowed and ignored, so one
+/// declaration serves both.
+#[derive(Debug, Deserialize)]
+struct StagesOnly {
+    stages: Vec<StageDecl>,
+    #[serde(default)]
+    tables: Vec<TableDef>,
+}
+
+/// A stage the runner may deploy: where its component is and how it is configured.
+struct Entry {
+    name: String,
+    path: PathBuf,
+    config: StageConfig,
+    /// Deployed on first use, once: a conformance run names four of the thirty guests.
+    stage: OnceLock<Result<Arc<Stage>, String>>,
+    /// The component's bytes, read on first use, for redeploying under a shorter deadline.
+    bytes: OnceLock<Result<Arc<Vec<u8>>, String>>,
+}
+
+/// Idle workers of one deployed stage (one per distinct Task deadline).
+struct Pool {
+    stage: Arc<Stage>,
+    idle: Mutex<Vec<Worker>>,
+}
+
+/// A pool's key: the stage, and its deadline in ms when a Task's timeout shortened it.
+type PoolKey = (String, Option<u64>);
+
+/// Runs Tasks on stage components.
+pub(crate) struct StageTasks {
+    runtime: Runtime,
+    /// By name with `_` written `-`, so `validate_order` and `validate-order` are one stage.
+    entries: HashMap<String, Entry>,
+    backend: MemoryBackend,
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+}
+
+fn key(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+impl StageTasks {
+    /// Every `*.wasm` file in `dir`, each a stage named after its file stem, with default
+    /// limits and no grants.
+    pub(crate) fn from_dir(runtime: &Runtime, dir: &Path) -> anyhow::Result<Self> {
+        let mut stages = Vec::new();
+        for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = e?.path();
+            if path.extension().is_some_and(|x| x == "wasm")
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                stages.push((stem.to_owned(), path.clone(), StageConfig::default()));
+            }
+        }
+        Ok(Self::new(runtime, stages, Vec::new()))
+    }
+
+    /// The stages of the declaration `file`, their components relative to `components`
+    /// (default: the file's folder), as `sluice up` reads them.
+    pub(crate) fn from_declaration(
+        runtime: &Runtime,
+        file: &Path,
+        components: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let decl: StagesOnly = serde_json::from_str(&text)
+            .with_context(|| format!("parsing the declaration {}", file.display()))?;
+        let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
+        let stages = decl
+            .stages
+            .into_iter()
+            .map(|s| (s.name, base.join(&s.component), s.config))
+            .collect();
+        Ok(Self::new(runtime, stages, decl.tables))
+    }
+
+    fn new(
+        runtime: &Runtime,
+        stages: Vec<(String, PathBuf, StageConfig)>,
+        tables: Vec<TableDef>,
+    ) -> Self {
+        let entries = stages
+            .into_iter()
+            .map(|(name, path, config)| {
+                let entry = Entry {
+                    name: name.clone(),
+                    path,
+                    config,
+                    stage: OnceLock::new(),
+                    bytes: OnceLock::new(),
+                };
+                (key(&name), entry)
+            })
+            .collect();
+        Self {
+            runtime: runtime.clone(),
+            entries,
+            backend: MemoryBackend::new(tables, Arc::new(SystemClock)),
+            pools: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `stage` names a stage this runner has.
+    pub(crate) fn knows(&self, stage: &str) -> bool {
+        self.entries.contains_key(&key(stage))
+    }
+
+    /// Run `input` through `stage` as the event `id`, under the Task's `timeout_seconds`.
+    pub(crate) fn run_event(
+        &self,
+        stage: &str,
+        id: &str,
+        input: &Value,
+        timeout_seconds: Option<u64>,
+    ) -> Result<Value, StatesError> {
+        let entry = self.entries.get(&key(stage)).ok_or_else(|| {
+            StatesError::new(
+                STAGE_NOT_FOUND,
+                format!("No stage named '{stage}' is deployed (none of the components offers it)"),
+            )
+        })?;
+        let (pool, task_deadline) = self
+            .pool(entry, timeout_seconds)
+            .map_err(|e| StatesError::new(DEPLOY_FAILED, e))?;
+        let worker = pool.idle.lock().ok().and_then(|mut w| w.pop());
+        let mut worker =
+            worker.unwrap_or_else(|| Worker::new(pool.stage.clone(), self.backend.session()));
+        let mut event = Event::json(id, input);
+        event.kind = "sluice.workflow.task".into();
+        event.source = "sluice-workflow".into();
+        let inv = worker.invoke(&event);
+        if let Ok(mut idle) = pool.idle.lock() {
+            idle.push(worker);
+        }
+        if inv.replayed.is_some() && inv.outcome.is_ok() {
+            // Only the output's digest is kept in a dedupe record: a replayed success has no
+            // output to give the workflow. Cannot happen within one in-memory run (Task ids
+            // are unique per execution), so it is a bug worth naming.
+            return Err(StatesError::new(
+                names::RUNTIME,
+                format!("The event '{id}' was already processed; its output is not kept"),
+            ));
+        }
+        match inv.outcome {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))),
+            Err(StageError { name, .. }) if name == SANDBOX_TIMEOUT && task_deadline => {
+                // The Task's TimeoutSeconds ended it, not the stage's own deadline: AWS
+                // reports that as States.Timeout with no cause.
+                Err(StatesError::new(names::TIMEOUT, ""))
+            }
+            Err(StageError { name, cause, .. }) => Err(StatesError::new(name, cause)),
+        }
+    }
+
+    /// The pool for `entry` under a Task timeout, and whether that timeout is the binding
+    /// deadline. A timeout shorter than the stage's deadline needs a stage deployed with the
+    /// shorter one (the deadline is part of a stage's limits); the artifact cache makes that
+    /// redeploy a reload, not a compile.
+    fn pool(
+        &self,
+        entry: &Entry,
+        timeout_seconds: Option<u64>,
+    ) -> Result<(Arc<Pool>, bool), String> {
+        let base = entry
+            .stage
+            .get_or_init(|| {
+                let bytes = self.bytes(entry)?;
+                self.runtime
+                    .deploy(&entry.name, &bytes, entry.config.clone())
+                    .inspect(|s| eprintln!("deployed {} ({:?})", entry.name, s.cache_outcome()))
+                    .map_err(|e| format!("deploying stage {}: {e}", entry.name))
+            })
+            .clone()?;
+        let stage_deadline = base.config().limits.deadline;
+        let task = timeout_seconds.map(|s| Duration::from_secs(s.max(1)));
+        let (deadline_ms, binding) = match task {
+            Some(t) if t < stage_deadline => (Some(millis(t)), true),
+            Some(t) => (None, t == stage_deadline),
+            None => (None, false),
+        };
+        let mut pools = self.pools.lock().map_err(|e| e.to_string())?;
+        let k = (key(&entry.name), deadline_ms);
+        if let Some(p) = pools.get(&k) {
+            return Ok((p.clone(), binding));
+        }
+        let stage = match deadline_ms {
+            None => base,
+            Some(ms) => {
+                let mut config = entry.config.clone();
+                config.limits.deadline = Duration::from_millis(ms);
+                self.runtime
+                    .deploy(&entry.name, &self.bytes(entry)?, config)
+                    .map_err(|e| format!("deploying stage {}: {e}", entry.name))?
+            }
+        };
+        let pool = Arc::new(Pool {
+            stage,
+            idle: Mutex::new(Vec::new()),
+        });
+        pools.insert(k, pool.clone());
+        Ok((pool, binding))
+    }
+
+    fn bytes(&self, entry: &Entry) -> Result<Arc<Vec<u8>>, String> {
+        entry
+            .bytes
+            .get_or_init(|| {
+                std::fs::read(&entry.path)
+                    .map(Arc::new)
+                    .map_err(|e| format!("reading {}: {e}", entry.path.display()))
+            })
+            .clone()
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl TaskRunner for StageTasks {
+    fn run(&self, req: &TaskRequest) -> Result<Value, StatesError> {
+        self.run_event(&req.stage, &req.id, &req.input, req.timeout_seconds)
+    }
+}
