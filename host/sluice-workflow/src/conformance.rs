@@ -174,7 +174,8 @@ pub fn check_full(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Checked {
     let exec = run(
         &machine,
         "conformance",
-        "case",
+        // Its own name per case: Task ids (event ids) then differ between cases.
+        &case.name,
         case.input.clone(),
         tasks,
         &clock,

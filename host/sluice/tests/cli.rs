@@ -663,3 +663,92 @@ fn workflow_conformance_counts_passes_failures_and_skips() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// The repository's own order pipeline as a state machine, end to end on the real guests
+/// with the grants of `pipelines/orders.json`: a good order goes through the Parallel of
+/// price / reserve / price+pay, is counted, stored and notified; each kind of bad order ends
+/// in the one error handler with its stage's error.
+#[test]
+fn the_order_pipeline_workflow_runs_on_the_real_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let def = repo.join("workflows/order-pipeline.asl.json");
+    let config = repo.join("pipelines/orders.json");
+    let run = |name: &str, order: &Value, history: bool| {
+        let input = write(dir.path(), &format!("{name}.json"), order);
+        let mut args = vec![
+            "run",
+            def.to_str().unwrap(),
+            "--input",
+            input.as_str(),
+            "--components",
+            guests_dir(),
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        if history {
+            args.push("--history");
+        }
+        let o = workflow(dir.path(), &args);
+        (o.status.code(), stdout(&o))
+    };
+    let order = |id: &str, card: &str| {
+        serde_json::json!({
+            "orderId": id, "userId": "u-1", "createdAt": "2026-12-01T10:00:00Z",
+            "items": [{"sku": "BOOK-1", "qty": 2, "price": 12.5}, {"sku": "PEN-3", "qty": 1, "price": 1.99}],
+            "payment": {"method": "card", "card": card}
+        })
+    };
+    let (code, out) = run("good", &order("o-1", "4242424242424242"), true);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let result: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({"orderId": "o-1", "notified": true, "subject": "notifications.order"})
+    );
+    let events: Vec<Value> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let scheduled: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "LambdaFunctionScheduled")
+        .map(|e| {
+            e["lambdaFunctionScheduledEventDetails"]["resource"]
+                .as_str()
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    // Four Tasks in the Parallel (two prices, reserve, pay), four around it.
+    assert_eq!(scheduled.len(), 8, "{scheduled:?}");
+    for stage in [
+        "validate-order",
+        "process-order",
+        "process-inventory",
+        "process-payment",
+        "aggregate",
+        "store-order",
+        "notify",
+    ] {
+        assert!(
+            scheduled.contains(&stage),
+            "{stage} did not run: {scheduled:?}"
+        );
+    }
+    assert_eq!(events.last().unwrap()["type"], "ExecutionSucceeded");
+
+    // A declined card fails inside the Parallel; its Catch sends it to the error handler.
+    let (code, out) = run("declined", &order("o-2", "4000000000000000"), false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("error: Payment.Declined\n"), "{out}");
+    // An order without items fails validation.
+    let mut empty = order("o-3", "4242424242424242");
+    empty["items"] = serde_json::json!([]);
+    let (code, out) = run("empty", &empty, false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("error: Order.Invalid\n"), "{out}");
+}

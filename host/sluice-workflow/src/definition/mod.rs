@@ -42,7 +42,8 @@ impl std::fmt::Display for Invalid {
     }
 }
 
-/// Every problem [`parse`] found, in document order.
+/// Every problem [`parse`] found: the fields' problems in document order, then the
+/// transitions' (missing targets, unreachable states).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidDefinition(pub Vec<Invalid>);
 

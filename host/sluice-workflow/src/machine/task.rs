@@ -172,6 +172,12 @@ impl Execution {
                             json!({"errorMessage": e.cause, "errorType": e.error}).to_string(),
                         )
                     }
+                    // The lambda:invoke integration re-serializes the function's error
+                    // payload compactly (a Lambda ARN Task passes the runtime's text as is).
+                    TaskKind::Invoke => match serde_json::from_str::<Value>(&e.cause) {
+                        Ok(v @ Value::Object(_)) => StatesError::new(e.error, v.to_string()),
+                        _ => e,
+                    },
                     _ => e,
                 };
                 let kind_name = if kind == TaskKind::Lambda {
