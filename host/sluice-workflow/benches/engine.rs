@@ -123,6 +123,12 @@ fn main() {
     let (t, n) = median(rounds, || execute(&mdef, &minput));
     row("Map over 10,000 items (Pass processor)", t, n);
     println!("Map over 10,000 items: {:.0} ms per execution", t * 1000.0);
+    let mut tdef: Value = serde_json::to_value(map(10_000).0).unwrap();
+    tdef["States"]["M"]["ItemProcessor"]["States"]["P"] =
+        json!({"Type": "Task", "Resource": "identity", "End": true});
+    let tdef = parse(&tdef);
+    let (t, n) = median(rounds, || execute(&tdef, &minput));
+    row("Map over 10,000 items, a Task each (in-memory)", t, n);
     let big = chain(1000, true);
     let (t, _) = median(rounds, || {
         std::hint::black_box(parse(&big));

@@ -1,9 +1,9 @@
 //! An in-memory driver: runs an execution to its end, its Tasks on a small thread pool,
 //! its timers on a clock that either sleeps or (in tests) jumps.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -34,7 +34,7 @@ impl Timer for WallClock {
     fn wait_until(&self, due_ms: i64) {
         let now = self.now_ms();
         if due_ms > now {
-            std::thread::sleep(std::time::Duration::from_millis(
+            std::thread::sleep(Duration::from_millis(
                 u64::try_from(due_ms - now).unwrap_or(0),
             ));
         }
@@ -68,6 +68,10 @@ impl Timer for ManualClock {
 pub const TASK_THREADS: usize = 8;
 
 /// Run an execution of `def` to its end and return it (status, output or error, history).
+///
+/// Tasks run on [`TASK_THREADS`] threads for the whole execution. The machine is advanced as
+/// soon as any Task returns, so a Map's next iteration starts when one ends rather than when
+/// the slowest of a round does.
 pub fn run(
     def: &Machine,
     workflow: &str,
@@ -82,56 +86,78 @@ pub fn run(
         random,
     };
     let mut exec = Execution::start(def, workflow, name, input, &env);
-    loop {
-        let requests = exec.advance(def, &env);
-        if exec.is_done() {
-            break;
+    let (to_workers, work) = mpsc::channel::<TaskRequest>();
+    let work = Mutex::new(work);
+    let (done, results) = mpsc::channel::<(String, Result<Value, StatesError>)>();
+    std::thread::scope(|s| {
+        for _ in 0..TASK_THREADS {
+            let done = done.clone();
+            let work = &work;
+            s.spawn(move || {
+                loop {
+                    // The lock is held only to take the next request.
+                    let next = work.lock().ok().and_then(|rx| rx.recv().ok());
+                    let Some(req) = next else { break };
+                    let out = tasks.run(&req);
+                    if done.send((req.id, out)).is_err() {
+                        break;
+                    }
+                }
+            });
         }
-        if !requests.is_empty() {
-            for (id, result) in run_tasks(tasks, requests) {
-                exec.deliver(&id, result);
+        let mut outstanding = 0_usize;
+        loop {
+            for r in exec.advance(def, &env) {
+                if to_workers.send(r).is_ok() {
+                    outstanding += 1;
+                }
             }
-            continue;
+            if exec.is_done() {
+                break;
+            }
+            let due = exec.next_due_ms();
+            if outstanding > 0 {
+                let got = match due {
+                    None => results
+                        .recv()
+                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                    Some(due) => {
+                        let wait = u64::try_from(due.saturating_sub(clock.now_ms())).unwrap_or(0);
+                        results.recv_timeout(Duration::from_millis(wait))
+                    }
+                };
+                match got {
+                    Ok((id, result)) => {
+                        outstanding -= 1;
+                        exec.deliver(&id, result);
+                        while let Ok((id, result)) = results.try_recv() {
+                            outstanding -= 1;
+                            exec.deliver(&id, result);
+                        }
+                    }
+                    // A timer came due first: let it fire.
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Some(due) = due {
+                            clock.wait_until(due);
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                continue;
+            }
+            match due {
+                Some(due) => clock.wait_until(due),
+                // Nothing runnable, no Task out, no timer: cannot happen for a validated
+                // definition; stop rather than spin.
+                None => break,
+            }
         }
-        match exec.next_due_ms() {
-            Some(due) => clock.wait_until(due),
-            // Nothing runnable, no Task out, no timer: cannot happen for a validated
-            // definition; stop rather than spin.
-            None => break,
-        }
-    }
+        // Closing the queue ends the workers; results still in flight are dropped with it.
+        drop(to_workers);
+    });
     exec
 }
 
 fn as_clock(t: &dyn Timer) -> &dyn Clock {
     t
-}
-
-/// Run `requests` on up to [`TASK_THREADS`] threads; results in any order.
-fn run_tasks(
-    tasks: &dyn TaskRunner,
-    requests: Vec<TaskRequest>,
-) -> Vec<(String, Result<Value, StatesError>)> {
-    if requests.len() == 1 {
-        let r = &requests[0];
-        return vec![(r.id.clone(), tasks.run(r))];
-    }
-    let queue = Mutex::new(requests.into_iter().collect::<VecDeque<_>>());
-    let results = Mutex::new(Vec::new());
-    let threads = TASK_THREADS.min(queue.lock().map_or(1, |q| q.len()));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some(r) = next else { break };
-                    let out = tasks.run(&r);
-                    if let Ok(mut v) = results.lock() {
-                        v.push((r.id, out));
-                    }
-                }
-            });
-        }
-    });
-    results.into_inner().unwrap_or_default()
 }

@@ -435,7 +435,8 @@ fn workflow_validate_prints_ok_or_every_problem() {
     assert_eq!(
         stdout(&o),
         "SCHEMA_VALIDATION_FAILED: Exactly one of Seconds, SecondsPath, Timestamp and TimestampPath is required at /States/B\n\
-         MISSING_TRANSITION_TARGET: Missing 'Next' target: Nowhere at /States/A/Next\n"
+         MISSING_TRANSITION_TARGET: Missing 'Next' target: Nowhere at /States/A/Next\n\
+         UNREACHABLE_STATE: State \"B\" is not reachable at /States/B\n"
     );
 
     let not_json = dir.path().join("not.json");

@@ -239,6 +239,7 @@ impl Execution {
             tolerated_count,
             tolerated_percentage,
             failures: 0,
+            finished: 0,
             distributed: m.distributed,
         }));
         Ok(())
@@ -256,14 +257,16 @@ impl Execution {
         let state: &State = Self::state_of(def, &self.runs[&id]);
         let mut progressed = false;
         // A failure: Parallel fails at once; Map once past its tolerance.
-        let failed: Vec<StatesError> = c
-            .results
-            .iter()
-            .flatten()
-            .filter_map(|r| r.as_ref().err().cloned())
-            .collect();
-        c.failures = failed.len() as u64;
-        if let Some(first) = failed.first() {
+        // Counted as children finish (see `step`): scanning every slot on every step would
+        // make a Map over n items cost O(n²).
+        if c.failures > 0
+            && let Some(first) = c
+                .results
+                .iter()
+                .flatten()
+                .find_map(|r| r.as_ref().err().cloned())
+        {
+            let first = &first;
             let total = c.results.len().max(1) as f64;
             let tolerated = c.map
                 && (c.tolerated_count.is_some_and(|n| c.failures <= n)
@@ -322,7 +325,7 @@ impl Execution {
             self.spawn(addr, Some((id, slot)), label, start, input, vars, quiet);
             progressed = true;
         }
-        if c.results.iter().all(Option::is_some) {
+        if c.finished == c.results.len() {
             let results: Vec<Value> = std::mem::take(&mut c.results)
                 .into_iter()
                 .map(|r| match r.expect("all present") {

@@ -149,6 +149,9 @@ struct Children {
     /// A distributed Map: `MapRun*` events, iterations out of the history.
     #[serde(default)]
     distributed: bool,
+    /// Children finished (`results` filled).
+    #[serde(default)]
+    finished: usize,
 }
 
 /// A serializable execution of a [`Machine`].
@@ -492,7 +495,11 @@ impl Execution {
                             if c.map && !c.distributed {
                                 iteration = Some((result.is_ok(), p.state.clone()));
                             }
+                            if result.is_err() {
+                                c.failures += 1;
+                            }
                             c.results[slot] = Some(result);
+                            c.finished += 1;
                             c.running = c.running.saturating_sub(1);
                         }
                         if let Some((ok, name)) = iteration {

@@ -340,6 +340,7 @@ impl Execution {
                         tolerated_count: None,
                         tolerated_percentage: None,
                         failures: 0,
+                        finished: 0,
                         distributed: false,
                     }));
                 Ok(())
