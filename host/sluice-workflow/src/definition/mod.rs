@@ -4,6 +4,7 @@
 //! malformed field again.
 
 mod fields;
+mod kinds;
 mod parse;
 pub mod payload;
 
