@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::definition::payload::{Env as PayloadEnv, Payload};
-use crate::definition::{Assign, NullablePath};
+use crate::definition::{Assign, Lang, NullablePath, State};
 use crate::env::Random;
 use crate::error::{StatesError, names};
 use crate::jsonata::{Bindings, Template};
@@ -145,5 +145,39 @@ pub(crate) fn assign(
             names::RUNTIME,
             format!("Assign must give an object, not {other}"),
         )),
+    }
+}
+
+/// The arguments a Task or Parallel hands on: Parameters over the effective input
+/// (JSONPath) or Arguments (JSONata), else the input itself.
+pub(crate) fn arguments(
+    state: &State,
+    effective: &Value,
+    input: &Value,
+    states: &Value,
+    ctx: &Ctx<'_>,
+) -> Result<Value, StatesError> {
+    match (state.lang, &state.parameters, &state.arguments) {
+        (Lang::JsonPath, Some(p), _) => payload(p, effective, ctx),
+        (Lang::JsonPath, None, _) => Ok(effective.clone()),
+        (Lang::Jsonata, _, Some(t)) => template(t, "Arguments", states, ctx),
+        (Lang::Jsonata, _, None) => Ok(input.clone()),
+    }
+}
+
+/// The output of a state without a result (Choice, Wait, Succeed): OutputPath over the
+/// effective input (JSONPath), or the `Output` template given (JSONata), else the input.
+pub(crate) fn plain_output(
+    state: &State,
+    output: Option<&Template>,
+    effective: Value,
+    input: &Value,
+    states: &Value,
+    ctx: &Ctx<'_>,
+) -> Result<Value, StatesError> {
+    match (state.lang, output) {
+        (Lang::JsonPath, _) => filter(state.output_path.as_ref(), effective, ctx),
+        (Lang::Jsonata, Some(t)) => template(t, "Output", states, ctx),
+        (Lang::Jsonata, None) => Ok(input.clone()),
     }
 }

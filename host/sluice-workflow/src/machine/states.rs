@@ -159,17 +159,7 @@ impl Execution {
             Kind::Task {
                 resource, timeout, ..
             } => {
-                let args = if jp {
-                    match &state.parameters {
-                        Some(p) => io::payload(p, &effective, &ctx)?,
-                        None => effective.clone(),
-                    }
-                } else {
-                    match &state.arguments {
-                        Some(t) => io::template(t, "Arguments", &states, &ctx)?,
-                        None => run.input.clone(),
-                    }
-                };
+                let args = io::arguments(state, &effective, &run.input, &states, &ctx)?;
                 let timeout_seconds = match timeout {
                     None => None,
                     Some(Dynamic::Literal(n)) => Some(*n),
@@ -241,14 +231,8 @@ impl Execution {
                     Some(a) => io::assign(a, &effective, &states, &ctx)?,
                     None => Map::new(),
                 };
-                let output = if jp {
-                    io::filter(state.output_path.as_ref(), effective, &ctx)?
-                } else {
-                    match output_t {
-                        Some(t) => io::template(t, "Output", &states, &ctx)?,
-                        None => run.input.clone(),
-                    }
-                };
+                let output =
+                    io::plain_output(state, output_t, effective, &run.input, &states, &ctx)?;
                 self.leave_to(id, state, output, vars, Transition::Next(next), env);
                 Ok(())
             }
@@ -258,27 +242,27 @@ impl Execution {
                     Some(a) => io::assign(a, &effective, &states, &ctx)?,
                     None => Map::new(),
                 };
-                let output = if jp {
-                    io::filter(state.output_path.as_ref(), effective, &ctx)?
-                } else {
-                    match &state.output {
-                        Some(t) => io::template(t, "Output", &states, &ctx)?,
-                        None => run.input.clone(),
-                    }
-                };
+                let output = io::plain_output(
+                    state,
+                    state.output.as_ref(),
+                    effective,
+                    &run.input,
+                    &states,
+                    &ctx,
+                )?;
                 self.runs.get_mut(&id).expect("run exists").phase =
                     Phase::Waiting { due, output, vars };
                 Ok(())
             }
             Kind::Succeed => {
-                let output = if jp {
-                    io::filter(state.output_path.as_ref(), effective, &ctx)?
-                } else {
-                    match &state.output {
-                        Some(t) => io::template(t, "Output", &states, &ctx)?,
-                        None => run.input.clone(),
-                    }
-                };
+                let output = io::plain_output(
+                    state,
+                    state.output.as_ref(),
+                    effective,
+                    &run.input,
+                    &states,
+                    &ctx,
+                )?;
                 self.leave_to(id, state, output, Map::new(), Transition::End, env);
                 Ok(())
             }
@@ -315,17 +299,7 @@ impl Execution {
                 Ok(())
             }
             Kind::Parallel { branches } => {
-                let args = if jp {
-                    match &state.parameters {
-                        Some(p) => io::payload(p, &effective, &ctx)?,
-                        None => effective.clone(),
-                    }
-                } else {
-                    match &state.arguments {
-                        Some(t) => io::template(t, "Arguments", &states, &ctx)?,
-                        None => run.input.clone(),
-                    }
-                };
+                let args = io::arguments(state, &effective, &run.input, &states, &ctx)?;
                 self.push(Some(id), "ParallelStateStarted", json!({}), now_of(env));
                 let n = branches.len();
                 self.runs.get_mut(&id).expect("run exists").phase =
