@@ -1,7 +1,7 @@
 //! Development aid: run the pure (Task-free) cases of a corpus directory with no stages.
 //! The real command is `sluice workflow conformance DIR`.
 
-use sluice_workflow::conformance::{Verdict, check_full, load, substitute};
+use sluice_workflow::conformance::{CorpusObjects, Verdict, check_full, load, substitute};
 use sluice_workflow::env::{TaskRequest, TaskRunner};
 use sluice_workflow::error::StatesError;
 
@@ -15,6 +15,10 @@ impl TaskRunner for Identity {
 fn main() {
     let dir = std::env::args().nth(1).expect("a corpus directory");
     let cases = load(std::path::Path::new(&dir)).expect("reading the cases");
+    let objects = CorpusObjects::parse(include_str!(
+        "../../../workflows/conformance/item-reader-objects.json"
+    ))
+    .expect("the ItemReader fixtures parse");
     let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let (mut hist_ok, mut hist_all) = (0, 0);
     for c in &cases {
@@ -26,7 +30,7 @@ fn main() {
                 continue;
             }
         };
-        let checked = check_full(c, &def, &Identity);
+        let checked = check_full(c, &def, &Identity, &objects.for_case(c));
         if checked.verdict == Verdict::Passed
             && let Some(h) = checked.history
         {

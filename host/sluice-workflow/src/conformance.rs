@@ -8,9 +8,9 @@ use std::path::Path as FsPath;
 use serde_json::Value;
 
 use crate::definition;
-use crate::env::{SplitMix, TaskRunner};
-use crate::machine::{Execution, Status};
-use crate::run::{ManualClock, run};
+use crate::env::{MemoryObjects, Objects, SplitMix, TaskRunner};
+use crate::machine::{Execution, OBJECT_READ_FAILED, Status};
+use crate::run::{ManualClock, World, run_with};
 
 /// One case file.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -144,9 +144,51 @@ pub fn substitute(
     Ok(def)
 }
 
+/// The objects the corpus's ItemReader cases read: their tests uploaded them before running,
+/// and the corpus does not hold them. A fixture file gives them (in this repository
+/// `workflows/conformance/item-reader-objects.json`): `{"bucket": B, "tests": {TEST: {KEY:
+/// BODY}}}`, TEST being a case's name without its `[parameter]`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CorpusObjects {
+    /// The bucket every case's input names.
+    bucket: String,
+    /// Test → key → body.
+    tests: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl CorpusObjects {
+    /// Read a fixture file's text.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The objects `case`'s test uploaded (none if the fixtures do not know it).
+    pub fn for_case(&self, case: &Case) -> MemoryObjects {
+        let test = case
+            .name
+            .split_once('[')
+            .map_or(case.name.as_str(), |(t, _)| t);
+        let mut objects = MemoryObjects::new();
+        for (key, body) in self.tests.get(test).into_iter().flatten() {
+            objects.put(&self.bucket, key, body.as_bytes());
+        }
+        objects
+    }
+
+    /// How many tests the fixtures hold objects for.
+    pub fn len(&self) -> usize {
+        self.tests.len()
+    }
+
+    /// Whether they hold none.
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_empty()
+    }
+}
+
 /// Run one case with `tasks` and compare.
-pub fn check(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Verdict {
-    check_full(case, def, tasks).verdict
+pub fn check(case: &Case, def: &Value, tasks: &dyn TaskRunner, objects: &dyn Objects) -> Verdict {
+    check_full(case, def, tasks, objects).verdict
 }
 
 /// A case's verdict, and whether its history matched AWS's event types (the stricter check).
@@ -159,7 +201,12 @@ pub struct Checked {
 }
 
 /// Run one case with `tasks`, compare, and compare the history's event types too.
-pub fn check_full(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Checked {
+pub fn check_full(
+    case: &Case,
+    def: &Value,
+    tasks: &dyn TaskRunner,
+    objects: &dyn Objects,
+) -> Checked {
     let machine = match definition::parse(def) {
         Ok(m) => m,
         Err(e) => {
@@ -171,30 +218,45 @@ pub fn check_full(case: &Case, def: &Value, tasks: &dyn TaskRunner) -> Checked {
     };
     let clock = ManualClock::new(1_700_000_000_000);
     let random = SplitMix::new(42);
-    let exec = run(
+    let exec = run_with(
         &machine,
         "conformance",
         // Its own name per case: Task ids (event ids) then differ between cases.
         &case.name,
         case.input.clone(),
-        tasks,
-        &clock,
-        &random,
+        &World {
+            tasks,
+            clock: &clock,
+            random: &random,
+            objects,
+        },
     );
-    if let Some(e) = &exec.error
-        && let Some(resource) = e
+    let verdict = compare(case, &exec);
+    if let (Verdict::Failed(_), Some(e)) = (&verdict, &exec.error) {
+        // Not a difference from AWS: the case needs what this run lacks.
+        let skip = if let Some(what) = e
             .cause
             .strip_prefix(crate::machine::ITEM_READER_UNSUPPORTED)
-    {
-        return Checked {
-            verdict: Verdict::Skipped(format!(
-                "its Map reads items with an ItemReader ({resource}): the objects its test uploaded are not in the corpus, and Sluice has no object store yet"
-            )),
-            history: None,
+        {
+            Some(format!(
+                "its Map reads items with an ItemReader Sluice does not serve ({what})"
+            ))
+        } else {
+            e.cause.strip_prefix(OBJECT_READ_FAILED).map(|why| {
+                format!(
+                    "its Map reads an object its test uploaded, which neither the corpus nor the fixtures hold ({why})"
+                )
+            })
         };
+        if let Some(reason) = skip {
+            return Checked {
+                verdict: Verdict::Skipped(reason),
+                history: None,
+            };
+        }
     }
     Checked {
-        verdict: compare(case, &exec),
+        verdict,
         history: history_matches(case, &exec),
     }
 }

@@ -1,4 +1,5 @@
-//! How the engine reaches the world: a Task runner, a clock and randomness, as traits, so
+//! How the engine reaches the world: a Task runner, a clock, randomness and the objects a
+//! Map's ItemReader reads, as traits, so
 //! executions are deterministic under test and the durable layer above decides what is real.
 
 use serde_json::Value;
@@ -23,6 +24,70 @@ pub struct TaskRequest {
 pub trait TaskRunner: Send + Sync {
     /// Run `req` to its end. A stage's named error comes back as the error of that name.
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError>;
+}
+
+/// Why an object could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ObjectError {
+    /// No object under that bucket and key.
+    #[error("the object {key} does not exist in the bucket {bucket}")]
+    NotFound {
+        /// The bucket asked for.
+        bucket: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// There is no store to read from, or it failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// The objects a Map's ItemReader reads its items from (`arn:aws:states:::s3:getObject`:
+/// a bucket and a key). A directory on the host in `sluice workflow run --objects`, a map
+/// in tests.
+pub trait Objects: Send + Sync {
+    /// The bytes of the object `key` in `bucket`.
+    fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, ObjectError>;
+}
+
+/// No object store: every ItemReader fails with a clear error.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObjects;
+
+impl Objects for NoObjects {
+    fn get(&self, _bucket: &str, _key: &str) -> Result<Vec<u8>, ObjectError> {
+        Err(ObjectError::Unavailable(
+            "no object store is configured to read items from".into(),
+        ))
+    }
+}
+
+/// Objects held in memory, by bucket and key.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryObjects(std::collections::BTreeMap<(String, String), Vec<u8>>);
+
+impl MemoryObjects {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Put `body` under `bucket`/`key`.
+    pub fn put(&mut self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        self.0.insert((bucket.into(), key.into()), body.into());
+    }
+}
+
+impl Objects for MemoryObjects {
+    fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, ObjectError> {
+        self.0
+            .get(&(bucket.to_owned(), key.to_owned()))
+            .cloned()
+            .ok_or_else(|| ObjectError::NotFound {
+                bucket: bucket.into(),
+                key: key.into(),
+            })
+    }
 }
 
 /// Milliseconds since the Unix epoch, injected so Wait states and timeouts are testable

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::definition::Machine;
-use crate::env::{Clock, Random, TaskRequest, TaskRunner};
+use crate::env::{Clock, NoObjects, Objects, Random, TaskRequest, TaskRunner};
 use crate::error::StatesError;
 use crate::machine::{Env, Execution};
 
@@ -81,9 +81,51 @@ pub fn run(
     clock: &dyn Timer,
     random: &dyn Random,
 ) -> Execution {
+    run_with(
+        def,
+        workflow,
+        name,
+        input,
+        &World {
+            tasks,
+            clock,
+            random,
+            objects: &NoObjects,
+        },
+    )
+}
+
+/// Everything an in-memory execution reaches: its Tasks, time, randomness, objects.
+#[derive(Clone, Copy)]
+pub struct World<'a> {
+    /// Runs the Tasks.
+    pub tasks: &'a dyn TaskRunner,
+    /// Time, and waiting for it.
+    pub clock: &'a dyn Timer,
+    /// Randomness.
+    pub random: &'a dyn Random,
+    /// What ItemReaders read.
+    pub objects: &'a dyn Objects,
+}
+
+/// [`run`], with the objects a Map's ItemReader reads.
+pub fn run_with(
+    def: &Machine,
+    workflow: &str,
+    name: &str,
+    input: Value,
+    world: &World<'_>,
+) -> Execution {
+    let World {
+        tasks,
+        clock,
+        random,
+        objects,
+    } = *world;
     let env = Env {
         clock: as_clock(clock),
         random,
+        objects,
     };
     let mut exec = Execution::start(def, workflow, name, input, &env);
     let (to_workers, work) = mpsc::channel::<TaskRequest>();

@@ -753,3 +753,61 @@ fn the_order_pipeline_workflow_runs_on_the_real_stages() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.starts_with("error: Order.Invalid\n"), "{out}");
 }
+
+/// A distributed Map reads its items from a file of `--objects DIR` (bucket = subdirectory),
+/// each row run by the real passthrough stage; a key that would leave the directory reads
+/// nothing and fails as a missing object.
+#[test]
+fn workflow_run_reads_map_items_from_objects_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = dir.path().join("objects");
+    std::fs::create_dir_all(objects.join("orders/2026")).unwrap();
+    std::fs::write(
+        objects.join("orders/2026/day.csv"),
+        "orderId,total\no-1,12.50\no-2,3.99\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("secret.csv"), "a\nleaked\n").unwrap();
+    let def = serde_json::json!({
+        "StartAt": "EachOrder",
+        "States": {"EachOrder": {
+            "Type": "Map",
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+                "Parameters": {"Bucket": "orders", "Key.$": "$.key"}
+            },
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Echo",
+                "States": {"Echo": {"Type": "Task", "Resource": "passthrough", "End": true}}
+            },
+            "End": true
+        }}
+    });
+    let objects = objects.to_str().unwrap();
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!({"key": "2026/day.csv"}),
+        &["--objects", objects],
+    );
+    assert_eq!(code, 0, "{lines:?}");
+    let out: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!([{"orderId": "o-1", "total": "12.50"}, {"orderId": "o-2", "total": "3.99"}])
+    );
+    let (code, lines) = workflow_run(
+        dir.path(),
+        &def,
+        &serde_json::json!({"key": "../../secret.csv"}),
+        &["--objects", objects],
+    );
+    assert_eq!(code, 1, "{lines:?}");
+    assert_eq!(lines[0], "error: States.ItemReaderFailed");
+    assert_eq!(
+        lines[1],
+        "cause: Could not read the object: the object ../../secret.csv does not exist in the bucket orders"
+    );
+}

@@ -8,8 +8,8 @@ use super::fields::Obj;
 use super::parse::{assign, dynamic_uint, machine, path, schema, template};
 use super::payload;
 use super::{
-    Batcher, ChoiceBranch, Condition, Dynamic, FailField, Invalid, ItemReader, Items, Kind, Lang,
-    MapState, WaitFor,
+    Batcher, ChoiceBranch, Condition, CsvHeaderLocation, Dynamic, FailField, InputType, Invalid,
+    ItemReader, Items, Kind, Lang, MapState, WaitFor,
 };
 use crate::choice;
 use crate::jsonata::{self, Template};
@@ -314,7 +314,23 @@ fn item_reader(
     let resource = r
         .required("Resource", errs)
         .and_then(|_| r.str("Resource", errs))?;
-    let (mut max_items, mut csv_headers) = (None, None);
+    let mut reader = ItemReader {
+        resource: resource.to_owned(),
+        input_type: None,
+        header_location: CsvHeaderLocation::FirstRow,
+        csv_headers: None,
+        delimiter: b',',
+        max_items: None,
+        parameters: None,
+        arguments: None,
+    };
+    match (lang, r.get("Parameters"), r.get("Arguments")) {
+        (Lang::JsonPath, Some(p), _) => {
+            reader.parameters = Some(payload::compile(p, &r.at("Parameters"), errs));
+        }
+        (Lang::Jsonata, _, Some(a)) => reader.arguments = template(a, &r.at("Arguments"), errs),
+        _ => {}
+    }
     if let Some(cfg) = r.get("ReaderConfig") {
         let c = Obj::new(cfg, &r.at("ReaderConfig"), "ReaderConfig", errs)?;
         c.only(
@@ -329,22 +345,57 @@ fn item_reader(
             ],
             errs,
         );
-        if let Some(t) = c.str("InputType", errs)
-            && !["CSV", "JSON", "JSONL", "MANIFEST", "PARQUET"].contains(&t)
-        {
+        if let Some(t) = c.str("InputType", errs) {
+            reader.input_type = match t {
+                "CSV" => Some(InputType::Csv),
+                "JSON" => Some(InputType::Json),
+                "JSONL" => Some(InputType::Jsonl),
+                "MANIFEST" => Some(InputType::Manifest),
+                "PARQUET" => Some(InputType::Parquet),
+                _ => {
+                    errs.push(schema(
+                        format!(
+                            "InputType must be one of [CSV, JSON, JSONL, MANIFEST, PARQUET], not \"{t}\""
+                        ),
+                        &c.at("InputType"),
+                    ));
+                    None
+                }
+            };
+        }
+        if let Some(l) = c.str("CSVHeaderLocation", errs) {
+            match l {
+                "FIRST_ROW" => reader.header_location = CsvHeaderLocation::FirstRow,
+                "GIVEN" => reader.header_location = CsvHeaderLocation::Given,
+                _ => errs.push(schema(
+                    format!("CSVHeaderLocation must be one of [FIRST_ROW, GIVEN], not \"{l}\""),
+                    &c.at("CSVHeaderLocation"),
+                )),
+            }
+        }
+        if let Some(d) = c.str("CSVDelimiter", errs) {
+            match d {
+                "COMMA" => reader.delimiter = b',',
+                "PIPE" => reader.delimiter = b'|',
+                "SEMICOLON" => reader.delimiter = b';',
+                "SPACE" => reader.delimiter = b' ',
+                "TAB" => reader.delimiter = b'\t',
+                _ => errs.push(schema(
+                    format!(
+                        "CSVDelimiter must be one of [COMMA, PIPE, SEMICOLON, SPACE, TAB], not \"{d}\""
+                    ),
+                    &c.at("CSVDelimiter"),
+                )),
+            }
+        }
+        reader.max_items = dynamic_uint(&c, "MaxItems", lang, errs);
+        reader.csv_headers = c.strings("CSVHeaders", errs);
+        if reader.header_location == CsvHeaderLocation::Given && reader.csv_headers.is_none() {
             errs.push(schema(
-                format!(
-                    "InputType must be one of [CSV, JSON, JSONL, MANIFEST, PARQUET], not \"{t}\""
-                ),
-                &c.at("InputType"),
+                "CSVHeaders is required when CSVHeaderLocation is GIVEN",
+                &c.pointer,
             ));
         }
-        max_items = dynamic_uint(&c, "MaxItems", lang, errs);
-        csv_headers = c.strings("CSVHeaders", errs);
     }
-    Some(ItemReader {
-        resource: resource.to_owned(),
-        max_items,
-        csv_headers,
-    })
+    Some(reader)
 }

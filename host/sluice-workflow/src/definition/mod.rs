@@ -353,18 +353,52 @@ pub struct MapState {
     pub tolerated_count: Option<Dynamic<u64>>,
     /// ToleratedFailurePercentage.
     pub tolerated_percentage: Option<Dynamic<f64>>,
-    /// ItemReader: validated, its limits evaluated, then refused at run time
-    /// (`States.ItemReaderFailed`): Sluice has no object store to read from yet.
+    /// ItemReader: where the items come from instead of the input (an object read through
+    /// [`crate::env::Objects`]).
     pub item_reader: Option<ItemReader>,
 }
 
-/// A Map's ItemReader (the parts checked before any object is read).
+/// A Map's ItemReader.
 #[derive(Debug, Clone)]
 pub struct ItemReader {
     /// The integration, e.g. `arn:aws:states:::s3:getObject`.
     pub resource: String,
-    /// ReaderConfig.MaxItems or MaxItemsPath.
-    pub max_items: Option<Dynamic<u64>>,
+    /// ReaderConfig.InputType; `None`: the object is a JSON array, as without a ReaderConfig.
+    pub input_type: Option<InputType>,
+    /// ReaderConfig.CSVHeaderLocation (default `FIRST_ROW`).
+    pub header_location: CsvHeaderLocation,
     /// ReaderConfig.CSVHeaders (with CSVHeaderLocation GIVEN).
     pub csv_headers: Option<Vec<String>>,
+    /// ReaderConfig.CSVDelimiter, as the byte it names (default `,`).
+    pub delimiter: u8,
+    /// ReaderConfig.MaxItems or MaxItemsPath.
+    pub max_items: Option<Dynamic<u64>>,
+    /// Parameters (JSONPath): which object (`Bucket`, `Key`).
+    pub parameters: Option<Payload>,
+    /// Arguments (JSONata): which object.
+    pub arguments: Option<Template>,
+}
+
+/// How an ItemReader's object is cut into items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    /// Rows of a CSV file, each an object keyed by the headers.
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON value per line.
+    Jsonl,
+    /// An S3 inventory manifest (refused: Sluice has no inventories).
+    Manifest,
+    /// Parquet (refused: not read here).
+    Parquet,
+}
+
+/// Where a CSV object's headers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvHeaderLocation {
+    /// The first row holds them.
+    FirstRow,
+    /// ReaderConfig.CSVHeaders gives them.
+    Given,
 }

@@ -5,8 +5,8 @@
 use serde_json::{Map, Value, json};
 
 use super::io::{self, Ctx};
-use super::states::{ITEM_READER_UNSUPPORTED, as_uint, integer_field, now_of};
-use super::{Children, Env, Execution, Phase};
+use super::states::{as_uint, integer_field, now_of};
+use super::{Children, Env, Execution, Phase, reader};
 use crate::definition::{Dynamic, Items, Kind, Lang, Machine, MapState, State};
 use crate::error::{StatesError, names};
 
@@ -25,63 +25,30 @@ impl Execution {
         states: &Value,
         ctx: &Ctx<'_>,
         context: &Value,
+        def: &Machine,
         env: &Env<'_>,
     ) -> Result<(), StatesError> {
         let jp = state.lang == Lang::JsonPath;
-        if let Some(reader) = &m.item_reader {
+        let from_reader = m.item_reader.is_some();
+        let items = if let Some(reader) = &m.item_reader {
+            // AWS starts the Map, then evaluates MaxItems (its errors are the state's,
+            // prefixed by `enter`), then reads: a failed read fails the Map run unprefixed.
             self.push(Some(id), "MapStateStarted", json!({}), now_of(env));
-            // What AWS checks before it reads the object, then the refusal.
-            if let Some(Dynamic::Path(p)) = &reader.max_items {
-                let v = io::select(p, &effective, ctx)?;
-                as_uint(&v).ok_or_else(|| integer_field("MaxItemsPath", p.text(), &v))?;
-            }
-            // AWS reports reader failures without the state prefix: the run fails here,
-            // not through `enter`'s prefixing.
-            let e = match &reader.csv_headers {
-                Some(h) if h.iter().enumerate().any(|(i, a)| h[..i].contains(a)) => {
-                    for kind in ["MapRunStarted", "MapRunFailed", "MapStateFailed"] {
+            let limit = reader::max_items(reader, &effective, states, ctx)?;
+            match reader::read(reader, limit, &effective, states, ctx, env.objects) {
+                Ok(items) => Ok(items),
+                Err(e) => {
+                    for kind in ["MapRunStarted", "MapRunFailed"] {
                         self.push(Some(id), kind, json!({}), now_of(env));
                     }
-                    StatesError::new(
-                        names::ITEM_READER_FAILED,
-                        "CSV headers cannot contain duplicates.",
-                    )
+                    // A failed read is the Map's own error: Retry and Catch see it.
+                    self.fail(id, e, true, def, env);
+                    return Ok(());
                 }
-                _ => StatesError::new(
-                    names::ITEM_READER_FAILED,
-                    format!("{ITEM_READER_UNSUPPORTED}{}", reader.resource),
-                ),
-            };
-            self.runs.get_mut(&id).expect("run exists").phase = Phase::Done(Err(e));
-            return Ok(());
-        }
-        let items = (|| -> Result<Vec<Value>, StatesError> {
-            let items_v = match &m.items {
-                Items::Path(None) | Items::Template(None) => {
-                    if jp {
-                        effective.clone()
-                    } else {
-                        states["input"].clone()
-                    }
-                }
-                Items::Path(Some(p)) => io::select(p, &effective, ctx)?,
-                Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
-            };
-            match items_v {
-                Value::Array(items) => Ok(items),
-                other => Err(StatesError::new(
-                    if jp {
-                        names::RUNTIME
-                    } else {
-                        names::QUERY_EVALUATION_ERROR
-                    },
-                    format!(
-                        "Map state input must be an array but was: {}",
-                        serde_json::to_string(&other).unwrap_or_default()
-                    ),
-                )),
             }
-        })();
+        } else {
+            Self::items(m, jp, &effective, states, ctx)
+        };
         // AWS fails a Map whose items cannot be read before it starts: EvaluationFailed
         // (JSONata), MapStateFailed, then the execution fails.
         let items = match items {
@@ -126,12 +93,14 @@ impl Execution {
         };
         let concurrency = uint(&m.max_concurrency, "MaxConcurrency")?;
         // AWS's order: MaxConcurrency is read before the Map starts, the tolerances after.
-        self.push(
-            Some(id),
-            "MapStateStarted",
-            json!({"length": items.len()}),
-            now_of(env),
-        );
+        if !from_reader {
+            self.push(
+                Some(id),
+                "MapStateStarted",
+                json!({"length": items.len()}),
+                now_of(env),
+            );
+        }
         let tolerated_count = uint(&m.tolerated_count, "ToleratedFailureCount")?;
         let tolerated_percentage = match &m.tolerated_percentage {
             None => None,
@@ -243,6 +212,41 @@ impl Execution {
             distributed: m.distributed,
         }));
         Ok(())
+    }
+
+    /// A Map's items from its input: ItemsPath (JSONPath) or Items (JSONata).
+    fn items(
+        m: &MapState,
+        jp: bool,
+        effective: &Value,
+        states: &Value,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Value>, StatesError> {
+        let items_v = match &m.items {
+            Items::Path(None) | Items::Template(None) => {
+                if jp {
+                    effective.clone()
+                } else {
+                    states["input"].clone()
+                }
+            }
+            Items::Path(Some(p)) => io::select(p, effective, ctx)?,
+            Items::Template(Some(t)) => io::template(t, "Items", states, ctx)?,
+        };
+        match items_v {
+            Value::Array(items) => Ok(items),
+            other => Err(StatesError::new(
+                if jp {
+                    names::RUNTIME
+                } else {
+                    names::QUERY_EVALUATION_ERROR
+                },
+                format!(
+                    "Map state input must be an array but was: {}",
+                    serde_json::to_string(&other).unwrap_or_default()
+                ),
+            )),
+        }
     }
 
     /// Drive a Parallel's branches or a Map's iterations; `true` if anything moved.

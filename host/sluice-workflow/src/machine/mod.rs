@@ -11,9 +11,11 @@
 
 mod io;
 mod map;
+mod reader;
 mod states;
 mod task;
 
+pub use reader::{GET_OBJECT, MAX_ITEMS, OBJECT_READ_FAILED};
 pub use states::{ITEM_READER_UNSUPPORTED, MAX_PAYLOAD_BYTES};
 
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::definition::{ContextUse, Kind, Machine, State};
-use crate::env::{Clock, Random, TaskRequest};
+use crate::env::{Clock, Objects, Random, TaskRequest};
 use crate::error::{StatesError, names};
 
 /// What the machine needs from the world while it steps.
@@ -31,6 +33,9 @@ pub struct Env<'a> {
     pub clock: &'a dyn Clock,
     /// For intrinsics, `$random`, `$uuid` and retry jitter.
     pub random: &'a dyn Random,
+    /// What a Map's ItemReader reads. Read once, when the Map starts: its items are then
+    /// part of the execution's state, so a resumed execution does not read again.
+    pub objects: &'a dyn Objects,
 }
 
 /// An execution's status, as Step Functions names them.

@@ -30,10 +30,10 @@ fn matches(equals: &[String], error: &str) -> bool {
     })
 }
 
-/// The start of the cause of a Map whose ItemReader would read an object: Sluice has no
-/// object store to read from yet.
-pub const ITEM_READER_UNSUPPORTED: &str =
-    "ItemReader is not supported yet (Sluice has no object store to read items from): ";
+/// The start of the cause of a Map whose ItemReader Sluice cannot serve: a resource other
+/// than `s3:getObject` (object listings) or an input type it does not read (MANIFEST,
+/// PARQUET).
+pub const ITEM_READER_UNSUPPORTED: &str = "This ItemReader is not supported by Sluice: ";
 
 /// An integer read by a `*Path` field: a number, or a string holding one (AWS accepts
 /// `"1"` from a variable).
@@ -99,7 +99,7 @@ impl Execution {
             run.retry_count = 0;
             run.retries = vec![0; state.retry.len()];
         }
-        if let Err(e) = self.run_state(id, state, env, requests) {
+        if let Err(e) = self.run_state(id, state, def, env, requests) {
             self.processing_failed(id, e, def, env);
         }
     }
@@ -130,6 +130,7 @@ impl Execution {
         &mut self,
         id: u64,
         state: &State,
+        def: &Machine,
         env: &Env<'_>,
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
@@ -319,7 +320,9 @@ impl Execution {
                     }));
                 Ok(())
             }
-            Kind::Map(m) => self.start_map(id, state, m, effective, &states, &ctx, &context, env),
+            Kind::Map(m) => {
+                self.start_map(id, state, m, effective, &states, &ctx, &context, def, env)
+            }
         }
     }
 

@@ -10,6 +10,7 @@ mod choice;
 mod context;
 mod fail;
 mod intrinsics;
+mod item_reader;
 mod jsonata;
 mod map;
 mod parallel;

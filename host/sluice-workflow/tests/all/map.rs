@@ -152,6 +152,7 @@ fn most_outstanding(def: &Value, input: Value) -> (usize, Execution) {
     let env = Env {
         clock: &clock,
         random: &random,
+        objects: &sluice_workflow::env::NoObjects,
     };
     let mut e = Execution::start(&m, "wf", "exec", input, &env);
     let mut out: VecDeque<TaskRequest> = VecDeque::new();

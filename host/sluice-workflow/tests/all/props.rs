@@ -315,6 +315,7 @@ fn drive(m: &Machine, input: Value, tasks: &dyn TaskRunner, cap: usize) -> (bool
     let env = Env {
         clock: &clock,
         random: &random,
+        objects: &sluice_workflow::env::NoObjects,
     };
     let mut e = Execution::start(m, "wf", "prop", input, &env);
     let mut out: VecDeque<TaskRequest> = VecDeque::new();

@@ -10,11 +10,16 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::Value;
-use sluice_workflow::conformance::{Case, Verdict, check, load, substitute};
+use sluice_workflow::conformance::{Case, CorpusObjects, Verdict, check, load, substitute};
 use sluice_workflow::env::{TaskRequest, TaskRunner};
 use sluice_workflow::error::StatesError;
 
 use super::tasks::StageTasks;
+
+/// The objects the corpus's ItemReader cases read (their tests uploaded them to S3 first),
+/// copied from those tests; built in so the command needs nothing beside the corpus.
+const ITEM_READER_OBJECTS: &str =
+    include_str!("../../../../workflows/conformance/item-reader-objects.json");
 
 /// LocalStack Lambda handler (file name of its source) → the stage that mimics it.
 const LAMBDA_STAGES: &[(&str, &str)] = &[
@@ -64,9 +69,11 @@ impl TaskRunner for CaseTasks<'_> {
 pub(crate) fn run(dir: &Path, tasks: &StageTasks) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let cases = load(dir).with_context(|| format!("reading the cases in {}", dir.display()))?;
+    let objects =
+        CorpusObjects::parse(ITEM_READER_OBJECTS).context("the built-in ItemReader objects")?;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (i, case) in cases.iter().enumerate() {
-        match verdict(i, case, tasks) {
+        match verdict(i, case, tasks, &objects) {
             Verdict::Passed => passed += 1,
             Verdict::Failed(d) => {
                 failed += 1;
@@ -87,7 +94,7 @@ pub(crate) fn run(dir: &Path, tasks: &StageTasks) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verdict(i: usize, case: &Case, tasks: &StageTasks) -> Verdict {
+fn verdict(i: usize, case: &Case, tasks: &StageTasks, objects: &CorpusObjects) -> Verdict {
     let def = match substitute(case, &|s| stage_for(s, tasks)) {
         Ok(d) => d,
         Err(e) => return Verdict::Skipped(e),
@@ -108,5 +115,5 @@ fn verdict(i: usize, case: &Case, tasks: &StageTasks) -> Verdict {
         prefix: format!("case-{i}/"),
         fallback,
     };
-    check(case, &def, &runner)
+    check(case, &def, &runner, &objects.for_case(case))
 }

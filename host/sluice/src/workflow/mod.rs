@@ -2,11 +2,13 @@
 //!
 //! - `validate DEF.json`: every problem of a definition, or `OK`;
 //! - `run DEF.json --input IN.json --components DIR`: one execution on the wall clock, its
-//!   Tasks run on real stage components ([`tasks::StageTasks`]);
+//!   Tasks run on real stage components ([`tasks::StageTasks`]), its ItemReaders reading
+//!   files of `--objects DIR` ([`objects::DirObjects`]);
 //! - `conformance DIR --components DIR`: a corpus of recorded AWS cases ([`conformance`]).
 
 mod conformance;
 mod history;
+mod objects;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -16,9 +18,9 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::Value;
 use sluice_runtime::Runtime;
-use sluice_workflow::env::{SplitMix, uuid_v4};
+use sluice_workflow::env::{NoObjects, Objects, SplitMix, uuid_v4};
 use sluice_workflow::machine::Status;
-use sluice_workflow::run::WallClock;
+use sluice_workflow::run::{WallClock, World};
 
 use tasks::StageTasks;
 
@@ -49,6 +51,10 @@ pub(crate) enum WorkflowCommand {
         /// Print every history event, one JSON object a line, before the result.
         #[arg(long)]
         history: bool,
+        /// Directory of objects a Map's ItemReader reads (`arn:aws:states:::s3:getObject`):
+        /// the object KEY of bucket BUCKET is the file DIR/BUCKET/KEY.
+        #[arg(long)]
+        objects: Option<PathBuf>,
     },
     /// Run every recorded case of a corpus directory and count those that behave as AWS did.
     Conformance {
@@ -70,12 +76,17 @@ pub(crate) fn run(runtime: &Runtime, command: WorkflowCommand) -> anyhow::Result
             components,
             config,
             history,
+            objects,
         } => {
             let tasks = match &config {
                 Some(c) => StageTasks::from_declaration(runtime, c, Some(&components))?,
                 None => StageTasks::from_dir(runtime, &components)?,
             };
-            execute(&file, &input, &tasks, history)
+            let objects: Box<dyn Objects> = match &objects {
+                Some(dir) => Box::new(objects::DirObjects::new(dir)),
+                None => Box::new(NoObjects),
+            };
+            execute(&file, &input, &tasks, objects.as_ref(), history)
         }
         WorkflowCommand::Conformance { dir, components } => {
             let tasks = StageTasks::from_dir(runtime, &components)?;
@@ -118,6 +129,7 @@ fn execute(
     file: &Path,
     input: &Path,
     tasks: &StageTasks,
+    objects: &dyn Objects,
     history: bool,
 ) -> anyhow::Result<ExitCode> {
     let def = read_json(file)?.map_err(anyhow::Error::msg)?;
@@ -136,8 +148,17 @@ fn execute(
         .map_or_else(|| "workflow".into(), |s| s.to_string_lossy().into_owned());
     // Task ids start with the execution's name: a fresh one per run keeps them unique.
     let name = uuid_v4(&random);
-    let exec = sluice_workflow::run::run(
-        &machine, &workflow, &name, input, tasks, &WallClock, &random,
+    let exec = sluice_workflow::run::run_with(
+        &machine,
+        &workflow,
+        &name,
+        input,
+        &World {
+            tasks,
+            clock: &WallClock,
+            random: &random,
+            objects,
+        },
     );
     if history {
         for e in &exec.history {
