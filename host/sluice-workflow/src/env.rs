@@ -18,6 +18,10 @@ pub struct TaskRequest {
     pub input: Value,
     /// The Task's TimeoutSeconds, if any: past it the attempt fails with `States.Timeout`.
     pub timeout_seconds: Option<u64>,
+    /// The Task's HeartbeatSeconds, if any. A stage sends no heartbeats, so past it the
+    /// attempt fails with `States.HeartbeatTimeout` (when it comes before the timeout).
+    #[serde(default)]
+    pub heartbeat_seconds: Option<u64>,
 }
 
 /// Runs Tasks: the stage runtime in Sluice, a fake in unit tests.

@@ -530,6 +530,21 @@ fn workflow_run_times_a_task_out_and_maps_declared_stage_names() {
     // The 1 s timeout ended the 60 s sleep (compiling the component comes on top).
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 
+    // A stage sends no heartbeats: HeartbeatSeconds (here from a path) before TimeoutSeconds
+    // ends the attempt as States.HeartbeatTimeout, which Catch matches by name.
+    let def = serde_json::json!({"StartAt": "Sleep", "States": {
+        "Sleep": {"Type": "Task", "Resource": "lambda-sleep", "TimeoutSeconds": 50,
+            "HeartbeatSecondsPath": "$.beat", "Next": "Done",
+            "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Stalled"}]},
+        "Stalled": {"Type": "Pass", "End": true},
+        "Done": {"Type": "Succeed"}
+    }});
+    let started = std::time::Instant::now();
+    let (code, lines) = workflow_run(dir.path(), &def, &serde_json::json!({"beat": 1}), &[]);
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(lines, [r#"{"Error":"States.HeartbeatTimeout","Cause":""}"#]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+
     // A declaration names the stages: `echo-back` is the passthrough component.
     let decl = write(
         dir.path(),

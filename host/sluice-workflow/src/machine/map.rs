@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::io::{self, Ctx};
-use super::states::{as_uint, integer_field, now_of};
+use super::states::{eval_uint, now_of};
 use super::{Children, Env, Execution, Phase, reader};
 use crate::definition::{Dynamic, Items, Kind, Lang, Machine, MapState, State};
 use crate::error::{StatesError, names};
@@ -69,27 +69,10 @@ impl Execution {
                 return Ok(());
             }
         };
-        let uint = |d: &Option<Dynamic<u64>>, field: &str| -> Result<Option<u64>, StatesError> {
-            Ok(match d {
-                None => None,
-                Some(Dynamic::Literal(n)) => Some(*n),
-                Some(Dynamic::Path(p)) => {
-                    let v = io::select(p, &effective, ctx)?;
-                    Some(
-                        as_uint(&v)
-                            .ok_or_else(|| integer_field(&format!("{field}Path"), p.text(), &v))?,
-                    )
-                }
-                Some(Dynamic::Expr(t)) => {
-                    let v = io::template(t, field, states, ctx)?;
-                    Some(as_uint(&v).ok_or_else(|| {
-                        StatesError::new(
-                            names::QUERY_EVALUATION_ERROR,
-                            format!("The {field} field must be a non-negative integer, not {v}"),
-                        )
-                    })?)
-                }
-            })
+        let uint = |d: &Option<Dynamic<u64>>, field: &str| {
+            d.as_ref()
+                .map(|d| eval_uint(d, field, "non-negative", &effective, states, ctx))
+                .transpose()
         };
         let concurrency = uint(&m.max_concurrency, "MaxConcurrency")?;
         // AWS's order: MaxConcurrency is read before the Map starts, the tolerances after.

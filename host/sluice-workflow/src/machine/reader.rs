@@ -8,8 +8,8 @@
 use serde_json::{Map, Value};
 
 use super::io::{self, Ctx};
-use super::states::{ITEM_READER_UNSUPPORTED, as_uint, integer_field};
-use crate::definition::{CsvHeaderLocation, Dynamic, InputType, ItemReader};
+use super::states::{ITEM_READER_UNSUPPORTED, eval_uint};
+use crate::definition::{CsvHeaderLocation, InputType, ItemReader};
 use crate::env::Objects;
 use crate::error::{StatesError, names};
 
@@ -30,23 +30,10 @@ pub(super) fn max_items(
     states: &Value,
     ctx: &Ctx<'_>,
 ) -> Result<Option<u64>, StatesError> {
-    let n = match &reader.max_items {
-        None => return Ok(None),
-        Some(Dynamic::Literal(n)) => *n,
-        Some(Dynamic::Path(p)) => {
-            let v = io::select(p, effective, ctx)?;
-            as_uint(&v).ok_or_else(|| integer_field("MaxItemsPath", p.text(), &v))?
-        }
-        Some(Dynamic::Expr(t)) => {
-            let v = io::template(t, "MaxItems", states, ctx)?;
-            as_uint(&v).ok_or_else(|| {
-                StatesError::new(
-                    names::QUERY_EVALUATION_ERROR,
-                    format!("The MaxItems field must be a non-negative integer, not {v}"),
-                )
-            })?
-        }
+    let Some(d) = &reader.max_items else {
+        return Ok(None);
     };
+    let n = eval_uint(d, "MaxItems", "non-negative", effective, states, ctx)?;
     Ok((n > 0).then_some(n.min(MAX_ITEMS)))
 }
 

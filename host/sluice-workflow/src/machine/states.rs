@@ -45,6 +45,35 @@ pub(super) fn as_uint(v: &Value) -> Option<u64> {
     }
 }
 
+/// An integer field in any of its forms: a literal, a `*Path` (a number, or a string
+/// holding one), or a JSONata expression (`noun`: "positive" or "non-negative", as AWS words
+/// the field's rule).
+pub(super) fn eval_uint(
+    d: &Dynamic<u64>,
+    field: &str,
+    noun: &str,
+    effective: &Value,
+    states: &Value,
+    ctx: &Ctx<'_>,
+) -> Result<u64, StatesError> {
+    match d {
+        Dynamic::Literal(n) => Ok(*n),
+        Dynamic::Path(p) => {
+            let v = io::select(p, effective, ctx)?;
+            as_uint(&v).ok_or_else(|| integer_field(&format!("{field}Path"), p.text(), &v))
+        }
+        Dynamic::Expr(t) => {
+            let v = io::template(t, field, states, ctx)?;
+            as_uint(&v).ok_or_else(|| {
+                StatesError::new(
+                    names::QUERY_EVALUATION_ERROR,
+                    format!("The {field} field must be a {noun} integer, not {v}"),
+                )
+            })
+        }
+    }
+}
+
 pub(super) fn integer_field(field: &str, path: &str, v: &Value) -> StatesError {
     let shown = match v {
         Value::String(s) => s.clone(),
@@ -158,32 +187,21 @@ impl Execution {
                 }
             }
             Kind::Task {
-                resource, timeout, ..
+                resource,
+                timeout,
+                heartbeat,
+                ..
             } => {
                 let args = io::arguments(state, &effective, &run.input, &states, &ctx)?;
-                let timeout_seconds = match timeout {
-                    None => None,
-                    Some(Dynamic::Literal(n)) => Some(*n),
-                    Some(Dynamic::Path(p)) => {
-                        let v = io::select(p, &effective, &ctx)?;
-                        Some(
-                            as_uint(&v)
-                                .ok_or_else(|| integer_field("TimeoutSecondsPath", p.text(), &v))?,
-                        )
-                    }
-                    Some(Dynamic::Expr(t)) => {
-                        let v = io::template(t, "TimeoutSeconds", &states, &ctx)?;
-                        Some(as_uint(&v).ok_or_else(|| {
-                            StatesError::new(
-                                names::QUERY_EVALUATION_ERROR,
-                                format!(
-                                    "The TimeoutSeconds field must be a positive integer, not {v}"
-                                ),
-                            )
-                        })?)
-                    }
+                let seconds = |d: &Option<Dynamic<u64>>, field: &str| {
+                    d.as_ref()
+                        .map(|d| eval_uint(d, field, "positive", &effective, &states, &ctx))
+                        .transpose()
                 };
-                self.request(id, state, resource, &args, timeout_seconds, env, requests)
+                let timeout_seconds = seconds(timeout, "TimeoutSeconds")?;
+                let heartbeat_seconds = seconds(heartbeat, "HeartbeatSeconds")?;
+                let limits = (timeout_seconds, heartbeat_seconds);
+                self.request(id, state, resource, &args, limits, env, requests)
             }
             Kind::Choice { choices, default } => {
                 let mut chosen = None;

@@ -19,7 +19,7 @@ impl Execution {
         state: &State,
         resource: &str,
         args: &Value,
-        timeout_seconds: Option<u64>,
+        (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
         env: &Env<'_>,
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
@@ -87,6 +87,7 @@ impl Execution {
             stage,
             input,
             timeout_seconds,
+            heartbeat_seconds,
         });
         self.runs.get_mut(&id).expect("run exists").phase = Phase::Task {
             id: task_id,

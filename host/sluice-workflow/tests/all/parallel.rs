@@ -84,6 +84,28 @@ fn catch_on_a_parallel_state_takes_the_branch_error() {
     );
 }
 
+/// `States.BranchFailed` is a reserved name AWS documents but does not raise for a Parallel:
+/// the branch's own error reaches the state (as every recorded Parallel case shows), so a
+/// catcher of `States.BranchFailed` alone does not see it and `States.ALL` does.
+#[test]
+fn a_branch_failure_is_not_renamed_states_branch_failed() {
+    let def = json!({"StartAt": "P", "States": {
+        "P": {"Type": "Parallel", "Next": "Ok", "Branches": [
+            branch(json!({"F": {"Type": "Fail", "Error": "Branch.Broke", "Cause": "b"}}), "F")
+        ], "Catch": [
+            {"ErrorEquals": ["States.BranchFailed"], "Next": "Renamed"},
+            {"ErrorEquals": ["States.ALL"], "Next": "Caught"}
+        ]},
+        "Ok": {"Type": "Succeed"},
+        "Renamed": {"Type": "Fail", "Error": "Renamed"},
+        "Caught": {"Type": "Pass", "End": true}
+    }});
+    assert_eq!(
+        output(&def, json!({})),
+        json!({"Error": "Branch.Broke", "Cause": "b"})
+    );
+}
+
 #[test]
 fn retry_on_a_parallel_state_reruns_every_branch() {
     let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [

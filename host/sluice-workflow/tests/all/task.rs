@@ -187,6 +187,58 @@ fn timeout_seconds_path_is_read_from_the_input() {
 }
 
 #[test]
+fn heartbeat_seconds_in_each_form_is_handed_to_the_runner() {
+    for (fields, input, want) in [
+        (json!({"HeartbeatSeconds": 5}), json!({}), 5),
+        (json!({"HeartbeatSecondsPath": "$.h"}), json!({"h": "7"}), 7),
+    ] {
+        let fake = Fake::new();
+        let (e, _) = run_on(&task("s", fields), input, &fake);
+        succeeded(&e);
+        assert_eq!(fake.calls()[0].heartbeat_seconds, Some(want));
+    }
+    let fake = Fake::new();
+    let mut def = task(
+        "s",
+        json!({"HeartbeatSeconds": "{% $states.input.h * 2 %}"}),
+    );
+    def["QueryLanguage"] = json!("JSONata");
+    let (e, _) = run_on(&def, json!({"h": 4}), &fake);
+    succeeded(&e);
+    assert_eq!(fake.calls()[0].heartbeat_seconds, Some(8));
+    let fake = Fake::new();
+    let (e, _) = run_on(
+        &task("s", json!({"HeartbeatSecondsPath": "$.h"})),
+        json!({"h": -1}),
+        &fake,
+    );
+    assert_eq!(
+        failed(&e).1,
+        "An error occurred while executing the state 'T' (entered at the event id #2). The HeartbeatSecondsPath field refers to value \"-1\" which is not a valid integer: $.h"
+    );
+}
+
+#[test]
+fn a_heartbeat_timeout_is_retried_and_caught_by_its_name() {
+    let fake = Fake::new().failing("stuck", "States.HeartbeatTimeout", "");
+    let def = json!({"StartAt": "T", "States": {
+        "T": {"Type": "Task", "Resource": "stuck", "HeartbeatSeconds": 1, "Next": "Done",
+            "Retry": [{"ErrorEquals": ["States.HeartbeatTimeout"], "MaxAttempts": 2, "IntervalSeconds": 1}],
+            "Catch": [{"ErrorEquals": ["States.Timeout"], "Next": "Wrong"},
+                      {"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Stalled"}]},
+        "Wrong": {"Type": "Fail", "Error": "Wrong"},
+        "Stalled": {"Type": "Pass", "End": true},
+        "Done": {"Type": "Succeed"}
+    }});
+    let (e, _) = run_on(&def, json!({}), &fake);
+    assert_eq!(
+        succeeded(&e),
+        json!({"Error": "States.HeartbeatTimeout", "Cause": ""})
+    );
+    assert_eq!(fake.calls().len(), 3, "the first attempt and two retries");
+}
+
+#[test]
 fn a_runner_timeout_fails_the_task_with_states_timeout() {
     let fake = Fake::new().failing("slow", "States.Timeout", "");
     let def = task("slow", json!({"TimeoutSeconds": 1}));

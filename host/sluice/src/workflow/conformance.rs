@@ -60,8 +60,13 @@ impl TaskRunner for CaseTasks<'_> {
             _ => req.stage.as_str(),
         };
         let id = format!("{}{}", self.prefix, req.id);
-        self.inner
-            .run_event(stage, &id, &req.input, req.timeout_seconds)
+        self.inner.run_event(
+            stage,
+            &id,
+            &req.input,
+            req.timeout_seconds,
+            req.heartbeat_seconds,
+        )
     }
 }
 

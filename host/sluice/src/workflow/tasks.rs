@@ -142,14 +142,27 @@ impl StageTasks {
         self.entries.contains_key(&key(stage))
     }
 
-    /// Run `input` through `stage` as the event `id`, under the Task's `timeout_seconds`.
+    /// Run `input` through `stage` as the event `id`, under the Task's `timeout_seconds` and
+    /// `heartbeat_seconds`. A stage sends no heartbeats, so the earlier of the two is the
+    /// Task's deadline, reported as `States.HeartbeatTimeout` or `States.Timeout`.
     pub(crate) fn run_event(
         &self,
         stage: &str,
         id: &str,
         input: &Value,
         timeout_seconds: Option<u64>,
+        heartbeat_seconds: Option<u64>,
     ) -> Result<Value, StatesError> {
+        let heartbeat_first = match (heartbeat_seconds, timeout_seconds) {
+            (Some(h), Some(t)) => h < t,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let (limit, expired) = if heartbeat_first {
+            (heartbeat_seconds, names::HEARTBEAT_TIMEOUT)
+        } else {
+            (timeout_seconds, names::TIMEOUT)
+        };
         let entry = self.entries.get(&key(stage)).ok_or_else(|| {
             StatesError::new(
                 STAGE_NOT_FOUND,
@@ -157,7 +170,7 @@ impl StageTasks {
             )
         })?;
         let (pool, task_deadline) = self
-            .pool(entry, timeout_seconds)
+            .pool(entry, limit)
             .map_err(|e| StatesError::new(DEPLOY_FAILED, e))?;
         let worker = pool.idle.lock().ok().and_then(|mut w| w.pop());
         let mut worker =
@@ -182,9 +195,10 @@ impl StageTasks {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))),
             Err(StageError { name, .. }) if name == SANDBOX_TIMEOUT && task_deadline => {
-                // The Task's TimeoutSeconds ended it, not the stage's own deadline: AWS
-                // reports that as States.Timeout with no cause.
-                Err(StatesError::new(names::TIMEOUT, ""))
+                // The Task's TimeoutSeconds (or HeartbeatSeconds) ended it, not the stage's
+                // own deadline: AWS reports that as States.Timeout (States.HeartbeatTimeout)
+                // with no cause.
+                Err(StatesError::new(expired, ""))
             }
             Err(StageError { name, cause, .. }) => Err(StatesError::new(name, cause)),
         }
@@ -257,6 +271,12 @@ fn millis(d: Duration) -> u64 {
 
 impl TaskRunner for StageTasks {
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError> {
-        self.run_event(&req.stage, &req.id, &req.input, req.timeout_seconds)
+        self.run_event(
+            &req.stage,
+            &req.id,
+            &req.input,
+            req.timeout_seconds,
+            req.heartbeat_seconds,
+        )
     }
 }
