@@ -7,6 +7,7 @@
 pub mod event;
 pub mod memory;
 pub mod names;
+pub mod records;
 pub mod rules;
 pub mod state;
 

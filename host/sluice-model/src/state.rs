@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+use crate::records::{RecordTable, Row, Scan};
+
 /// Errors of key-value operations that the backend itself can raise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
@@ -238,6 +240,10 @@ impl Clock for SystemClock {
     }
 }
 
+fn no_records() -> StoreError {
+    StoreError("this state backend keeps no workflow records".into())
+}
+
 /// Per-worker view of the state, used by one thread at a time.
 ///
 /// A session works in batches: events run one after another, each between `begin_event` and
@@ -274,6 +280,32 @@ pub trait StateSession: Send {
     /// [`StateSession::failures`]); `0` forgets the count. It commits with the batch.
     fn record_failures(&mut self, event_id: &str, count: u32) {
         let _ = (event_id, count);
+    }
+    /// Stage a row of the workflow engine's tables ([`crate::records`]) in the batch, `None`
+    /// deleting it. It commits with the batch (and is dropped by `rollback`), whatever
+    /// becomes of the current event.
+    fn put_record(
+        &mut self,
+        table: RecordTable,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let _ = (table, key, value);
+        Err(no_records())
+    }
+    /// A row of the engine's tables: staged in this batch, or committed.
+    fn get_record(&mut self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (table, key);
+        Err(no_records())
+    }
+    /// A page of the engine's rows in `scan`'s range, this batch's staged rows included.
+    fn scan_records(
+        &mut self,
+        table: RecordTable,
+        scan: &Scan<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let _ = (table, scan);
+        Err(no_records())
     }
     /// Make every kept write set of the batch durable, atomically, with the batch's dedupe
     /// records. On error nothing is applied and the batch is dropped.

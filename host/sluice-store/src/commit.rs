@@ -5,12 +5,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use redb::{Database, Durability, ReadableTable};
+use sluice_model::records::{RecordTable, StagedRecords};
 use sluice_model::rules;
 use sluice_model::state::{CommitError, Emitted, Item, Recorded, StoreError};
 
 use crate::codec;
 use crate::outbox;
-use crate::schema::{DEDUPE, DEDUPE_BATCHES, FAILURES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL};
+use crate::schema::{
+    DEDUPE, DEDUPE_BATCHES, FAILURES, INDEX, ITEMS, KV, OUTBOX, POSITIONS, TTL, record_table,
+};
 use crate::session::{ItemKey, remove_index_entries};
 use crate::store::{Inner, Store};
 
@@ -26,6 +29,8 @@ pub(crate) struct Pending<'a> {
     /// Kept events' emits, with the id of the event that emitted them.
     pub(crate) outbox: &'a [(String, Emitted)],
     pub(crate) positions: &'a BTreeMap<String, u64>,
+    /// The workflow engine's rows.
+    pub(crate) engine: &'a StagedRecords,
 }
 
 fn store_err(e: impl std::fmt::Display) -> StoreError {
@@ -66,6 +71,21 @@ pub(crate) fn write_batch(
                     codec::encode_ids(batch.records.iter().map(|(id, _)| id.as_str())).as_slice(),
                 )
                 .map_err(store_err)?;
+        }
+
+        for t in RecordTable::ALL {
+            let mut rows = batch.engine.iter().filter(|(of, _, _)| *of == t).peekable();
+            if rows.peek().is_none() {
+                continue;
+            }
+            let mut table = txn.open_table(record_table(t)).map_err(store_err)?;
+            for (_, key, value) in rows {
+                match value {
+                    Some(v) => table.insert(key, v).map(drop),
+                    None => table.remove(key).map(drop),
+                }
+                .map_err(store_err)?;
+            }
         }
 
         if !batch.failures.is_empty() {

@@ -8,7 +8,7 @@ use redb::TableDefinition;
 
 /// Version of the on-disk layout below. Bump it (and add a migration in `Store::open`) when a
 /// table's key or value encoding changes.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 
 /// `"format_version"` → [`FORMAT_VERSION`] of the file.
 pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -48,3 +48,33 @@ pub(crate) const OUTBOX: TableDefinition<'_, u64, &[u8]> = TableDefinition::new(
 /// transaction as the events up to it, as Kafka Streams stores offsets: a redelivery at or
 /// below the position is known committed without a look-up by id.
 pub(crate) const POSITIONS: TableDefinition<'_, &str, u64> = TableDefinition::new("positions");
+
+/// The workflow engine's rows (`sluice_model::records`), one table each, keyed as the engine
+/// chose (execution ids, `<execution>/<event number>`, `<due ms>/<execution>`, Task ids) and
+/// holding its opaque bytes. Written in the batch's transaction, so a step's Task effects and
+/// its transition are durable together. Since format 3.
+pub(crate) const EXECUTIONS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("executions");
+/// See [`EXECUTIONS`].
+pub(crate) const HISTORY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("history");
+/// See [`EXECUTIONS`].
+pub(crate) const TIMERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("timers");
+/// See [`EXECUTIONS`].
+pub(crate) const TASK_RESULTS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("task_results");
+/// See [`EXECUTIONS`].
+pub(crate) const EXECUTION_INDEX: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("execution_index");
+
+/// The redb table of one of the engine's tables.
+pub(crate) fn record_table(
+    t: sluice_model::records::RecordTable,
+) -> TableDefinition<'static, &'static str, &'static [u8]> {
+    use sluice_model::records::RecordTable as R;
+    match t {
+        R::Executions => EXECUTIONS,
+        R::History => HISTORY,
+        R::Timers => TIMERS,
+        R::TaskResults => TASK_RESULTS,
+        R::ExecutionIndex => EXECUTION_INDEX,
+    }
+}

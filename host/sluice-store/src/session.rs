@@ -66,6 +66,7 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, Table};
 use serde_json::Value;
+use sluice_model::records::{RecordTable, Row, Scan, StagedRecords};
 use sluice_model::rules;
 use sluice_model::state::{
     CommitError, Condition, Emitted, Fault, IndexDef, Item, KeyPage, KvError, LockScope, Query,
@@ -77,7 +78,7 @@ mod query;
 use crate::codec;
 use crate::commit::{self, Pending};
 use crate::locks::{self, Held};
-use crate::schema::{DEDUPE, FAILURES, ITEMS, KV};
+use crate::schema::{DEDUPE, FAILURES, ITEMS, KV, record_table};
 use crate::store::Inner;
 
 pub(crate) type ItemKey = (String, String, String);
@@ -124,6 +125,8 @@ pub struct StoreSession {
     /// handle is in use.
     db: Option<Arc<Database>>,
     positions: BTreeMap<String, u64>,
+    /// The workflow engine's rows staged in the batch.
+    engine: StagedRecords,
 }
 
 impl std::fmt::Debug for StoreSession {
@@ -212,6 +215,52 @@ fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorde
 /// go: `s` followed by NUL sorts after `s` and before any longer string starting with `s`
 /// plus a non-NUL character, which is all a tuple-key upper bound needs (strings never
 /// contain NUL in practice; one that does is still found by the exact filter).
+/// Up to `limit` rows of `scan`'s range from a committed table, in the scan's order.
+fn scan_table(
+    t: &ReadOnlyTable<&'static str, &'static [u8]>,
+    scan: &Scan<'_>,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let prefix_end = prefix_successor(scan.prefix);
+    let lower = match scan.after {
+        Some(a) if !scan.reverse => Bound::Excluded(a),
+        _ => Bound::Included(scan.prefix),
+    };
+    let upper = match (scan.after, prefix_end.as_deref()) {
+        (Some(a), _) if scan.reverse => Bound::Excluded(a),
+        (_, Some(end)) => Bound::Excluded(end),
+        (_, None) => Bound::Unbounded,
+    };
+    let range = t.range::<&str>((lower, upper)).map_err(store_err)?;
+    let pick = |r: Result<
+        (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
+        redb::StorageError,
+    >| {
+        r.map(|(k, v)| (k.value().to_owned(), v.value().to_vec()))
+            .map_err(store_err)
+    };
+    let rows: Result<Vec<Row>, StoreError> = if scan.reverse {
+        range.rev().take(limit).map(pick).collect()
+    } else {
+        range.take(limit).map(pick).collect()
+    };
+    let mut rows = rows?;
+    rows.retain(|(k, _)| scan.contains(k));
+    Ok(rows)
+}
+
+/// The smallest string greater than every string starting with `prefix` (`None`: no bound).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(c) = chars.pop() {
+        if let Some(next) = char::from_u32(c as u32 + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 fn after(s: &str) -> String {
     format!("{s}\0")
 }
@@ -234,6 +283,7 @@ impl StoreSession {
             dedupe_view: None,
             db: None,
             positions: BTreeMap::new(),
+            engine: StagedRecords::default(),
         }
     }
 
@@ -339,6 +389,7 @@ impl StoreSession {
         self.records.clear();
         self.failures.clear();
         self.positions.clear();
+        self.engine.clear();
     }
 
     /// The committed dedupe record of `event_id`, from the snapshot or the dedupe view.
@@ -364,6 +415,13 @@ impl StoreSession {
         )
     }
 
+    /// A read transaction for the engine's rows. They take no state lock: the engine gives
+    /// each execution one writer at a time, so a fresh view is as current as it needs.
+    fn records_view(&mut self) -> Result<ReadTransaction, StoreError> {
+        let db = self.db()?;
+        db.begin_read().map_err(store_err)
+    }
+
     /// The batch in one durable write transaction, on the handle the batch read from.
     fn write_batch(&mut self) -> Result<(), CommitError> {
         let db = self.db()?;
@@ -374,6 +432,7 @@ impl StoreSession {
             failures: &self.failures,
             outbox: &self.outbox,
             positions: &self.positions,
+            engine: &self.engine,
         };
         let result = commit::write_batch(&db, &self.inner, &pending);
         if let Err(CommitError::Store(e)) = &result {
@@ -636,6 +695,7 @@ impl StateSession for StoreSession {
             && self.failures.is_empty()
             && self.outbox.is_empty()
             && self.positions.is_empty()
+            && self.engine.is_empty()
         {
             self.release();
             return Ok(());
@@ -647,6 +707,37 @@ impl StateSession for StoreSession {
 
     fn rollback(&mut self) {
         self.release();
+    }
+
+    fn put_record(
+        &mut self,
+        table: RecordTable,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.engine.put(table, key, value);
+        Ok(())
+    }
+
+    fn get_record(&mut self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.engine.get(table, key) {
+            return Ok(v.map(<[u8]>::to_vec));
+        }
+        let txn = self.records_view()?;
+        let t = txn.open_table(record_table(table)).map_err(store_err)?;
+        Ok(t.get(key).map_err(store_err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan_records(
+        &mut self,
+        table: RecordTable,
+        scan: &Scan<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let limit = self.engine.committed_limit(table, scan);
+        let txn = self.records_view()?;
+        let t = txn.open_table(record_table(table)).map_err(store_err)?;
+        let committed = scan_table(&t, scan, limit)?;
+        Ok(self.engine.merge(table, scan, committed))
     }
 
     fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {

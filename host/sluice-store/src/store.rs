@@ -137,6 +137,13 @@ fn init(db: &Database) -> Result<u64, OpenError> {
                 meta.insert("format_version", FORMAT_VERSION)
                     .map_err(|e| err(&e))?;
             }
+            // Format 2 → 3 adds the workflow engine's tables (created below) and changes no
+            // existing encoding: the version moves on so an older build refuses the file
+            // rather than ignore executions it cannot see.
+            Some(2) => {
+                meta.insert("format_version", FORMAT_VERSION)
+                    .map_err(|e| err(&e))?;
+            }
             Some(_) => {}
             None => {
                 meta.insert("format_version", FORMAT_VERSION)
@@ -152,6 +159,10 @@ fn init(db: &Database) -> Result<u64, OpenError> {
         txn.open_table(DEDUPE_BATCHES).map_err(|e| err(&e))?;
         txn.open_table(POSITIONS).map_err(|e| err(&e))?;
         txn.open_table(FAILURES).map_err(|e| err(&e))?;
+        for t in sluice_model::records::RecordTable::ALL {
+            txn.open_table(crate::schema::record_table(t))
+                .map_err(|e| err(&e))?;
+        }
         let outbox = txn.open_table(OUTBOX).map_err(|e| err(&e))?;
         next_seq = outbox
             .last()
