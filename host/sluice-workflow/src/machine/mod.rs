@@ -176,8 +176,12 @@ pub struct Execution {
     pub output: Option<Value>,
     /// The error, once failed (an empty name: a Fail state that gave none).
     pub error: Option<StatesError>,
-    /// Every history event so far.
+    /// The history events not yet taken by [`Execution::take_history`] (all of them, for an
+    /// execution nobody takes from).
     pub history: Vec<HistoryEvent>,
+    /// Events taken out of `history` so far (persisted elsewhere): ids continue after them.
+    #[serde(default)]
+    history_taken: u64,
     input: Value,
     workflow: String,
     started_ms: i64,
@@ -197,6 +201,7 @@ impl Execution {
             output: None,
             error: None,
             history: Vec::new(),
+            history_taken: 0,
             input: input.clone(),
             workflow: workflow.to_owned(),
             started_ms: now,
@@ -223,6 +228,35 @@ impl Execution {
             false,
         );
         e
+    }
+
+    /// The id of the newest history event (0 before any).
+    pub fn last_event_id(&self) -> u64 {
+        self.history_taken + self.history.len() as u64
+    }
+
+    /// Take the history events recorded since the last call, for a caller that persists them
+    /// apart from the execution (so a snapshot of the execution stays small); later events
+    /// keep numbering after them.
+    pub fn take_history(&mut self) -> Vec<HistoryEvent> {
+        let taken = std::mem::take(&mut self.history);
+        self.history_taken += taken.len() as u64;
+        taken
+    }
+
+    /// The execution's input.
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// The workflow it runs.
+    pub fn workflow(&self) -> &str {
+        &self.workflow
+    }
+
+    /// When it started, ms since the epoch.
+    pub fn started_ms(&self) -> i64 {
+        self.started_ms
     }
 
     /// Whether the execution has ended.
@@ -263,6 +297,14 @@ impl Execution {
         }
     }
 
+    /// Fail the execution from outside with `error` (a limit the host enforces, such as the
+    /// history's length): `FAILED`, as if its machine had failed.
+    pub fn fail_execution(&mut self, error: StatesError, env: &Env<'_>) {
+        if !self.is_done() {
+            self.end(Err(error), env.clock.now_ms());
+        }
+    }
+
     /// Stop the execution from outside (`ABORTED`).
     pub fn stop(&mut self, error: Option<&str>, cause: Option<&str>, env: &Env<'_>) {
         if self.is_done() {
@@ -287,8 +329,26 @@ impl Execution {
 
     /// Step every run as far as it goes; the Tasks to run now.
     pub fn advance(&mut self, def: &Machine, env: &Env<'_>) -> Vec<TaskRequest> {
+        self.advance_limited(def, env, usize::MAX).0
+    }
+
+    /// [`Execution::advance`], for at most `passes` passes over the runs (a pass moves each
+    /// run one state): a host bounds a step this way, since a loop of Pass states would
+    /// otherwise never return. `true` with the requests when the budget ran out first (call
+    /// again to go on).
+    pub fn advance_limited(
+        &mut self,
+        def: &Machine,
+        env: &Env<'_>,
+        passes: usize,
+    ) -> (Vec<TaskRequest>, bool) {
         let mut requests = Vec::new();
+        let mut left = passes;
         loop {
+            if left == 0 {
+                return (requests, true);
+            }
+            left -= 1;
             if self.is_done() {
                 break;
             }
@@ -319,7 +379,7 @@ impl Execution {
                 break;
             }
         }
-        requests
+        (requests, false)
     }
 
     #[allow(clippy::too_many_arguments, reason = "the fields of a new run")]
@@ -335,7 +395,7 @@ impl Execution {
     ) -> u64 {
         let id = self.next_run;
         self.next_run += 1;
-        let last_event = self.history.last().map_or(0, |e| e.id);
+        let last_event = self.last_event_id();
         self.runs.insert(
             id,
             Run {
@@ -368,10 +428,10 @@ impl Execution {
             r.local_events += 1;
             return r.local_events;
         }
-        let id = self.history.len() as u64 + 1;
+        let id = self.last_event_id() + 1;
         let previous = match run.and_then(|r| self.runs.get(&r)) {
             Some(r) => r.last_event,
-            None => self.history.last().map_or(0, |e| e.id),
+            None => self.last_event_id(),
         };
         self.history.push(HistoryEvent {
             id,

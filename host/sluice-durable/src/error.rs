@@ -1,0 +1,35 @@
+//! What the engine's API refuses, by AWS's error names where Step Functions has one.
+
+use sluice_model::state::StoreError;
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// No workflow of that name is registered.
+    #[error("StateMachineDoesNotExist: no workflow named '{0}'")]
+    WorkflowDoesNotExist(String),
+    /// No execution of that id.
+    #[error("ExecutionDoesNotExist: no execution '{0}'")]
+    ExecutionDoesNotExist(String),
+    /// The name is taken: by a closed execution, or a running one with another input.
+    #[error("ExecutionAlreadyExists: execution '{0}' already exists")]
+    ExecutionAlreadyExists(String),
+    /// As many executions are open as the engine allows.
+    #[error("ExecutionLimitExceeded: {0} executions are open, the limit")]
+    ExecutionLimitExceeded(usize),
+    /// A name or input the API refuses.
+    #[error("InvalidArgument: {0}")]
+    Invalid(String),
+    /// The store failed; nothing was changed.
+    #[error("the store failed: {0}")]
+    Store(String),
+    /// The engine is shutting down.
+    #[error("the engine is stopping")]
+    Stopping,
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e.0)
+    }
+}

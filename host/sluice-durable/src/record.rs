@@ -1,0 +1,81 @@
+//! An execution as the engine stores it: the machine's snapshot (its history kept apart, row
+//! by row) with what the API describes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_workflow::error::StatesError;
+use sluice_workflow::machine::{Execution, Status};
+
+/// Step Functions' two workflow types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ExecutionType {
+    /// Every transition persisted, history kept.
+    #[default]
+    Standard,
+    /// The start and the end persisted; after a crash it runs again from its input, Tasks
+    /// that committed answered from their stored results.
+    Express,
+}
+
+/// The stored row of one execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Stored {
+    pub(crate) kind: ExecutionType,
+    /// When it ended, ms since the epoch.
+    pub(crate) stopped_ms: Option<i64>,
+    /// The machine's state, without the history events already written as rows.
+    pub(crate) execution: Execution,
+}
+
+impl Stored {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an execution serializes")
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| format!("a stored execution does not decode: {e}"))
+    }
+
+    pub(crate) fn describe(&self, id: &str) -> Description {
+        let e = &self.execution;
+        Description {
+            id: id.to_owned(),
+            workflow: e.workflow().to_owned(),
+            name: e.name.clone(),
+            kind: self.kind,
+            status: e.status,
+            input: e.input().clone(),
+            output: e.output.clone(),
+            error: e.error.clone(),
+            started_ms: e.started_ms(),
+            stopped_ms: self.stopped_ms,
+        }
+    }
+}
+
+/// What describing an execution tells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Description {
+    /// `<workflow>/<name>`.
+    pub id: String,
+    /// The workflow it runs.
+    pub workflow: String,
+    /// Its name.
+    pub name: String,
+    /// STANDARD or EXPRESS.
+    pub kind: ExecutionType,
+    /// RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED.
+    pub status: Status,
+    /// Its input.
+    pub input: Value,
+    /// Its output, once succeeded.
+    pub output: Option<Value>,
+    /// Its error, once failed, timed out or aborted with one.
+    pub error: Option<StatesError>,
+    /// When it started, ms since the epoch.
+    pub started_ms: i64,
+    /// When it ended.
+    pub stopped_ms: Option<i64>,
+}

@@ -1,0 +1,198 @@
+//! One batch of steps: load each execution, advance it as far as it goes (its Tasks run in the
+//! batch's session), stage its new snapshot, history rows and index entry, and commit the whole
+//! batch at once.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sluice_model::records::RecordTable;
+use sluice_model::state::{CommitError, StateSession, StoreError};
+use sluice_workflow::error::StatesError;
+use sluice_workflow::machine::{Env, Status};
+
+use crate::engine::Inner;
+use crate::keys;
+use crate::record::{ExecutionType, Stored};
+
+/// What became of one execution in a committed batch.
+#[derive(Debug)]
+pub(crate) enum After {
+    /// It is closed: `true` when it ended in this batch (it was open before), `false` when it
+    /// was already closed or is gone.
+    Closed(bool),
+    /// It waits for a timer due then.
+    Due(i64),
+    /// It has more to do at once (it hit the batch's round limit).
+    Ready,
+    /// Its workflow is not registered (yet): it waits for `register`.
+    Parked(String),
+    /// Nothing to do until something outside wakes it.
+    Idle,
+}
+
+/// A Task's result as the engine stores it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TaskResult(Result<Value, StatesError>);
+
+/// The failure that ends a batch without a commit.
+#[derive(Debug)]
+pub(crate) enum Abort {
+    /// A commit found an already recorded Task: run the batch again with look-ups.
+    Duplicate(String),
+    /// The store or the platform failed: try again later.
+    Fault(String),
+}
+
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
+        Self::Fault(e.0)
+    }
+}
+
+/// Step `ids` in `session` and commit. On success, the new states (to cache) and what each
+/// execution waits for; on failure nothing was applied.
+pub(crate) fn step_batch(
+    inner: &Inner,
+    session: &mut Box<dyn StateSession>,
+    ids: &[String],
+    lookups: bool,
+) -> Result<Vec<(String, Option<Stored>, After)>, Abort> {
+    let mut out = Vec::with_capacity(ids.len());
+    let stops = inner.take_stops(ids);
+    for id in ids {
+        let Some(mut stored) = inner.load(session, id)? else {
+            out.push((id.clone(), None, After::Closed(false)));
+            continue;
+        };
+        if stored.execution.is_done() {
+            out.push((id.clone(), Some(stored), After::Closed(false)));
+            continue;
+        }
+        let workflow = stored.execution.workflow().to_owned();
+        let Some(wf) = inner.workflow(&workflow) else {
+            out.push((id.clone(), None, After::Parked(workflow)));
+            continue;
+        };
+        let env = Env {
+            clock: inner.clock.as_ref(),
+            random: &inner.random,
+            objects: inner.objects.as_ref(),
+        };
+        let exec = &mut stored.execution;
+        if let Some((error, cause)) = stops.get(id) {
+            exec.stop(error.as_deref(), cause.as_deref(), &env);
+        }
+        // Express executions are re-run from their input after a crash: their Tasks are
+        // always looked up, so a committed one is answered from its stored result.
+        let look = lookups || stored.kind == ExecutionType::Express;
+        let mut rounds = 0;
+        let mut more = false;
+        loop {
+            let (requests, cut) = exec.advance_limited(&wf.machine, &env, inner.config.passes);
+            if cut {
+                more = true;
+            }
+            if requests.is_empty() {
+                break;
+            }
+            for req in requests {
+                let event = keys::task_event(&workflow, &req.id);
+                let stored_result = if look {
+                    session.get_record(RecordTable::TaskResults, &event)?
+                } else {
+                    None
+                };
+                let result = match stored_result {
+                    Some(bytes) => serde_json::from_slice::<TaskResult>(&bytes)
+                        .map(|r| r.0)
+                        .map_err(|e| {
+                            Abort::Fault(format!("a stored Task result does not decode: {e}"))
+                        })?,
+                    None => {
+                        let result = inner
+                            .tasks
+                            .run(session, &event, &req)
+                            .map_err(Abort::Fault)?;
+                        let bytes = serde_json::to_vec(&TaskResult(result.clone()))
+                            .expect("a result serializes");
+                        session.put_record(RecordTable::TaskResults, &event, Some(bytes))?;
+                        result
+                    }
+                };
+                exec.deliver(&req.id, result);
+            }
+            rounds += 1;
+            if more || rounds >= inner.config.rounds {
+                more = true;
+                break;
+            }
+        }
+        if !exec.is_done() && exec.last_event_id() > inner.config.max_history {
+            exec.fail_execution(
+                StatesError::new(
+                    crate::engine::HISTORY_LIMIT,
+                    format!(
+                        "The execution's history reached {} events, past the limit of {}",
+                        exec.last_event_id(),
+                        inner.config.max_history
+                    ),
+                ),
+                &env,
+            );
+        }
+        let done = exec.is_done();
+        let after = if done {
+            After::Closed(true)
+        } else if more {
+            After::Ready
+        } else {
+            exec.next_due_ms().map_or(After::Idle, After::Due)
+        };
+        if done {
+            stored.stopped_ms = Some(inner.clock.now_ms());
+        }
+        // Express keeps only its start and its end; Standard every step.
+        if stored.kind == ExecutionType::Standard || done {
+            persist(session, id, &mut stored)?;
+        }
+        out.push((id.clone(), Some(stored), after));
+    }
+    match session.commit() {
+        Ok(()) => Ok(out),
+        Err(CommitError::Duplicate(id)) => Err(Abort::Duplicate(id)),
+        Err(CommitError::Store(e)) => Err(Abort::Fault(e.0)),
+    }
+}
+
+/// Stage `stored`'s snapshot, its new history rows and (once closed) its index move.
+pub(crate) fn persist(
+    session: &mut Box<dyn StateSession>,
+    id: &str,
+    stored: &mut Stored,
+) -> Result<(), StoreError> {
+    let e = &mut stored.execution;
+    let events = e.take_history();
+    if stored.kind == ExecutionType::Standard {
+        for ev in &events {
+            let bytes = serde_json::to_vec(ev).expect("an event serializes");
+            session.put_record(RecordTable::History, &keys::history(id, ev.id), Some(bytes))?;
+        }
+    }
+    if e.status != Status::Running {
+        let (workflow, started, name) = (e.workflow().to_owned(), e.started_ms(), e.name.clone());
+        session.put_record(
+            RecordTable::ExecutionIndex,
+            &keys::index(Status::Running, &workflow, started, &name),
+            None,
+        )?;
+        session.put_record(
+            RecordTable::ExecutionIndex,
+            &keys::index(e.status, &workflow, started, &name),
+            Some(Vec::new()),
+        )?;
+    }
+    session.put_record(RecordTable::Executions, id, Some(stored.encode()))
+}
+
+/// Stops asked for, by execution: (error, cause).
+pub(crate) type Stops = HashMap<String, (Option<String>, Option<String>)>;

@@ -1,0 +1,450 @@
+//! The durable engine on a real redb file: executions run to their end with their Tasks'
+//! effects exactly once, start is idempotent, history pages in both orders, stop aborts, the
+//! limits hold, and an engine reopened on the file resumes every open execution from its last
+//! committed step (timers included) without running a committed Task again.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sluice_durable::{Config, Engine, EngineError, ExecutionType, SessionTasks};
+use sluice_model::state::{RecordedOutcome, StateSession, SystemClock};
+use sluice_store::{Store, StoreConfig};
+use sluice_workflow::definition::parse;
+use sluice_workflow::env::{Clock, TaskRequest};
+use sluice_workflow::error::StatesError;
+use sluice_workflow::machine::Status;
+
+/// A clock tests move by hand.
+struct Manual(AtomicI64);
+impl Clock for Manual {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Stages as the engine's tests need them: `count` adds one to a counter in the store (its
+/// effect, which must happen once per Task), `boom` fails, `flaky` fails its first attempts.
+#[derive(Default)]
+struct Stages {
+    runs: AtomicU32,
+    /// Platform faults to report before running anything.
+    faults: AtomicU32,
+}
+
+impl SessionTasks for Stages {
+    fn run(
+        &self,
+        s: &mut Box<dyn StateSession>,
+        event: &str,
+        req: &TaskRequest,
+    ) -> Result<Result<Value, StatesError>, String> {
+        if self
+            .faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err("the store is down".into());
+        }
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        s.begin_event(event);
+        match req.stage.as_str() {
+            "count" => {
+                let n = s
+                    .kv_increment("counts", "n", 1)
+                    .map_err(|e| e.to_string())?;
+                s.finish_event(true);
+                s.record_outcome(
+                    event,
+                    RecordedOutcome::Succeeded {
+                        output_digest: "-".into(),
+                    },
+                );
+                Ok(Ok(json!({"n": n, "in": req.input})))
+            }
+            "flaky" if !event.ends_with("/3") => {
+                s.finish_event(false);
+                Ok(Err(StatesError::new("Flaky", "not yet")))
+            }
+            "flaky" => {
+                s.finish_event(true);
+                Ok(Ok(json!("third time")))
+            }
+            _ => {
+                s.finish_event(false);
+                s.record_outcome(
+                    event,
+                    RecordedOutcome::Failed {
+                        name: "Boom".into(),
+                        cause: "it blew".into(),
+                    },
+                );
+                Ok(Err(StatesError::new("Boom", "it blew")))
+            }
+        }
+    }
+}
+
+fn store(path: &std::path::Path) -> Arc<Store> {
+    Arc::new(
+        Store::open(
+            path,
+            StoreConfig {
+                tables: vec![],
+                clock: Arc::new(SystemClock),
+                dedupe_retention: Duration::from_secs(3600),
+            },
+        )
+        .unwrap(),
+    )
+}
+
+fn engine(store: &Arc<Store>, stages: &Arc<Stages>, clock: &Arc<Manual>, config: Config) -> Engine {
+    Engine::open(store.clone(), stages.clone(), clock.clone(), config).unwrap()
+}
+
+fn counter(store: &Store) -> i64 {
+    let mut s = store.open_session();
+    s.kv_get("counts", "n")
+        .unwrap()
+        .map_or(0, |b| i64::from_le_bytes(b.try_into().unwrap()))
+}
+
+/// Wait (bounded) until `id` is no longer running.
+fn ended(e: &Engine, id: &str) -> sluice_durable::Description {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = e.describe(id).unwrap();
+        if d.status != Status::Running {
+            return d;
+        }
+        assert!(Instant::now() < until, "{id} did not end: {d:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait (bounded) until `f` holds.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn pipeline() -> sluice_workflow::definition::Machine {
+    parse(&json!({"StartAt": "Count", "States": {
+        "Count": {"Type": "Task", "Resource": "count", "ResultPath": "$.first", "Next": "Pause"},
+        "Pause": {"Type": "Wait", "Seconds": 60, "Next": "Again"},
+        "Again": {"Type": "Task", "Resource": "count", "ResultPath": "$.second", "End": true}
+    }}))
+    .unwrap()
+}
+
+const T0: i64 = 1_800_000_000_000;
+
+#[test]
+fn executions_run_to_their_end_and_their_history_pages_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let (stages, clock) = (
+        Arc::new(Stages::default()),
+        Arc::new(Manual(AtomicI64::new(T0))),
+    );
+    let e = engine(&store, &stages, &clock, Config::default());
+    let def = parse(&json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Result": {"x": 1}, "ResultPath": "$.p", "Next": "T"},
+        "T": {"Type": "Task", "Resource": "count", "End": true}
+    }}))
+    .unwrap();
+    e.register("simple", def, ExecutionType::Standard).unwrap();
+    let s = e.start("simple", "one", json!({"k": "v"})).unwrap();
+    assert!(s.created);
+    assert_eq!(s.id, "simple/one");
+    let d = ended(&e, &s.id);
+    assert_eq!(d.status, Status::Succeeded);
+    assert_eq!(
+        d.output,
+        Some(json!({"n": 1, "in": {"k": "v", "p": {"x": 1}}}))
+    );
+    assert!(d.stopped_ms.is_some());
+    let all = e.history(&s.id, false, 100, None).unwrap();
+    let kinds: Vec<&str> = all.events.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "PassStateExited",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStateExited",
+            "ExecutionSucceeded"
+        ]
+    );
+    assert!(
+        all.events
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.id == i as u64 + 1)
+    );
+    assert_eq!(all.next, None);
+    // Pages of 4, forwards then backwards, meet every event once in order.
+    let mut forward = Vec::new();
+    let mut next = None;
+    loop {
+        let p = e.history(&s.id, false, 4, next.as_deref()).unwrap();
+        forward.extend(p.events.iter().map(|h| h.id));
+        match p.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(forward, (1..=9).collect::<Vec<_>>());
+    let first = e.history(&s.id, true, 4, None).unwrap();
+    assert_eq!(
+        first.events.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [9, 8, 7, 6]
+    );
+    let second = e.history(&s.id, true, 4, first.next.as_deref()).unwrap();
+    assert_eq!(
+        second.events.iter().map(|h| h.id).collect::<Vec<_>>(),
+        [5, 4, 3, 2]
+    );
+    assert!(matches!(
+        e.history("simple/none", false, 4, None),
+        Err(EngineError::ExecutionDoesNotExist(_))
+    ));
+    assert_eq!(counter(&store), 1);
+    let listed = e.list("simple", Status::Succeeded, 10, None).unwrap();
+    assert_eq!(listed.executions.len(), 1);
+    assert!(
+        e.list("simple", Status::Running, 10, None)
+            .unwrap()
+            .executions
+            .is_empty()
+    );
+}
+
+#[test]
+fn start_is_idempotent_as_aws_defines_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let (stages, clock) = (
+        Arc::new(Stages::default()),
+        Arc::new(Manual(AtomicI64::new(T0))),
+    );
+    let e = engine(&store, &stages, &clock, Config::default());
+    e.register("orders", pipeline(), ExecutionType::Standard)
+        .unwrap();
+    let first = e.start("orders", "o-1", json!({"id": 1})).unwrap();
+    assert!(first.created);
+    // Running with the same input: the same execution, nothing new.
+    let again = e.start("orders", "o-1", json!({"id": 1})).unwrap();
+    assert_eq!((again.created, &again.id), (false, &first.id));
+    // Another input under a running name: refused.
+    assert!(matches!(
+        e.start("orders", "o-1", json!({"id": 2})),
+        Err(EngineError::ExecutionAlreadyExists(_))
+    ));
+    assert!(matches!(
+        e.start("nope", "o-1", json!({})),
+        Err(EngineError::WorkflowDoesNotExist(_))
+    ));
+    assert!(matches!(
+        e.start("orders", "a/b", json!({})),
+        Err(EngineError::Invalid(_))
+    ));
+    // Closed: refused even with the same input.
+    eventually("the Wait", || counter(&store) == 1);
+    clock.0.fetch_add(61_000, Ordering::SeqCst);
+    e.wake();
+    assert_eq!(ended(&e, &first.id).status, Status::Succeeded);
+    assert!(matches!(
+        e.start("orders", "o-1", json!({"id": 1})),
+        Err(EngineError::ExecutionAlreadyExists(_))
+    ));
+    assert_eq!(counter(&store), 2);
+}
+
+#[test]
+fn a_reopened_engine_resumes_every_execution_with_its_timers_and_no_task_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let n = 40;
+    {
+        let store = store(&path);
+        let stages = Arc::new(Stages::default());
+        let e = engine(&store, &stages, &clock, Config::default());
+        e.register("orders", pipeline(), ExecutionType::Standard)
+            .unwrap();
+        for i in 0..n {
+            e.start("orders", &format!("o-{i}"), json!({"i": i}))
+                .unwrap();
+        }
+        // Every execution ran its first Task and waits on its 60 s timer; then the host goes.
+        eventually("every first Task", || counter(&store) == n);
+        eventually("every step committed", || {
+            (0..n).all(|i| {
+                e.history(&format!("orders/o-{i}"), true, 1, None)
+                    .unwrap()
+                    .events[0]
+                    .kind
+                    == "WaitStateEntered"
+            })
+        });
+        e.shutdown();
+        assert_eq!(stages.runs.load(Ordering::SeqCst), n as u32);
+    }
+    // The timers passed while the host was down: they fire at once on reopen.
+    clock.0.fetch_add(120_000, Ordering::SeqCst);
+    let store = store(&path);
+    let stages = Arc::new(Stages::default());
+    let e = engine(&store, &stages, &clock, Config::default());
+    assert_eq!(e.open_executions(), n as usize);
+    e.register("orders", pipeline(), ExecutionType::Standard)
+        .unwrap();
+    for i in 0..n {
+        let d = ended(&e, &format!("orders/o-{i}"));
+        assert_eq!(d.status, Status::Succeeded, "{d:?}");
+        let out = d.output.unwrap();
+        assert_eq!(out["i"], json!(i));
+    }
+    assert_eq!(counter(&store), 2 * n);
+    assert_eq!(
+        stages.runs.load(Ordering::SeqCst),
+        n as u32,
+        "only the second Tasks ran"
+    );
+    assert_eq!(e.open_executions(), 0);
+}
+
+#[test]
+fn a_platform_fault_drops_the_batch_and_it_steps_again_without_doubling() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    stages.faults.store(3, Ordering::SeqCst);
+    let e = engine(&store, &stages, &clock, Config::default());
+    let def = parse(&json!({"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "count", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "count", "End": true}
+    }}))
+    .unwrap();
+    e.register("two", def, ExecutionType::Standard).unwrap();
+    let s = e.start("two", "x", json!({})).unwrap();
+    assert_eq!(ended(&e, &s.id).status, Status::Succeeded);
+    assert_eq!(counter(&store), 2);
+}
+
+#[test]
+fn retries_catch_and_failures_are_durable_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    let e = engine(&store, &stages, &clock, Config::default());
+    let def = parse(&json!({"StartAt": "F", "States": {
+        "F": {"Type": "Task", "Resource": "flaky", "Next": "B",
+              "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 5, "MaxAttempts": 3}]},
+        "B": {"Type": "Task", "Resource": "boom", "End": true,
+              "Catch": [{"ErrorEquals": ["Nope"], "Next": "Never"}]},
+        "Never": {"Type": "Succeed"}
+    }}))
+    .unwrap();
+    e.register("retry", def, ExecutionType::Standard).unwrap();
+    let s = e.start("retry", "r", json!({})).unwrap();
+    // Each retry waits on a durable timer.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(30));
+        clock.0.fetch_add(20_000, Ordering::SeqCst);
+        e.wake();
+    }
+    let d = ended(&e, &s.id);
+    assert_eq!(d.status, Status::Failed);
+    let err = d.error.unwrap();
+    assert_eq!(
+        (err.error.as_str(), err.cause.as_str()),
+        ("Boom", "it blew")
+    );
+    assert_eq!(stages.runs.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn stop_aborts_a_running_execution_with_its_error_and_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    let e = engine(&store, &stages, &clock, Config::default());
+    e.register("orders", pipeline(), ExecutionType::Standard)
+        .unwrap();
+    let s = e.start("orders", "o", json!({})).unwrap();
+    eventually("the Wait", || counter(&store) == 1);
+    let d = e
+        .stop(&s.id, Some("Operator.Stop"), Some("by hand"))
+        .unwrap();
+    assert_eq!(d.status, Status::Aborted);
+    let last = e.history(&s.id, true, 1, None).unwrap().events.remove(0);
+    assert_eq!(last.kind, "ExecutionAborted");
+    assert_eq!(
+        last.details,
+        json!({"error": "Operator.Stop", "cause": "by hand"})
+    );
+    assert_eq!(
+        e.list("orders", Status::Aborted, 5, None)
+            .unwrap()
+            .executions
+            .len(),
+        1
+    );
+    // Its timer fires into nothing.
+    clock.0.fetch_add(61_000, Ordering::SeqCst);
+    e.wake();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(counter(&store), 1);
+    assert_eq!(e.stop(&s.id, None, None).unwrap().status, Status::Aborted);
+}
+
+#[test]
+fn limits_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    let config = Config {
+        max_open: 2,
+        max_history: 50,
+        ..Config::default()
+    };
+    let e = engine(&store, &stages, &clock, config);
+    e.register("orders", pipeline(), ExecutionType::Standard)
+        .unwrap();
+    e.start("orders", "a", json!({})).unwrap();
+    e.start("orders", "b", json!({})).unwrap();
+    assert!(matches!(
+        e.start("orders", "c", json!({})),
+        Err(EngineError::ExecutionLimitExceeded(2))
+    ));
+    e.stop("orders/a", None, None).unwrap();
+    // A loop of Pass states, which would run forever, fails at the history limit.
+    let looping = parse(&json!({"StartAt": "P", "States": {
+        "P": {"Type": "Pass", "Next": "P2"}, "P2": {"Type": "Pass", "Next": "P"}
+    }}))
+    .unwrap();
+    e.register("loop", looping, ExecutionType::Standard)
+        .unwrap();
+    let s = e.start("loop", "l", json!({})).unwrap();
+    let d = ended(&e, &s.id);
+    assert_eq!(d.status, Status::Failed);
+    let err = d.error.unwrap();
+    assert_eq!(err.error, sluice_durable::HISTORY_LIMIT);
+    assert!(err.cause.contains("past the limit of 50"), "{}", err.cause);
+    // The other execution was not held up by the loop.
+    assert_eq!(e.describe("orders/b").unwrap().status, Status::Running);
+}
