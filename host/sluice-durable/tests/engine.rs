@@ -448,3 +448,58 @@ fn limits_are_named_errors() {
     // The other execution was not held up by the loop.
     assert_eq!(e.describe("orders/b").unwrap().status, Status::Running);
 }
+
+#[test]
+fn express_keeps_start_and_end_and_reruns_from_its_input_without_rerunning_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    {
+        let store = store(&path);
+        let stages = Arc::new(Stages::default());
+        let e = engine(&store, &stages, &clock, Config::default());
+        e.register("fast", pipeline(), ExecutionType::Express)
+            .unwrap();
+        e.start("fast", "x", json!({"v": 1})).unwrap();
+        eventually("the first Task", || counter(&store) == 1);
+        std::thread::sleep(Duration::from_millis(50));
+        e.shutdown();
+        // Only its start is stored: no history rows, still RUNNING.
+        let d = e.describe("fast/x").unwrap();
+        assert_eq!(d.status, Status::Running);
+        assert!(
+            e.history("fast/x", false, 10, None)
+                .unwrap()
+                .events
+                .is_empty()
+        );
+    }
+    let store = store(&path);
+    let stages = Arc::new(Stages::default());
+    let e = engine(&store, &stages, &clock, Config::default());
+    e.register("fast", pipeline(), ExecutionType::Express)
+        .unwrap();
+    // It runs again from its input: the first Task is answered from its stored result, and
+    // its Wait starts again (its state was never stored); move the clock until it ends.
+    eventually("the rerun to end", || {
+        clock.0.fetch_add(61_000, Ordering::SeqCst);
+        e.wake();
+        std::thread::sleep(Duration::from_millis(10));
+        e.describe("fast/x").unwrap().status != Status::Running
+    });
+    let d = e.describe("fast/x").unwrap();
+    assert_eq!(d.status, Status::Succeeded);
+    let out = d.output.unwrap();
+    assert_eq!(
+        out["first"]["n"],
+        json!(1),
+        "the first Task's stored result"
+    );
+    assert_eq!(out["second"]["n"], json!(2));
+    assert_eq!(counter(&store), 2);
+    assert_eq!(
+        stages.runs.load(Ordering::SeqCst),
+        1,
+        "only the second Task ran again"
+    );
+}
