@@ -18,7 +18,7 @@ use sluice_workflow::machine::{Env, Execution, HistoryEvent, Status};
 
 use crate::error::EngineError;
 use crate::keys;
-use crate::record::{Description, ExecutionType, Stored};
+use crate::record::{Completion, Description, ExecutionType, Stored};
 use crate::step::{self, Abort, After, Stops};
 use crate::tasks::SessionTasks;
 
@@ -61,6 +61,17 @@ impl Default for Config {
 pub(crate) struct Workflow {
     pub(crate) machine: Machine,
     pub(crate) kind: ExecutionType,
+}
+
+/// One execution for [`Engine::start_many`] to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    /// Its name, unique within the workflow.
+    pub name: String,
+    /// Its input.
+    pub input: Value,
+    /// What to publish when it closes.
+    pub completion: Option<Completion>,
 }
 
 /// What [`Engine::start`] did.
@@ -129,6 +140,8 @@ pub(crate) struct Inner {
     /// Starts are serialized: a name is checked and created under it.
     starting: Mutex<()>,
     stopping: AtomicBool,
+    /// See [`Engine::on_close`].
+    on_close: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl Inner {
@@ -216,6 +229,12 @@ impl Inner {
 
     /// Record what became of a committed batch.
     fn settle(&self, results: Vec<(String, Option<Stored>, After)>) {
+        let closed = results.iter().any(|(_, s, a)| {
+            matches!(a, After::Closed(true)) && s.as_ref().is_some_and(|s| s.completion.is_some())
+        });
+        if closed && let Some(hook) = self.on_close.read().clone() {
+            hook();
+        }
         let mut cache = self.cache.lock();
         let mut sched = self.sched.lock();
         for (id, stored, after) in results {
@@ -338,6 +357,7 @@ impl Engine {
             cache: Mutex::default(),
             starting: Mutex::new(()),
             stopping: AtomicBool::new(false),
+            on_close: RwLock::new(None),
         });
         // Every open execution is runnable: a due timer fires at once, a Task in flight when
         // the host died runs again (it never committed).
@@ -420,6 +440,24 @@ impl Engine {
     /// Start the execution `name` of `workflow` on `input`, durably: when this returns
     /// `Ok`, the start is committed. Idempotent as AWS defines it (see the crate docs).
     pub fn start(&self, workflow: &str, name: &str, input: Value) -> Result<Started, EngineError> {
+        let start = Start {
+            name: name.to_owned(),
+            input,
+            completion: None,
+        };
+        self.start_many(workflow, vec![start])?
+            .pop()
+            .expect("one result per start")
+    }
+
+    /// Start many executions of `workflow` in one commit (one fsync), each as
+    /// [`Engine::start`] would; a result per start, in order. `Err` only when nothing could be
+    /// committed (the store failed, the engine is stopping, the workflow is unknown).
+    pub fn start_many(
+        &self,
+        workflow: &str,
+        starts: Vec<Start>,
+    ) -> Result<Vec<Result<Started, EngineError>>, EngineError> {
         if self.inner.stopping.load(Ordering::SeqCst) {
             return Err(EngineError::Stopping);
         }
@@ -427,57 +465,78 @@ impl Engine {
             .inner
             .workflow(workflow)
             .ok_or_else(|| EngineError::WorkflowDoesNotExist(workflow.to_owned()))?;
-        if !keys::valid_name(name) {
-            return Err(EngineError::Invalid(format!(
-                "'{name}' is not a valid execution name"
-            )));
-        }
-        let id = keys::execution(workflow, name);
         let _one_at_a_time = self.inner.starting.lock();
         let mut session = self.inner.backend.session();
-        if let Some(bytes) = session.get_record(RecordTable::Executions, &id)? {
-            let existing = Stored::decode(&bytes).map_err(EngineError::Store)?;
-            let e = &existing.execution;
-            if e.status == Status::Running && *e.input() == input {
-                return Ok(Started {
-                    id,
-                    started_ms: e.started_ms(),
-                    created: false,
-                });
-            }
-            return Err(EngineError::ExecutionAlreadyExists(id));
-        }
-        let open = self.inner.sched.lock().open;
-        if open >= self.inner.config.max_open {
-            return Err(EngineError::ExecutionLimitExceeded(open));
-        }
         let env = self.inner.env();
-        let execution = Execution::start(&wf.machine, workflow, name, input, &env);
-        let started_ms = execution.started_ms();
-        let mut stored = Stored {
-            kind: wf.kind,
-            stopped_ms: None,
-            execution,
-        };
-        session.put_record(
-            RecordTable::ExecutionIndex,
-            &keys::index(Status::Running, workflow, started_ms, name),
-            Some(Vec::new()),
-        )?;
-        step::persist(&mut session, &id, &mut stored)?;
-        session
-            .commit()
-            .map_err(|e| EngineError::Store(e.to_string()))?;
+        let mut open = self.inner.sched.lock().open;
+        let mut results = Vec::with_capacity(starts.len());
+        let mut created = Vec::new();
+        for start in starts {
+            let r = (|| {
+                if !keys::valid_name(&start.name) {
+                    return Err(EngineError::Invalid(format!(
+                        "'{}' is not a valid execution name",
+                        start.name
+                    )));
+                }
+                let id = keys::execution(workflow, &start.name);
+                if let Some(bytes) = session.get_record(RecordTable::Executions, &id)? {
+                    let existing = Stored::decode(&bytes).map_err(EngineError::Store)?;
+                    let e = &existing.execution;
+                    if e.status == Status::Running && *e.input() == start.input {
+                        return Ok(Started {
+                            id,
+                            started_ms: e.started_ms(),
+                            created: false,
+                        });
+                    }
+                    return Err(EngineError::ExecutionAlreadyExists(id));
+                }
+                if open >= self.inner.config.max_open {
+                    return Err(EngineError::ExecutionLimitExceeded(open));
+                }
+                let execution =
+                    Execution::start(&wf.machine, workflow, &start.name, start.input, &env);
+                let started_ms = execution.started_ms();
+                let mut stored = Stored {
+                    kind: wf.kind,
+                    completion: start.completion,
+                    stopped_ms: None,
+                    execution,
+                };
+                session.put_record(
+                    RecordTable::ExecutionIndex,
+                    &keys::index(Status::Running, workflow, started_ms, &start.name),
+                    Some(Vec::new()),
+                )?;
+                step::persist(&mut session, &id, &mut stored)?;
+                open += 1;
+                created.push(id.clone());
+                Ok(Started {
+                    id,
+                    started_ms,
+                    created: true,
+                })
+            })();
+            results.push(r);
+        }
+        if let Err(e) = session.commit() {
+            return Err(EngineError::Store(e.to_string()));
+        }
         let mut sched = self.inner.sched.lock();
-        sched.open += 1;
-        sched.ready(id.clone());
+        sched.open += created.len();
+        for id in created {
+            sched.ready(id);
+        }
         drop(sched);
         self.inner.wake.notify_all();
-        Ok(Started {
-            id,
-            started_ms,
-            created: true,
-        })
+        Ok(results)
+    }
+
+    /// Call `hook` after every batch commit that closed an execution (to publish the outbox
+    /// rows its completion staged).
+    pub fn on_close(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        *self.inner.on_close.write() = Some(hook);
     }
 
     /// The execution `id` (`<workflow>/<name>`) as last committed.

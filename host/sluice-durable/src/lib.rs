@@ -31,7 +31,8 @@ mod record;
 mod step;
 mod tasks;
 
-pub use engine::{Config, Engine, HISTORY_LIMIT, HistoryPage, Listed, Started};
+pub use engine::{Config, Engine, HISTORY_LIMIT, HistoryPage, Listed, Start, Started};
 pub use error::EngineError;
-pub use record::{Description, ExecutionType};
+pub use record::{Completion, Description, ExecutionType};
+pub use step::STATUS_HEADER;
 pub use tasks::SessionTasks;

@@ -18,10 +18,27 @@ pub enum ExecutionType {
     Express,
 }
 
+/// What to publish when an execution closes, through the outbox in the commit that closes
+/// it, so each message goes out exactly once (its id is `<execution id>/completion/0`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// On success: the output, to this subject.
+    pub output_subject: Option<String>,
+    /// On failure, time-out or abort: the input, to this subject, with the error's name and
+    /// cause in `Sluice-Error-Name` / `Sluice-Error-Cause` and the status in
+    /// `Sluice-Execution-Status`.
+    pub dead_letter_subject: Option<String>,
+    /// Headers every completion message carries (e.g. the subject the start arrived on).
+    pub headers: Vec<(String, String)>,
+}
+
 /// The stored row of one execution.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Stored {
     pub(crate) kind: ExecutionType,
+    /// What to publish when it closes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) completion: Option<Completion>,
     /// When it ended, ms since the epoch.
     pub(crate) stopped_ms: Option<i64>,
     /// The machine's state, without the history events already written as rows.

@@ -150,6 +150,9 @@ pub(crate) fn step_batch(
         };
         if done {
             stored.stopped_ms = Some(inner.clock.now_ms());
+            if let Some(c) = &stored.completion {
+                complete(session, id, &stored.execution, c);
+            }
         }
         // Express keeps only its start and its end; Standard every step.
         if stored.kind == ExecutionType::Standard || done {
@@ -162,6 +165,48 @@ pub(crate) fn step_batch(
         Err(CommitError::Duplicate(id)) => Err(Abort::Duplicate(id)),
         Err(CommitError::Store(e)) => Err(Abort::Fault(e.0)),
     }
+}
+
+/// Header of a dead-lettered execution: its status (FAILED, TIMED_OUT, ABORTED).
+pub const STATUS_HEADER: &str = "Sluice-Execution-Status";
+
+/// Stage the message of a closed execution's `completion` in the session's batch.
+fn complete(
+    session: &mut Box<dyn StateSession>,
+    id: &str,
+    e: &sluice_workflow::machine::Execution,
+    c: &crate::record::Completion,
+) {
+    let (subject, data, mut headers) = match e.status {
+        Status::Succeeded => match &c.output_subject {
+            Some(s) => (
+                s.clone(),
+                e.output.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                c.headers.clone(),
+            ),
+            None => return,
+        },
+        status => match &c.dead_letter_subject {
+            Some(s) => {
+                let mut h = c.headers.clone();
+                let err = e.error.clone().unwrap_or_else(|| StatesError::new("", ""));
+                h.push((sluice_model::names::DLQ_ERROR_NAME.into(), err.error));
+                h.push((sluice_model::names::DLQ_ERROR_CAUSE.into(), err.cause));
+                h.push((STATUS_HEADER.into(), keys::status_name(status).into()));
+                (s.clone(), e.input().to_string(), h)
+            }
+            None => return,
+        },
+    };
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("Nats-Msg-Id"));
+    let event = format!("{id}/completion");
+    session.begin_event(&event);
+    session.emit(sluice_model::state::Emitted {
+        subject,
+        data: data.into_bytes(),
+        headers,
+    });
+    session.finish_event(true);
 }
 
 /// Stage `stored`'s snapshot, its new history rows and (once closed) its index move.

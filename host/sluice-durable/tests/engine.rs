@@ -503,3 +503,73 @@ fn express_keeps_start_and_end_and_reruns_from_its_input_without_rerunning_tasks
         "only the second Task ran again"
     );
 }
+
+#[test]
+fn start_many_commits_once_and_completions_reach_the_outbox_exactly_once() {
+    use sluice_durable::{Completion, Start};
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    let e = engine(&store, &stages, &clock, Config::default());
+    let closed = Arc::new(AtomicU32::new(0));
+    let c = closed.clone();
+    e.on_close(Arc::new(move || {
+        c.fetch_add(1, Ordering::SeqCst);
+    }));
+    let def = parse(&json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "T"}], "Default": "B"},
+        "T": {"Type": "Task", "Resource": "count", "End": true},
+        "B": {"Type": "Task", "Resource": "boom", "End": true}
+    }}))
+    .unwrap();
+    e.register("routed", def, ExecutionType::Standard).unwrap();
+    let completion = Completion {
+        output_subject: Some("orders.done".into()),
+        dead_letter_subject: Some("orders.dlq".into()),
+        headers: vec![("Sluice-Original-Subject".into(), "orders.new".into())],
+    };
+    let starts = vec![
+        Start {
+            name: "good".into(),
+            input: json!({"ok": true}),
+            completion: Some(completion.clone()),
+        },
+        Start {
+            name: "bad".into(),
+            input: json!({"ok": false}),
+            completion: Some(completion),
+        },
+        Start {
+            name: "bad/name".into(),
+            input: json!({}),
+            completion: None,
+        },
+    ];
+    let r = e.start_many("routed", starts).unwrap();
+    assert!(r[0].as_ref().unwrap().created && r[1].as_ref().unwrap().created);
+    assert!(matches!(r[2], Err(EngineError::Invalid(_))));
+    assert_eq!(ended(&e, "routed/good").status, Status::Succeeded);
+    assert_eq!(ended(&e, "routed/bad").status, Status::Failed);
+    eventually("the close hook", || closed.load(Ordering::SeqCst) >= 1);
+    let mut rows = store.outbox(10).unwrap();
+    rows.sort_by(|a, b| a.event.subject.cmp(&b.event.subject));
+    assert_eq!(rows.len(), 2);
+    let (dlq, done) = (&rows[0], &rows[1]);
+    assert_eq!(done.event.subject, "orders.done");
+    assert_eq!(done.msg_id, "routed/good/completion/0");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&done.event.data).unwrap(),
+        json!({"n": 1, "in": {"ok": true}})
+    );
+    assert_eq!(dlq.event.subject, "orders.dlq");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&dlq.event.data).unwrap(),
+        json!({"ok": false})
+    );
+    let h: std::collections::HashMap<_, _> = dlq.event.headers.iter().cloned().collect();
+    assert_eq!(h["Sluice-Error-Name"], "Boom");
+    assert_eq!(h["Sluice-Error-Cause"], "it blew");
+    assert_eq!(h[sluice_durable::STATUS_HEADER], "FAILED");
+    assert_eq!(h["Sluice-Original-Subject"], "orders.new");
+}

@@ -51,3 +51,15 @@ pub fn is_reserved(name: &str) -> bool {
     // The platform-fault names too: a stage returning one would be retried forever.
     name.starts_with("Sandbox.") || name.starts_with("States.") || is_platform_fault(name)
 }
+
+/// Header carrying the error name on a dead-lettered message (a stage's or a workflow
+/// execution's).
+pub const DLQ_ERROR_NAME: &str = "Sluice-Error-Name";
+/// Header carrying the error cause on a dead-lettered message.
+pub const DLQ_ERROR_CAUSE: &str = "Sluice-Error-Cause";
+/// Header carrying how many times the stage failed a dead-lettered message: its own failures
+/// by the store's count (deliveries the platform spent, in an outage or a crash, are not
+/// counted), or the delivery count where the store keeps no count.
+pub const DLQ_ATTEMPTS: &str = "Sluice-Attempts";
+/// Header carrying the subject a dead-lettered message arrived on.
+pub const DLQ_ORIGINAL_SUBJECT: &str = "Sluice-Original-Subject";

@@ -25,13 +25,6 @@ pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;
 pub use trigger::{PartitionKey, Trigger, TriggerConfig, TriggerError, TriggerStats};
 
-/// Header carrying the error name on a dead-lettered message.
-pub const DLQ_ERROR_NAME: &str = "Sluice-Error-Name";
-/// Header carrying the error cause on a dead-lettered message.
-pub const DLQ_ERROR_CAUSE: &str = "Sluice-Error-Cause";
-/// Header carrying how many times the stage failed a dead-lettered message: its own failures
-/// by the store's count (deliveries the platform spent, in an outage or a crash, are not
-/// counted), or the delivery count where the store keeps no count.
-pub const DLQ_ATTEMPTS: &str = "Sluice-Attempts";
-/// Header carrying the subject a dead-lettered message arrived on.
-pub const DLQ_ORIGINAL_SUBJECT: &str = "Sluice-Original-Subject";
+pub use sluice_model::names::{
+    DLQ_ATTEMPTS, DLQ_ERROR_CAUSE, DLQ_ERROR_NAME, DLQ_ORIGINAL_SUBJECT,
+};

@@ -285,6 +285,22 @@ impl Worker {
         self.run_batch(events, false)
     }
 
+    /// Run `events` as [`Worker::run_pending`] does, with their effects (state writes, emits,
+    /// dedupe records) staged in `session` instead of the worker's own, uncommitted: the
+    /// durable workflow engine commits them with the step that consumes their results. The
+    /// worker's own session is back in place afterwards; `session`'s lock scope is the
+    /// caller's to set.
+    pub fn run_in(
+        &mut self,
+        session: &mut Box<dyn StateSession>,
+        events: &[Event],
+    ) -> Vec<Invocation> {
+        std::mem::swap(self.session(), session);
+        let results = self.run_pending(events);
+        std::mem::swap(self.session(), session);
+        results
+    }
+
     /// Take the write set of the batch [`Worker::run_pending`] returned `results` for out of
     /// the worker, putting the spare session in its place.
     ///

@@ -14,11 +14,13 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_durable::SessionTasks;
 use sluice_model::memory::MemoryBackend;
 use sluice_model::names::SANDBOX_TIMEOUT;
+use sluice_model::state::StateSession;
 use sluice_model::state::{StateBackend, SystemClock, TableDef};
 use sluice_model::{Event, StageError};
-use sluice_runtime::{Runtime, Stage, StageConfig, Worker};
+use sluice_runtime::{Invocation, Runtime, Stage, StageConfig, Worker};
 use sluice_workflow::env::{TaskRequest, TaskRunner};
 use sluice_workflow::error::{StatesError, names};
 
@@ -143,8 +145,9 @@ impl StageTasks {
     }
 
     /// Run `input` through `stage` as the event `id`, under the Task's `timeout_seconds` and
-    /// `heartbeat_seconds`. A stage sends no heartbeats, so the earlier of the two is the
-    /// Task's deadline, reported as `States.HeartbeatTimeout` or `States.Timeout`.
+    /// `heartbeat_seconds`, and commit its effects. A stage sends no heartbeats, so the
+    /// earlier of the two is the Task's deadline, reported as `States.HeartbeatTimeout` or
+    /// `States.Timeout`.
     pub(crate) fn run_event(
         &self,
         stage: &str,
@@ -152,6 +155,25 @@ impl StageTasks {
         input: &Value,
         timeout_seconds: Option<u64>,
         heartbeat_seconds: Option<u64>,
+    ) -> Result<Value, StatesError> {
+        self.with_worker(
+            stage,
+            id,
+            input,
+            (timeout_seconds, heartbeat_seconds),
+            |w, e| w.invoke(e),
+        )
+    }
+
+    /// Run one Task event on a pooled worker of `stage` through `call` and map its outcome
+    /// to the Task's result.
+    fn with_worker(
+        &self,
+        stage: &str,
+        id: &str,
+        input: &Value,
+        (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
+        call: impl FnOnce(&mut Worker, &Event) -> Invocation,
     ) -> Result<Value, StatesError> {
         let heartbeat_first = match (heartbeat_seconds, timeout_seconds) {
             (Some(h), Some(t)) => h < t,
@@ -178,14 +200,14 @@ impl StageTasks {
         let mut event = Event::json(id, input);
         event.kind = "sluice.workflow.task".into();
         event.source = "sluice-workflow".into();
-        let inv = worker.invoke(&event);
+        let inv = call(&mut worker, &event);
         if let Ok(mut idle) = pool.idle.lock() {
             idle.push(worker);
         }
         if inv.replayed.is_some() && inv.outcome.is_ok() {
             // Only the output's digest is kept in a dedupe record: a replayed success has no
-            // output to give the workflow. Cannot happen within one in-memory run (Task ids
-            // are unique per execution), so it is a bug worth naming.
+            // output to give the workflow. The durable engine answers committed Tasks from
+            // their stored results before it gets here, so this is a bug worth naming.
             return Err(StatesError::new(
                 names::RUNTIME,
                 format!("The event '{id}' was already processed; its output is not kept"),
@@ -267,6 +289,30 @@ impl StageTasks {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Durable Tasks: the Task's effects stay in the engine's batch session, committed with the
+/// step that consumes its result. A fault of the platform under the Task (the store failed)
+/// is the engine's to retry, never the Task's error.
+impl SessionTasks for StageTasks {
+    fn run(
+        &self,
+        session: &mut Box<dyn StateSession>,
+        event_id: &str,
+        req: &TaskRequest,
+    ) -> Result<Result<Value, StatesError>, String> {
+        let result = self.with_worker(
+            &req.stage,
+            event_id,
+            &req.input,
+            (req.timeout_seconds, req.heartbeat_seconds),
+            |w, e| w.run_in(session, std::slice::from_ref(e)).remove(0),
+        );
+        match result {
+            Err(e) if sluice_model::names::is_platform_fault(&e.error) => Err(e.cause),
+            r => Ok(r),
+        }
+    }
 }
 
 impl TaskRunner for StageTasks {
