@@ -11,7 +11,7 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::Value;
 use sluice_model::records::{RecordTable, Scan};
-use sluice_model::state::{StateBackend, StateSession};
+use sluice_model::state::{LockScope, StateBackend, StateSession};
 use sluice_workflow::definition::Machine;
 use sluice_workflow::env::{Clock, NoObjects, Objects, SplitMix};
 use sluice_workflow::machine::{Env, Execution, HistoryEvent, Status};
@@ -42,6 +42,10 @@ pub struct Config {
     /// History events of one execution, at most (AWS: 25,000); past it the execution fails
     /// with [`HISTORY_LIMIT`].
     pub max_history: u64,
+    /// The state the executors' Tasks may touch (the union of their stages' grants): each
+    /// executor session locks only these, so stream triggers on other state never wait for a
+    /// workflow step. `None`: everything.
+    pub lock_scope: Option<LockScope>,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             passes: 256,
             max_open: 100_000,
             max_history: 25_000,
+            lock_scope: None,
         }
     }
 }
@@ -248,7 +253,13 @@ impl Inner {
                 }
                 After::Parked(w) => {
                     cache.remove(&id);
-                    sched.parked.entry(w).or_default().push(id);
+                    // Registered since the step looked: `register` may already have emptied
+                    // the parked list, so run it now rather than park it for good.
+                    if self.workflows.read().contains_key(&w) {
+                        sched.ready(id);
+                    } else {
+                        sched.parked.entry(w).or_default().push(id);
+                    }
                 }
                 other => {
                     if let Some(s) = stored {
@@ -283,6 +294,7 @@ impl Inner {
 
     fn executor(self: &Arc<Self>) {
         let mut session = self.backend.session();
+        session.set_lock_scope(self.config.lock_scope.clone());
         let mut faults = 0_u32;
         while let Some(ids) = self.next_batch() {
             let mut result = step::step_batch(self, &mut session, &ids, false);

@@ -5,6 +5,8 @@
 //!   a thread of its own: wasm and redb are blocking), which commits the batch in one redb transaction, and only
 //!   then acknowledges the messages. Retryable failures are NAKed with backoff; permanent ones
 //!   and exhausted retries go to a dead-letter subject and are terminated.
+//! - [`WorkflowTrigger`] binds a stream to a durable workflow instead: each message starts
+//!   one execution named after its event id, acknowledged once the start is committed.
 //! - [`OutboxRelay`] publishes what stages emitted (stored in the outbox by the commit) with
 //!   deterministic `Nats-Msg-Id`s, waits for JetStream's acks, then deletes the rows.
 //!
@@ -17,12 +19,14 @@ mod local_server;
 mod message;
 mod pattern;
 mod relay;
+mod start;
 mod trigger;
 
 pub use local_server::LocalNatsServer;
 pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;
+pub use start::{INVALID_INPUT, WorkflowTrigger, execution_name};
 pub use trigger::{PartitionKey, Trigger, TriggerConfig, TriggerError, TriggerStats};
 
 pub use sluice_model::names::{

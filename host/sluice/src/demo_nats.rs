@@ -72,7 +72,14 @@ pub(crate) fn run(
         .await?;
         let applied = Applied::from_files(decl, components)?;
         let stages = up::deploy(runtime, &applied)?;
-        let host = up::start(applied.decl, &stages, data_dir, &js)?;
+        let host = up::start(
+            applied.decl,
+            &stages,
+            &applied.components,
+            runtime,
+            data_dir,
+            &js,
+        )?;
         seed_inventory(&host.store)?;
         println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.triggers());
         let deadline = Instant::now() + Duration::from_secs(30);

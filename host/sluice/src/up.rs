@@ -1,5 +1,5 @@
-//! `sluice up`: the long-lived host. Deploys the stages and starts the triggers a declaration
-//! lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it finishes
+//! `sluice up`: the long-lived host. Deploys the stages, opens the durable workflow engine
+//! (when workflows are declared) and starts the triggers a declaration lists, over a data directory and a NATS server, until SIGTERM or Ctrl-C; then it finishes
 //! the batches in flight, commits and acknowledges them, and drains the outbox. The
 //! declaration comes from `--config` (and is then recorded in the data directory's
 //! [`registry`]) or, without it, from the registry: a restarted host resumes
@@ -13,8 +13,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use sluice_durable::{Config as EngineConfig, Engine, ExecutionType};
+use sluice_model::state::LockScope;
 use sluice_model::state::{SystemClock, TableDef};
-use sluice_nats::{OutboxRelay, Trigger, TriggerConfig};
+use sluice_nats::{OutboxRelay, Trigger, TriggerConfig, WorkflowTrigger};
+use sluice_workflow::run::WallClock;
+
+use crate::workflow::tasks::StageTasks;
 use sluice_runtime::{Runtime, Stage, StageConfig};
 use sluice_store::{Store, StoreConfig};
 
@@ -29,7 +34,10 @@ pub(crate) struct Declaration {
     /// Tables and their secondary indexes.
     #[serde(default)]
     pub tables: Vec<TableDef>,
-    /// Streams bound to stages.
+    /// Durable workflows (Amazon States Language), run by the durable engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workflows: Vec<WorkflowDecl>,
+    /// Streams bound to stages or workflows.
     pub triggers: Vec<TriggerDecl>,
     /// Dedupe retention in seconds (default: 7 days).
     #[serde(default = "default_retention")]
@@ -51,18 +59,38 @@ pub(crate) struct StageDecl {
     pub config: StageConfig,
 }
 
-/// One trigger: the stage it runs and the trigger settings.
+/// One workflow: its name, its definition (a file, relative to the declaration's folder, or
+/// the definition itself) and its type.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorkflowDecl {
+    pub name: String,
+    /// A path (string) or the ASL definition (object); a path is read when the declaration
+    /// is, and the registry keeps the definition itself.
+    pub definition: serde_json::Value,
+    /// STANDARD (default) or EXPRESS.
+    #[serde(default, rename = "type")]
+    pub kind: ExecutionType,
+}
+
+/// One trigger: the stage or the workflow it runs, and the trigger settings.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TriggerDecl {
-    pub stage: String,
+    /// The stage each message runs through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The workflow each message starts an execution of (named after its event id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
     #[serde(flatten)]
     pub trigger: TriggerConfig,
 }
 
-/// A running host: the store, the relay and one task per trigger.
+/// A running host: the store, the relay, the workflow engine and one task per trigger.
 pub(crate) struct Host {
     pub store: Store,
     relay: OutboxRelay,
+    engine: Option<Arc<Engine>>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<(
         String,
@@ -95,6 +123,8 @@ pub(crate) fn deploy(runtime: &Runtime, applied: &Applied) -> anyhow::Result<Sta
 pub(crate) fn start(
     decl: Declaration,
     stages: &Stages,
+    components: &HashMap<String, Vec<u8>>,
+    runtime: &Runtime,
     data_dir: &Path,
     js: &async_nats::jetstream::Context,
 ) -> anyhow::Result<Host> {
@@ -110,22 +140,99 @@ pub(crate) fn start(
     store.spawn_sweeper(Duration::from_secs(60));
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let engine = if decl.workflows.is_empty() {
+        None
+    } else {
+        Some(start_engine(
+            &decl, stages, components, runtime, &store, &relay,
+        )?)
+    };
     let mut tasks = Vec::new();
     for t in decl.triggers {
-        let stage = stages
-            .get(&t.stage)
-            .with_context(|| format!("trigger {} names unknown stage {}", t.trigger.name, t.stage))?
-            .clone();
         let name = t.trigger.name.clone();
-        let trigger = Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
-        tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
+        match (t.stage, t.workflow) {
+            (Some(stage), None) => {
+                let stage = stages
+                    .get(&stage)
+                    .with_context(|| format!("trigger {name} names unknown stage {stage}"))?
+                    .clone();
+                let trigger =
+                    Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
+                tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
+            }
+            (None, Some(workflow)) => {
+                let engine = engine
+                    .as_ref()
+                    .filter(|_| decl.workflows.iter().any(|w| w.name == workflow))
+                    .with_context(|| format!("trigger {name} names unknown workflow {workflow}"))?;
+                let trigger =
+                    WorkflowTrigger::new(js.clone(), t.trigger, &workflow, engine.clone());
+                tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
+            }
+            _ => anyhow::bail!("trigger {name} must name exactly one of `stage` and `workflow`"),
+        }
     }
     Ok(Host {
         store,
         relay,
+        engine,
         stop,
         tasks,
     })
+}
+
+/// The durable workflow engine over the host's store, its Tasks on the deployed stages, every
+/// declared workflow registered (so the executions a crash left open resume), and the outbox
+/// drained whenever an execution's end staged a message.
+fn start_engine(
+    decl: &Declaration,
+    stages: &Stages,
+    components: &HashMap<String, Vec<u8>>,
+    runtime: &Runtime,
+    store: &Store,
+    relay: &OutboxRelay,
+) -> anyhow::Result<Arc<Engine>> {
+    let tasks = StageTasks::from_deployed(runtime, stages, components, decl.tables.clone());
+    let mut scope = LockScope::default();
+    for s in &decl.stages {
+        scope
+            .buckets
+            .extend(s.config.grants.kv_buckets.iter().cloned());
+        scope
+            .tables
+            .extend(s.config.grants.tables.iter().map(|t| t.name.clone()));
+    }
+    scope.buckets.sort();
+    scope.buckets.dedup();
+    scope.tables.sort();
+    scope.tables.dedup();
+    let engine = Engine::open(
+        Arc::new(store.clone()),
+        Arc::new(tasks),
+        Arc::new(WallClock),
+        EngineConfig {
+            lock_scope: Some(scope),
+            ..EngineConfig::default()
+        },
+    )?;
+    for w in &decl.workflows {
+        let machine = sluice_workflow::definition::parse(&w.definition)
+            .map_err(|e| anyhow::anyhow!("workflow {}: {e}", w.name))?;
+        engine.register(&w.name, machine, w.kind)?;
+    }
+    let kick = Arc::new(tokio::sync::Notify::new());
+    let k = kick.clone();
+    engine.on_close(Arc::new(move || k.notify_one()));
+    let relay = relay.clone();
+    tokio::spawn(async move {
+        loop {
+            kick.notified().await;
+            if let Err(e) = relay.drain().await {
+                tracing::warn!("draining the outbox after a workflow ended: {e}; later");
+            }
+        }
+    });
+    Ok(Arc::new(engine))
 }
 
 impl Host {
@@ -147,6 +254,10 @@ impl Host {
                 }
             }
         }
+        if let Some(engine) = self.engine {
+            // The executors finish their batches (open executions stay in the store).
+            tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+        }
         let drained = self.relay.drain().await.map_err(anyhow::Error::msg)?;
         eprintln!("outbox drained ({drained} published at shutdown)");
         Ok(clean)
@@ -162,9 +273,19 @@ impl Host {
 pub(crate) fn read_declaration(file: &Path, components: Option<&Path>) -> anyhow::Result<Applied> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let decl: Declaration = serde_json::from_str(&text)
+    let mut decl: Declaration = serde_json::from_str(&text)
         .with_context(|| format!("parsing the declaration {}", file.display()))?;
-    let base = components.unwrap_or_else(|| file.parent().unwrap_or(Path::new(".")));
+    let folder = file.parent().unwrap_or(Path::new("."));
+    for w in &mut decl.workflows {
+        if let serde_json::Value::String(path) = &w.definition {
+            let path = folder.join(path);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("workflow {}: reading {}", w.name, path.display()))?;
+            w.definition = serde_json::from_str(&text)
+                .with_context(|| format!("workflow {}: parsing {}", w.name, path.display()))?;
+        }
+    }
+    let base = components.unwrap_or(folder);
     Applied::from_files(decl, base)
 }
 
@@ -203,7 +324,14 @@ pub(crate) fn run(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client);
-        let host = start(applied.decl, &stages, data_dir, &js)?;
+        let host = start(
+            applied.decl,
+            &stages,
+            &applied.components,
+            runtime,
+            data_dir,
+            &js,
+        )?;
         eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -202,3 +202,92 @@ fn up_without_a_declaration_or_a_registry_says_what_to_do() {
         "{stderr}"
     );
 }
+
+/// `sluice up` with `pipelines/orders-workflow.json`: each order on `wf.orders.new` starts one
+/// durable execution of `workflows/order-pipeline.asl.json` on the real stages; a good order's
+/// output goes to the trigger's output subject and its notification out through the outbox,
+/// a rejected one to the dead letters with its error. A host killed with SIGKILL while orders
+/// flow resumes every execution from the store, and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_the_order_workflow_behind_one_trigger_and_survives_sigkill() {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    create_stream(&js, "NOTIFY", "notifications.>").await;
+    create_stream(&js, "WF_RESULTS", "wf.results.>").await;
+    let dir = tempfile::tempdir().unwrap();
+    let declaration =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/orders-workflow.json");
+    let built = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    let config = [
+        "--config".as_ref(),
+        declaration.as_os_str(),
+        "--components".as_ref(),
+        built.as_os_str(),
+    ];
+    let host = Host::start(dir.path(), &nats.url, &config);
+    wait_for_stream(&js, "ORDERS_WF").await;
+    let publish = |range: std::ops::Range<usize>| {
+        let js = js.clone();
+        async move {
+            for i in range {
+                let mut o = order(&format!("o-{i}"), "u-1");
+                if i % 7 == 0 {
+                    o["items"] = serde_json::json!([]);
+                }
+                publish_with_id(
+                    &js,
+                    "wf.orders.new",
+                    &format!("order-{i}"),
+                    serde_json::to_vec(&o).unwrap(),
+                )
+                .await;
+            }
+        }
+    };
+    let settled = |valid: u64, invalid: u64| {
+        let js = js.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while messages_in(&js, "WF_RESULTS").await < valid
+                || messages_in(&js, "NOTIFY").await < valid
+                || messages_in(&js, "SLUICE_DLQ").await < invalid
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the workflows did not finish: results {}, notifications {}, dead letters {}",
+                    messages_in(&js, "WF_RESULTS").await,
+                    messages_in(&js, "NOTIFY").await,
+                    messages_in(&js, "SLUICE_DLQ").await
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    publish(0..20).await;
+    settled(17, 3).await;
+    // The output of a good order is the workflow's output.
+    let done = last_message(&js, "WF_RESULTS").await;
+    assert_eq!(done["notified"], serde_json::json!(true), "{done}");
+
+    // SIGKILL while a burst is in flight, then restart from the registry alone.
+    publish(20..60).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(host);
+    let host = Host::start(dir.path(), &nats.url, &[]);
+    publish(60..80).await;
+    // 80 orders; 0, 7, ..., 77 are invalid: 12 rejected, 68 good.
+    settled(68, 12).await;
+    host.stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(messages_in(&js, "WF_RESULTS").await, 68);
+    assert_eq!(messages_in(&js, "NOTIFY").await, 68);
+    assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 12);
+}
+
+/// The data of the newest message of `stream`, as JSON.
+async fn last_message(js: &jetstream::Context, stream: &str) -> serde_json::Value {
+    let mut s = js.get_stream(stream).await.unwrap();
+    let last = s.info().await.unwrap().state.last_sequence;
+    let m = s.get_raw_message(last).await.unwrap();
+    serde_json::from_slice(&m.payload).unwrap()
+}

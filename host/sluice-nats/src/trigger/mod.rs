@@ -134,89 +134,7 @@ impl Trigger {
 
     /// Create the stream and the durable consumer when missing; refuse conflicting ones.
     async fn consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, TriggerError> {
-        let c = &self.config;
-        let conflict = |problem: String| TriggerError::Conflict {
-            trigger: c.name.clone(),
-            problem,
-        };
-        let mut stream = self
-            .js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: c.stream.clone(),
-                subjects: c.stream_subjects.clone(),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| self.nats(e))?;
-        let info = stream.info().await.map_err(|e| self.nats(e))?;
-        if !c.stream_subjects.is_empty() && info.config.subjects != c.stream_subjects {
-            return Err(conflict(format!(
-                "stream {} exists with subjects {:?}, not {:?}",
-                c.stream, info.config.subjects, c.stream_subjects
-            )));
-        }
-        if c.dead_letter_subject.is_none() {
-            self.js
-                .get_or_create_stream(jetstream::stream::Config {
-                    name: DLQ_STREAM.to_owned(),
-                    subjects: vec!["sluice.dlq.>".to_owned()],
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| self.nats(e))?;
-        }
-        let wanted = pull::Config {
-            durable_name: Some(c.name.clone()),
-            filter_subject: c.filter_subject.clone(),
-            ack_policy: AckPolicy::Explicit,
-            // Sluice decides when retries are exhausted (to dead-letter first), so the
-            // server itself never gives up on a message.
-            max_deliver: -1,
-            ack_wait: Duration::from_millis(c.ack_wait_ms),
-            // Unacknowledged at once: a batch collecting, the batches queued for and
-            // running on the partitions, one committing, one settling, and the prefetch.
-            // Past this bound the server stops delivering, which is what bounds the
-            // partitions' queues.
-            max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
-                .unwrap_or(i64::MAX)
-                .max(1000),
-            ..Default::default()
-        };
-        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
-            .get_or_create_consumer(&c.name, wanted.clone())
-            .await
-            .map_err(|e| self.nats(e))?;
-        let existing = &consumer.cached_info().config;
-        if existing.filter_subject != c.filter_subject {
-            return Err(conflict(format!(
-                "consumer {} exists with filter {:?}, not {:?}",
-                c.name, existing.filter_subject, c.filter_subject
-            )));
-        }
-        // JetStream cannot change a consumer's ack policy, and a trigger needs explicit acks.
-        if existing.ack_policy != wanted.ack_policy {
-            return Err(conflict(format!(
-                "consumer {} exists with ack policy {:?}, not explicit",
-                c.name, existing.ack_policy
-            )));
-        }
-        // The rest of the definition follows the declaration: an ack wait changed there, or
-        // a consumer made by an older Sluice, is brought up to date (JetStream allows these
-        // edits on a durable consumer; its position is kept).
-        if existing.max_deliver != wanted.max_deliver
-            || existing.ack_wait != wanted.ack_wait
-            || existing.max_ack_pending != wanted.max_ack_pending
-        {
-            tracing::info!(
-                "trigger {}: updating its consumer to the declared settings",
-                c.name
-            );
-            consumer = stream
-                .update_consumer(wanted)
-                .await
-                .map_err(|e| self.nats(e))?;
-        }
-        Ok(consumer)
+        ensure_consumer(&self.js, &self.config).await
     }
 
     /// Consume until `shutdown` becomes true; the batches already handed to the partitions
@@ -709,4 +627,96 @@ fn sanitize(s: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(1024)
         .collect()
+}
+
+/// Create `c`'s stream and durable consumer when missing; refuse conflicting ones. Shared by
+/// the stage triggers and the workflow triggers.
+pub(crate) async fn ensure_consumer(
+    js: &Context,
+    c: &TriggerConfig,
+) -> Result<jetstream::consumer::Consumer<pull::Config>, TriggerError> {
+    let nats = |e: Box<dyn std::error::Error + Send + Sync>| TriggerError::Nats {
+        trigger: c.name.clone(),
+        source: e,
+    };
+    let conflict = |problem: String| TriggerError::Conflict {
+        trigger: c.name.clone(),
+        problem,
+    };
+    let mut stream = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: c.stream.clone(),
+            subjects: c.stream_subjects.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(Box::new(e)))?;
+    let info = stream.info().await.map_err(|e| nats(Box::new(e)))?;
+    if !c.stream_subjects.is_empty() && info.config.subjects != c.stream_subjects {
+        return Err(conflict(format!(
+            "stream {} exists with subjects {:?}, not {:?}",
+            c.stream, info.config.subjects, c.stream_subjects
+        )));
+    }
+    if c.dead_letter_subject.is_none() {
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: DLQ_STREAM.to_owned(),
+            subjects: vec!["sluice.dlq.>".to_owned()],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats(Box::new(e)))?;
+    }
+    let wanted = pull::Config {
+        durable_name: Some(c.name.clone()),
+        filter_subject: c.filter_subject.clone(),
+        ack_policy: AckPolicy::Explicit,
+        // Sluice decides when retries are exhausted (to dead-letter first), so the
+        // server itself never gives up on a message.
+        max_deliver: -1,
+        ack_wait: Duration::from_millis(c.ack_wait_ms),
+        // Unacknowledged at once: a batch collecting, the batches queued for and
+        // running on the partitions, one committing, one settling, and the prefetch.
+        // Past this bound the server stops delivering, which is what bounds the
+        // partitions' queues.
+        max_ack_pending: i64::try_from(c.batch_size.saturating_mul(8))
+            .unwrap_or(i64::MAX)
+            .max(1000),
+        ..Default::default()
+    };
+    let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+        .get_or_create_consumer(&c.name, wanted.clone())
+        .await
+        .map_err(|e| nats(Box::new(e)))?;
+    let existing = &consumer.cached_info().config;
+    if existing.filter_subject != c.filter_subject {
+        return Err(conflict(format!(
+            "consumer {} exists with filter {:?}, not {:?}",
+            c.name, existing.filter_subject, c.filter_subject
+        )));
+    }
+    // JetStream cannot change a consumer's ack policy, and a trigger needs explicit acks.
+    if existing.ack_policy != wanted.ack_policy {
+        return Err(conflict(format!(
+            "consumer {} exists with ack policy {:?}, not explicit",
+            c.name, existing.ack_policy
+        )));
+    }
+    // The rest of the definition follows the declaration: an ack wait changed there, or
+    // a consumer made by an older Sluice, is brought up to date (JetStream allows these
+    // edits on a durable consumer; its position is kept).
+    if existing.max_deliver != wanted.max_deliver
+        || existing.ack_wait != wanted.ack_wait
+        || existing.max_ack_pending != wanted.max_ack_pending
+    {
+        tracing::info!(
+            "trigger {}: updating its consumer to the declared settings",
+            c.name
+        );
+        consumer = stream
+            .update_consumer(wanted)
+            .await
+            .map_err(|e| nats(Box::new(e)))?;
+    }
+    Ok(consumer)
 }

@@ -9,7 +9,7 @@
 mod conformance;
 mod history;
 mod objects;
-mod tasks;
+pub(crate) mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -113,6 +113,31 @@ impl StageTasks {
         Ok(Self::new(runtime, stages, decl.tables))
     }
 
+    /// The stages `sluice up` deployed (`components`: their bytes, by stage name, for
+    /// redeploying one under a Task's shorter timeout).
+    pub(crate) fn from_deployed(
+        runtime: &Runtime,
+        stages: &crate::up::Stages,
+        components: &HashMap<String, Vec<u8>>,
+        tables: Vec<TableDef>,
+    ) -> Self {
+        let mut tasks = Self::new(runtime, Vec::new(), tables);
+        for (name, stage) in stages {
+            let entry = Entry {
+                name: name.clone(),
+                path: PathBuf::from(name),
+                config: stage.config().clone(),
+                stage: OnceLock::from(Ok(stage.clone())),
+                bytes: OnceLock::new(),
+            };
+            if let Some(b) = components.get(name) {
+                let _ = entry.bytes.set(Ok(Arc::new(b.clone())));
+            }
+            tasks.entries.insert(key(name), entry);
+        }
+        tasks
+    }
+
     fn new(
         runtime: &Runtime,
         stages: Vec<(String, PathBuf, StageConfig)>,
