@@ -223,6 +223,8 @@ fn start_engine(
     let kick = Arc::new(tokio::sync::Notify::new());
     let k = kick.clone();
     engine.on_close(Arc::new(move || k.notify_one()));
+    // Whatever a crash left in the outbox goes out at once, not at the next execution's end.
+    kick.notify_one();
     let relay = relay.clone();
     tokio::spawn(async move {
         loop {
