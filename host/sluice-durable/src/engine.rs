@@ -46,6 +46,9 @@ pub struct Config {
     /// executor session locks only these, so stream triggers on other state never wait for a
     /// workflow step. `None`: everything.
     pub lock_scope: Option<LockScope>,
+    /// How long a closed execution is kept (AWS: 90 days); `None`: for ever. See
+    /// [`Engine::sweep`], which the engine runs every minute.
+    pub retention: Option<Duration>,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             max_open: 100_000,
             max_history: 25_000,
             lock_scope: None,
+            retention: Some(Duration::from_secs(90 * 24 * 3600)),
         }
     }
 }
@@ -131,7 +135,7 @@ impl Sched {
 
 /// What the executor threads share.
 pub(crate) struct Inner {
-    backend: Arc<dyn StateBackend>,
+    pub(crate) backend: Arc<dyn StateBackend>,
     pub(crate) tasks: Arc<dyn SessionTasks>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) random: SplitMix,
@@ -144,7 +148,7 @@ pub(crate) struct Inner {
     cache: Mutex<HashMap<String, Stored>>,
     /// Starts are serialized: a name is checked and created under it.
     starting: Mutex<()>,
-    stopping: AtomicBool,
+    pub(crate) stopping: AtomicBool,
     /// See [`Engine::on_close`].
     on_close: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
@@ -414,6 +418,24 @@ impl Engine {
                 .map_err(|e| EngineError::Store(format!("starting an executor thread: {e}")))?;
             engine.threads.lock().push(t);
         }
+        let inner = engine.inner.clone();
+        let sweeper = std::thread::Builder::new()
+            .name("sluice-execution-sweeper".into())
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !inner.stopping.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if last.elapsed() >= crate::retention::EVERY {
+                        last = std::time::Instant::now();
+                        if let Err(e) = crate::retention::sweep(&inner, crate::retention::PER_SWEEP)
+                        {
+                            tracing::warn!("sweeping closed executions: {e}; next time");
+                        }
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Store(format!("starting the sweeper thread: {e}")))?;
+        engine.threads.lock().push(sweeper);
         Ok(engine)
     }
 
@@ -665,6 +687,10 @@ impl Engine {
                 return Err(EngineError::Stopping);
             }
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// Executions open now.

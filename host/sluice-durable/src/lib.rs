@@ -28,11 +28,12 @@ mod engine;
 mod error;
 pub mod keys;
 mod record;
+mod retention;
 mod step;
 mod tasks;
 
 pub use engine::{Config, Engine, HISTORY_LIMIT, HistoryPage, Listed, Start, Started};
 pub use error::EngineError;
 pub use record::{Completion, Description, ExecutionType};
-pub use step::STATUS_HEADER;
+pub use step::{STATUS_HEADER, TASK_ALREADY_COMMITTED};
 pub use tasks::SessionTasks;

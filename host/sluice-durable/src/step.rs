@@ -30,6 +30,9 @@ pub(crate) enum After {
     Idle,
 }
 
+/// The error of a Task whose event an earlier execution of the same name committed.
+pub const TASK_ALREADY_COMMITTED: &str = "Sluice.TaskAlreadyCommitted";
+
 /// A Task's result as the engine stores it.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct TaskResult(Result<Value, StatesError>);
@@ -98,7 +101,20 @@ pub(crate) fn step_batch(
             for req in requests {
                 let event = keys::task_event(&workflow, &req.id);
                 let stored_result = if look {
-                    session.get_record(RecordTable::TaskResults, &event)?
+                    match session.get_record(RecordTable::TaskResults, &event)? {
+                        Some(r) => Some(r),
+                        // Committed, yet its result is gone: an earlier execution of this
+                        // name ran it and was swept while the store still keeps its dedupe
+                        // record. Running it would only meet that record again.
+                        None if session.recorded(&event)?.is_some() => Some(
+                            serde_json::to_vec(&TaskResult(Err(StatesError::new(
+                                TASK_ALREADY_COMMITTED,
+                                format!("The Task event '{event}' was committed by an earlier execution of this name, whose results were swept: start it under a new name, or keep executions at least as long as the store keeps dedupe records"),
+                            ))))
+                            .expect("a result serializes"),
+                        ),
+                        None => None,
+                    }
                 } else {
                     None
                 };

@@ -573,3 +573,98 @@ fn start_many_commits_once_and_completions_reach_the_outbox_exactly_once() {
     assert_eq!(h[sluice_durable::STATUS_HEADER], "FAILED");
     assert_eq!(h["Sluice-Original-Subject"], "orders.new");
 }
+
+#[test]
+fn closed_executions_are_swept_after_their_retention_and_their_names_free_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir.path().join("s.redb"));
+    let clock = Arc::new(Manual(AtomicI64::new(T0)));
+    let stages = Arc::new(Stages::default());
+    let config = Config {
+        retention: Some(Duration::from_secs(3600)),
+        ..Config::default()
+    };
+    let e = engine(&store, &stages, &clock, config);
+    let def = |v: Value| parse(&v).unwrap();
+    e.register(
+        "quick",
+        def(json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "count", "End": true}}})),
+        ExecutionType::Standard,
+    )
+    .unwrap();
+    e.register(
+        "pass",
+        def(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}})),
+        ExecutionType::Standard,
+    )
+    .unwrap();
+    e.register(
+        "long",
+        def(json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 864_000, "End": true}}})),
+        ExecutionType::Standard,
+    )
+    .unwrap();
+    let done = e.start("quick", "a", json!({})).unwrap();
+    assert_eq!(ended(&e, &done.id).status, Status::Succeeded);
+    let p = e.start("pass", "p", json!({})).unwrap();
+    assert_eq!(ended(&e, &p.id).status, Status::Succeeded);
+    let running = e.start("long", "r", json!({})).unwrap();
+    // Not yet past their retention.
+    clock.0.fetch_add(1_800_000, Ordering::SeqCst);
+    assert_eq!(e.sweep(100).unwrap(), 0);
+    assert!(e.describe(&done.id).is_ok());
+    // Past it: the closed executions, their history and Task results go; the running one
+    // stays.
+    clock.0.fetch_add(1_900_000, Ordering::SeqCst);
+    assert_eq!(e.sweep(100).unwrap(), 2);
+    assert!(matches!(
+        e.describe(&done.id),
+        Err(EngineError::ExecutionDoesNotExist(_))
+    ));
+    assert!(matches!(
+        e.history(&done.id, false, 10, None),
+        Err(EngineError::ExecutionDoesNotExist(_))
+    ));
+    let mut s = store.open_session();
+    let left = s
+        .scan_records(
+            sluice_model::records::RecordTable::TaskResults,
+            &sluice_model::records::Scan {
+                prefix: "quick/",
+                after: None,
+                limit: 10,
+                reverse: false,
+            },
+        )
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        e.list("quick", Status::Succeeded, 10, None)
+            .unwrap()
+            .executions
+            .is_empty()
+    );
+    assert_eq!(e.describe(&running.id).unwrap().status, Status::Running);
+    // The name is free again.
+    assert!(
+        e.start("pass", "p", json!({"again": true}))
+            .unwrap()
+            .created
+    );
+    assert_eq!(ended(&e, &p.id).output, Some(json!({"again": true})));
+    // A Task of a reused name whose predecessor's dedupe record the store still keeps (its
+    // dedupe retention is longer than the engine's here) is not run again: the execution
+    // fails, saying why, rather than retry for ever.
+    assert!(
+        e.start("quick", "a", json!({"again": true}))
+            .unwrap()
+            .created
+    );
+    let d = ended(&e, &done.id);
+    assert_eq!(d.status, Status::Failed);
+    assert_eq!(
+        d.error.unwrap().error,
+        sluice_durable::TASK_ALREADY_COMMITTED
+    );
+    assert_eq!(counter(&store), 1, "the Task ran once");
+}

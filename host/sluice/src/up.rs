@@ -212,6 +212,12 @@ fn start_engine(
         Arc::new(WallClock),
         EngineConfig {
             lock_scope: Some(scope),
+            // Closed executions are kept 90 days (as AWS keeps them), and never less than the
+            // store keeps dedupe records: a name reused after its execution was swept must not
+            // meet its predecessor's Task records.
+            retention: Some(Duration::from_secs(
+                (90 * 24 * 3600).max(decl.dedupe_retention_secs),
+            )),
             ..EngineConfig::default()
         },
     )?;
