@@ -1,7 +1,9 @@
 //! `sluice demo --nats`: the order pipeline as it really runs. Starts a nats-server (JetStream,
 //! loopback, ephemeral port, temporary store), runs the host with the seven stages of
 //! `pipelines/orders.json` chained through subjects, publishes the sample orders, prints what
-//! came out (notifications and dead letters), then shuts the host down cleanly.
+//! came out (notifications and dead letters), then shuts the host down cleanly; then the same
+//! orders as durable workflow executions (`pipelines/orders-workflow.json`) on a second host,
+//! and what each execution ended with.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,6 +21,9 @@ use crate::registry::Applied;
 use crate::up::{self, Declaration};
 
 const DECLARATION: &str = include_str!("../../../pipelines/orders.json");
+/// The same stages as one durable workflow behind one trigger.
+const WORKFLOW_DECLARATION: &str = include_str!("../../../pipelines/orders-workflow.json");
+const ORDER_WORKFLOW: &str = include_str!("../../../workflows/order-pipeline.asl.json");
 
 async fn count(js: &jetstream::Context, stream: &str) -> u64 {
     match js.get_stream(stream).await {
@@ -142,6 +147,93 @@ pub(crate) fn run(
             println!("orders of {user} (table index by-user): {ids:?}");
         }
         s.rollback();
+        drop(s);
+        let clean = clean && workflow_phase(runtime, components, data_dir, &js).await?;
         Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
     })
+}
+
+/// The same sample orders as durable executions of `workflows/order-pipeline.asl.json`,
+/// one per order, started by one trigger (`pipelines/orders-workflow.json`) on a host of its
+/// own; what each execution ended with, as the engine describes it.
+async fn workflow_phase(
+    runtime: &Runtime,
+    components: &Path,
+    data_dir: &Path,
+    js: &jetstream::Context,
+) -> anyhow::Result<bool> {
+    println!("\nthe same orders as durable workflow executions (pipelines/orders-workflow.json):");
+    let mut decl: Declaration =
+        serde_json::from_str(WORKFLOW_DECLARATION).context("the built-in workflow declaration")?;
+    decl.workflows[0].definition =
+        serde_json::from_str(ORDER_WORKFLOW).context("the built-in order workflow")?;
+    let applied = Applied::from_files(decl, components)?;
+    let stages = up::deploy(runtime, &applied)?;
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: "WF_RESULTS".into(),
+        subjects: vec!["wf.results.>".into()],
+        ..Default::default()
+    })
+    .await?;
+    let host = up::start(
+        applied.decl,
+        &stages,
+        &applied.components,
+        runtime,
+        &data_dir.join("workflow"),
+        js,
+    )?;
+    seed_inventory(&host.store)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while js.get_stream("ORDERS_WF").await.is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the trigger did not create the ORDERS_WF stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let orders = sample_orders();
+    let dead_before = count(js, "SLUICE_DLQ").await;
+    let started = Instant::now();
+    for (i, o) in orders.iter().enumerate() {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("demo-wf-{i}").as_str());
+        js.publish_with_headers("wf.orders.new", h, serde_json::to_vec(o)?.into())
+            .await?
+            .await?;
+    }
+    let total = orders.len() as u64;
+    while count(js, "WF_RESULTS").await + count(js, "SLUICE_DLQ").await - dead_before < total {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the workflows did not finish in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let engine = host
+        .engine()
+        .context("the host runs a workflow engine")?
+        .clone();
+    for i in 0..orders.len() {
+        let id = format!("orders/demo-wf-{i}");
+        let d = engine.describe(&id)?;
+        let order = d.input["orderId"].as_str().unwrap_or("?").to_owned();
+        let events = engine.history(&id, false, 1000, None)?.events.len();
+        let how = match (&d.output, &d.error) {
+            (Some(out), _) => format!("notified {}", out["subject"].as_str().unwrap_or("?")),
+            (None, Some(e)) => e.error.clone(),
+            (None, None) => String::new(),
+        };
+        println!(
+            "{order:<8} workflow {:?}: {how} ({events} history events)",
+            d.status
+        );
+    }
+    println!(
+        "{} executions in {:.0} ms (o-1007 waits out its Retry backoff, 1 s then 2 s), every step committed with its Tasks' effects",
+        orders.len(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    host.shutdown().await
 }

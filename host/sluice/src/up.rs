@@ -274,6 +274,11 @@ impl Host {
     pub(crate) fn triggers(&self) -> usize {
         self.tasks.len()
     }
+
+    /// The durable workflow engine, when the declaration has workflows.
+    pub(crate) fn engine(&self) -> Option<&Arc<Engine>> {
+        self.engine.as_ref()
+    }
 }
 
 /// Read the declaration `file` (components relative to `components`, default the file's

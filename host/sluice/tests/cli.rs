@@ -226,6 +226,11 @@ fn demo_over_nats_notifies_or_dead_letters_every_order() {
         "o-1007   dead letter from orders.priced: Payment.Unavailable: payment provider for method flaky is unavailable (after 3 deliveries)",
         "stats: 4 orders, revenue $1166.35; GPU-1 stock left 1",
         r#"orders of u-alice (table index by-user): ["o-1001", "o-1003"]"#,
+        // The same orders as durable workflow executions.
+        "o-1001   workflow Succeeded: notified notifications.order",
+        "o-1004   workflow Failed: Order.Invalid",
+        "o-1006   workflow Failed: Inventory.OutOfStock",
+        "o-1007   workflow Failed: Payment.Unavailable",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
