@@ -1,0 +1,172 @@
+//! The order pipeline through `sluice up` on a real nats-server, two ways in the same run:
+//! the seven stages chained through subjects (`pipelines/orders.json`: seven triggers, each
+//! its own consumer, commit and ack per batch), and the same stages as one durable workflow
+//! behind one trigger (`pipelines/orders-workflow.json`: one execution per order, every step
+//! committed with its Tasks' effects). Each round publishes N good orders to a fresh host and
+//! server and times them until the last notification is out.
+//!
+//! Run: `cargo bench -p sluice --bench pipelines -- [--orders N] [--rounds R]`.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use sluice_test_artifacts as guests;
+use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn start_host(declaration: &Path, dir: &Path, nats: &str) -> KillOnDrop {
+    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
+    let mut host = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .arg("up")
+            .arg("--config")
+            .arg(declaration)
+            .arg("--components")
+            .arg(components)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--nats", nats])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = host.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("sluice is up") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(300))
+        .expect("host came up");
+    host
+}
+
+/// Seconds for `n` orders through the declaration `file`, published to `subject`.
+async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> f64 {
+    let nats = NatsServer::start();
+    let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
+    create_stream(&js, "NOTIFY", "notifications.>").await;
+    create_stream(&js, "WF_RESULTS", "wf.results.>").await;
+    let dir = tempfile::tempdir().unwrap();
+    // One artifact cache for every round, so no round pays for compiling.
+    std::os::unix::fs::symlink(cache, dir.path().join("cache")).unwrap();
+    let declaration: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(file);
+    let mut host = start_host(&declaration, dir.path(), &nats.url);
+    let stream = if subject.starts_with("wf.") {
+        "ORDERS_WF"
+    } else {
+        "ORDERS"
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while js.get_stream(stream).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the trigger did not create {stream}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let mut acks = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("bench-{i}").as_str());
+        let body = serde_json::to_vec(&order(&format!("o-{i}"), &format!("u-{}", i % 10))).unwrap();
+        acks.push(
+            js.publish_with_headers(subject.to_owned(), h, body.into())
+                .await
+                .unwrap(),
+        );
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while messages_in(&js, "NOTIFY").await < n as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "{file}: the orders did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    host.kill().unwrap();
+    host.wait().unwrap();
+    secs
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let n = arg("--orders", 2000);
+    let rounds = arg("--rounds", 3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut chained = Vec::new();
+    let mut workflow = Vec::new();
+    rt.block_on(async {
+        // A first, untimed round compiles the stages into the shared cache.
+        round("pipelines/orders.json", "orders.new", 10, cache.path()).await;
+        for _ in 0..rounds {
+            chained.push(round("pipelines/orders.json", "orders.new", n, cache.path()).await);
+            workflow.push(
+                round(
+                    "pipelines/orders-workflow.json",
+                    "wf.orders.new",
+                    n,
+                    cache.path(),
+                )
+                .await,
+            );
+        }
+    });
+    let (c, w) = (median(chained), median(workflow));
+    println!(
+        "{n} good orders per round, published at once; median of {rounds} rounds, alternating"
+    );
+    println!(
+        "{:<66} {:>9} {:>10} {:>7}",
+        "case", "seconds", "orders/s", "ratio"
+    );
+    println!(
+        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
+        "baseline: 7 stages chained through subjects (pipelines/orders.json)",
+        c,
+        n as f64 / c,
+        1.0
+    );
+    println!(
+        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
+        "one durable workflow per order (pipelines/orders-workflow.json)",
+        w,
+        n as f64 / w,
+        c / w
+    );
+}
