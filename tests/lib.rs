@@ -361,3 +361,33 @@ pub async fn stored_orders(store: &sluice_store::Store) -> usize {
     .await
     .expect("the query task")
 }
+
+/// Start `sluice` (the binary at `bin`) with `args` (e.g. `--cache-dir D up --config F ...`)
+/// and wait, at most two minutes, until it says `sluice is up`; its stderr is read on a
+/// thread of its own so the host never blocks on it.
+pub fn start_sluice_up(bin: &std::path::Path, args: &[&std::ffi::OsStr]) -> KillOnDrop {
+    use std::io::BufRead;
+    let mut host = KillOnDrop(
+        std::process::Command::new(bin)
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("starting sluice"),
+    );
+    let stderr = host.0.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("sluice is up") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("host came up");
+    host
+}

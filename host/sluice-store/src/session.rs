@@ -74,11 +74,12 @@ use sluice_model::state::{
 };
 
 mod query;
+mod records;
 
 use crate::codec;
 use crate::commit::{self, Pending};
 use crate::locks::{self, Held};
-use crate::schema::{DEDUPE, FAILURES, ITEMS, KV, record_table};
+use crate::schema::{DEDUPE, FAILURES, ITEMS, KV};
 use crate::store::Inner;
 
 pub(crate) type ItemKey = (String, String, String);
@@ -215,52 +216,6 @@ fn decode_found(found: Option<Vec<u8>>, event_id: &str) -> Result<Option<Recorde
 /// go: `s` followed by NUL sorts after `s` and before any longer string starting with `s`
 /// plus a non-NUL character, which is all a tuple-key upper bound needs (strings never
 /// contain NUL in practice; one that does is still found by the exact filter).
-/// Up to `limit` rows of `scan`'s range from a committed table, in the scan's order.
-fn scan_table(
-    t: &ReadOnlyTable<&'static str, &'static [u8]>,
-    scan: &Scan<'_>,
-    limit: usize,
-) -> Result<Vec<Row>, StoreError> {
-    let prefix_end = prefix_successor(scan.prefix);
-    let lower = match scan.after {
-        Some(a) if !scan.reverse => Bound::Excluded(a),
-        _ => Bound::Included(scan.prefix),
-    };
-    let upper = match (scan.after, prefix_end.as_deref()) {
-        (Some(a), _) if scan.reverse => Bound::Excluded(a),
-        (_, Some(end)) => Bound::Excluded(end),
-        (_, None) => Bound::Unbounded,
-    };
-    let range = t.range::<&str>((lower, upper)).map_err(store_err)?;
-    let pick = |r: Result<
-        (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
-        redb::StorageError,
-    >| {
-        r.map(|(k, v)| (k.value().to_owned(), v.value().to_vec()))
-            .map_err(store_err)
-    };
-    let rows: Result<Vec<Row>, StoreError> = if scan.reverse {
-        range.rev().take(limit).map(pick).collect()
-    } else {
-        range.take(limit).map(pick).collect()
-    };
-    let mut rows = rows?;
-    rows.retain(|(k, _)| scan.contains(k));
-    Ok(rows)
-}
-
-/// The smallest string greater than every string starting with `prefix` (`None`: no bound).
-fn prefix_successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(c) = chars.pop() {
-        if let Some(next) = char::from_u32(c as u32 + 1) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
 fn after(s: &str) -> String {
     format!("{s}\0")
 }
@@ -413,13 +368,6 @@ impl StoreSession {
                 .map(|v| v.value().to_vec()),
             event_id,
         )
-    }
-
-    /// A read transaction for the engine's rows. They take no state lock: the engine gives
-    /// each execution one writer at a time, so a fresh view is as current as it needs.
-    fn records_view(&mut self) -> Result<ReadTransaction, StoreError> {
-        let db = self.db()?;
-        db.begin_read().map_err(store_err)
     }
 
     /// The batch in one durable write transaction, on the handle the batch read from.
@@ -720,12 +668,7 @@ impl StateSession for StoreSession {
     }
 
     fn get_record(&mut self, table: RecordTable, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(v) = self.engine.get(table, key) {
-            return Ok(v.map(<[u8]>::to_vec));
-        }
-        let txn = self.records_view()?;
-        let t = txn.open_table(record_table(table)).map_err(store_err)?;
-        Ok(t.get(key).map_err(store_err)?.map(|v| v.value().to_vec()))
+        self.record(table, key)
     }
 
     fn scan_records(
@@ -733,11 +676,7 @@ impl StateSession for StoreSession {
         table: RecordTable,
         scan: &Scan<'_>,
     ) -> Result<Vec<Row>, StoreError> {
-        let limit = self.engine.committed_limit(table, scan);
-        let txn = self.records_view()?;
-        let t = txn.open_table(record_table(table)).map_err(store_err)?;
-        let committed = scan_table(&t, scan, limit)?;
-        Ok(self.engine.merge(table, scan, committed))
+        self.record_page(table, scan)
     }
 
     fn kv_get(&mut self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {

@@ -7,14 +7,12 @@
 //!
 //! Run: `cargo bench -p sluice --bench pipelines -- [--orders N] [--rounds R]`.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use sluice_test_artifacts as guests;
-use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order};
+use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order, start_sluice_up};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -27,38 +25,23 @@ fn arg(name: &str, default: usize) -> usize {
 
 fn start_host(declaration: &Path, dir: &Path, nats: &str) -> KillOnDrop {
     let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    let mut host = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .arg("up")
-            .arg("--config")
-            .arg(declaration)
-            .arg("--components")
-            .arg(components)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--nats", nats])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = host.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("sluice is up") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(300))
-        .expect("host came up");
-    host
+    let (cache, data) = (dir.join("cache"), dir.join("data"));
+    start_sluice_up(
+        Path::new(env!("CARGO_BIN_EXE_sluice")),
+        &[
+            "--cache-dir".as_ref(),
+            cache.as_os_str(),
+            "up".as_ref(),
+            "--config".as_ref(),
+            declaration.as_os_str(),
+            "--components".as_ref(),
+            components.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--nats".as_ref(),
+            nats.as_ref(),
+        ],
+    )
 }
 
 /// Seconds for `n` orders through the declaration `file`, published to `subject`.

@@ -5,9 +5,8 @@
 //! letter per rejected one, one notification and one table item per good order, and the
 //! order counters exact.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,9 @@ use serde_json::{Value, json};
 use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
-use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order, orders_table};
+use sluice_tests::{
+    KillOnDrop, NatsServer, create_stream, messages_in, order, orders_table, start_sluice_up,
+};
 
 const ORDERS: usize = 2_000;
 const KILLS: usize = 10;
@@ -57,38 +58,22 @@ fn declaration(dir: &Path) -> PathBuf {
 
 fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> KillOnDrop {
     let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    let mut host = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--cache-dir")
-            .arg(cache)
-            .arg("up")
-            .arg("--config")
-            .arg(declaration)
-            .arg("--components")
-            .arg(components)
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--nats", nats])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = host.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("sluice is up") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("host came up");
-    host
+    start_sluice_up(
+        Path::new(env!("CARGO_BIN_EXE_sluice")),
+        &[
+            "--cache-dir".as_ref(),
+            cache.as_os_str(),
+            "up".as_ref(),
+            "--config".as_ref(),
+            declaration.as_os_str(),
+            "--components".as_ref(),
+            components.as_os_str(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--nats".as_ref(),
+            nats.as_ref(),
+        ],
+    )
 }
 
 async fn publish(js: &jetstream::Context) {
