@@ -680,7 +680,9 @@ impl Engine {
         loop {
             std::thread::sleep(Duration::from_millis(2));
             let d = self.describe(id)?;
-            if d.status != Status::Running {
+            // Committed, and settled too: the executor no longer holds it, so its slot among
+            // the open executions is free when this returns.
+            if d.status != Status::Running && !self.inner.sched.lock().busy.contains(id) {
                 return Ok(d);
             }
             if self.inner.stopping.load(Ordering::SeqCst) {
