@@ -13,13 +13,14 @@ use serde_json::Value;
 use sluice_model::records::{RecordTable, Scan};
 use sluice_model::state::{LockScope, StateBackend, StateSession};
 use sluice_workflow::definition::Machine;
-use sluice_workflow::env::{Clock, NoObjects, Objects, SplitMix};
+use sluice_workflow::env::{Clock, NoObjects, Objects};
 use sluice_workflow::machine::{Env, Execution, HistoryEvent, Status};
 
+use crate::callback::{Callback, OsRandom};
 use crate::error::EngineError;
 use crate::keys;
 use crate::record::{Completion, Description, ExecutionType, Stored};
-use crate::step::{self, Abort, After, Stops};
+use crate::step::{self, Abort, After, Commands};
 use crate::tasks::SessionTasks;
 
 /// The error an execution fails with when its history passes [`Config::max_history`].
@@ -118,7 +119,9 @@ struct Sched {
     queued: HashSet<String>,
     busy: HashSet<String>,
     timers: BinaryHeap<Reverse<(i64, String)>>,
-    stops: Stops,
+    stops: step::Stops,
+    /// Callbacks (task tokens) waiting for their execution's next step, in arrival order.
+    callbacks: HashMap<String, Vec<Callback>>,
     /// Executions whose workflow is not registered, by workflow.
     parked: HashMap<String, Vec<String>>,
     /// Open executions.
@@ -138,7 +141,7 @@ pub(crate) struct Inner {
     pub(crate) backend: Arc<dyn StateBackend>,
     pub(crate) tasks: Arc<dyn SessionTasks>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) random: SplitMix,
+    pub(crate) random: OsRandom,
     pub(crate) objects: Arc<dyn Objects>,
     pub(crate) config: Config,
     workflows: RwLock<HashMap<String, Arc<Workflow>>>,
@@ -173,11 +176,47 @@ impl Inner {
         }
     }
 
-    pub(crate) fn take_stops(&self, ids: &[String]) -> Stops {
+    /// The stops and callbacks queued for `ids`, taken for a batch.
+    pub(crate) fn take_commands(&self, ids: &[String]) -> Commands {
         let mut sched = self.sched.lock();
-        ids.iter()
-            .filter_map(|id| sched.stops.remove(id).map(|s| (id.clone(), s)))
-            .collect()
+        let mut c = Commands::default();
+        for id in ids {
+            if let Some(s) = sched.stops.remove(id) {
+                c.stops.insert(id.clone(), s);
+            }
+            if let Some(cb) = sched.callbacks.remove(id) {
+                c.callbacks.insert(id.clone(), cb);
+            }
+        }
+        c
+    }
+
+    /// Put back the commands of a batch that did not commit, ahead of any queued since.
+    fn restore(&self, c: Commands) {
+        let mut sched = self.sched.lock();
+        for (id, s) in c.stops {
+            sched.stops.entry(id).or_insert(s);
+        }
+        for (id, mut cb) in c.callbacks {
+            let later = sched.callbacks.remove(&id).unwrap_or_default();
+            cb.extend(later);
+            sched.callbacks.insert(id, cb);
+        }
+    }
+
+    /// Queue `cb` for the execution `id` and make it runnable.
+    pub(crate) fn queue_callback(&self, id: &str, cb: Callback) {
+        let mut sched = self.sched.lock();
+        sched.callbacks.entry(id.to_owned()).or_default().push(cb);
+        if !sched.busy.contains(id) {
+            sched.ready(id.to_owned());
+        }
+        drop(sched);
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     fn env(&self) -> Env<'_> {
@@ -237,7 +276,7 @@ impl Inner {
     }
 
     /// Record what became of a committed batch.
-    fn settle(&self, results: Vec<(String, Option<Stored>, After)>) {
+    fn settle(&self, results: step::Settled) {
         let closed = results.iter().any(|(_, s, a)| {
             matches!(a, After::Closed(true)) && s.as_ref().is_some_and(|s| s.completion.is_some())
         });
@@ -274,8 +313,8 @@ impl Inner {
                         After::Ready => sched.ready(id.clone()),
                         _ => {}
                     }
-                    // A stop asked for while it was busy: step it again now.
-                    if sched.stops.contains_key(&id) {
+                    // A stop or callback asked for while it was busy: step it again now.
+                    if sched.stops.contains_key(&id) || sched.callbacks.contains_key(&id) {
                         sched.ready(id);
                     }
                 }
@@ -301,19 +340,23 @@ impl Inner {
         session.set_lock_scope(self.config.lock_scope.clone());
         let mut faults = 0_u32;
         while let Some(ids) = self.next_batch() {
-            let mut result = step::step_batch(self, &mut session, &ids, false);
+            let commands = self.take_commands(&ids);
+            let mut result = step::step_batch(self, &mut session, &ids, &commands, false);
             if let Err(Abort::Duplicate(id)) = &result {
                 tracing::debug!(task = %id, "a step met a Task already committed; stepping again with look-ups");
                 session.rollback();
-                result = step::step_batch(self, &mut session, &ids, true);
+                result = step::step_batch(self, &mut session, &ids, &commands, true);
             }
             match result {
-                Ok(done) => {
+                Ok((done, outcomes)) => {
                     faults = 0;
                     self.settle(done);
+                    // Committed: now the callers hear what their callbacks did.
+                    commands.reply(outcomes);
                 }
                 Err(e) => {
                     session.rollback();
+                    self.restore(commands);
                     faults = faults.saturating_add(1);
                     let why = match e {
                         Abort::Duplicate(id) => format!("the Task {id} was committed twice"),
@@ -359,12 +402,11 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Result<Self, EngineError> {
-        let seed = u64::try_from(clock.now_ms()).unwrap_or(0) ^ 0x5eed;
         let inner = Arc::new(Inner {
             backend,
             tasks,
             clock,
-            random: SplitMix::new(seed),
+            random: OsRandom,
             objects: Arc::new(NoObjects),
             config,
             workflows: RwLock::default(),
@@ -456,6 +498,13 @@ impl Engine {
         if !keys::valid_name(name) {
             return Err(EngineError::Invalid(format!(
                 "'{name}' is not a valid workflow name"
+            )));
+        }
+        // An Express execution keeps no state between its start and its end, so nothing
+        // could hold its place while it waits for a token (AWS refuses this too).
+        if kind == ExecutionType::Express && machine.uses_task_tokens() {
+            return Err(EngineError::Invalid(format!(
+                "the EXPRESS workflow '{name}' has a .waitForTaskToken Task: only STANDARD workflows wait for task tokens"
             )));
         }
         self.inner

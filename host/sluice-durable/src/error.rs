@@ -23,6 +23,20 @@ pub enum EngineError {
     /// The store failed; nothing was changed.
     #[error("the store failed: {0}")]
     Store(String),
+    /// The string is not a task token this engine handed out.
+    #[error("InvalidToken: {0}")]
+    InvalidToken(String),
+    /// The task token names an execution that does not exist.
+    #[error("TaskDoesNotExist: the task token names no execution ('{0}')")]
+    TaskDoesNotExist(String),
+    /// No Task waits for the token any more (it ended or timed out, or its execution closed).
+    #[error(
+        "TaskTimedOut: no Task waits for this token (it ended, timed out, or its execution closed)"
+    )]
+    TaskTimedOut,
+    /// SendTaskSuccess's output is not acceptable (too large).
+    #[error("InvalidOutput: {0}")]
+    InvalidOutput(String),
     /// The engine is shutting down.
     #[error("the engine is stopping")]
     Stopping,

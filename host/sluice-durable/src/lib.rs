@@ -18,12 +18,19 @@
 //! - **Idempotent start.** [`Engine::start`] with a name still running and the same input
 //!   returns that execution; a different input, or a closed execution, is
 //!   [`EngineError::ExecutionAlreadyExists`], as AWS defines it.
+//! - **Task tokens.** A `.waitForTaskToken` Task waits, durably, for
+//!   [`Engine::send_task_success`] / [`Engine::send_task_failure`] with the token it handed
+//!   out (`$$.Task.Token`); [`Engine::send_task_heartbeat`] keeps it alive; each returns once
+//!   its effect is committed. Its HeartbeatSeconds and TimeoutSeconds are durable timers.
+//! - **Publishing Tasks.** `nats:publish`, `sns:publish` and `events:putEvents` stage their
+//!   messages in the outbox in the step's commit, so each goes out exactly once.
 //!
 //! Executions are keyed `<workflow>/<name>` (see [`keys`]); a Task runs as the stage event
 //! `<workflow>/<name>/<state path>/<attempt>`.
 //!
 //! [`Execution`]: sluice_workflow::machine::Execution
 
+mod callback;
 mod engine;
 mod error;
 pub mod keys;

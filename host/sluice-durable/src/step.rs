@@ -7,9 +7,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sluice_model::records::RecordTable;
 use sluice_model::state::{CommitError, StateSession, StoreError};
+use sluice_workflow::env::{Publication, Target};
 use sluice_workflow::error::StatesError;
 use sluice_workflow::machine::{Env, Status};
 
+use crate::callback::Callback;
 use crate::engine::Inner;
 use crate::keys;
 use crate::record::{ExecutionType, Stored};
@@ -58,10 +60,11 @@ pub(crate) fn step_batch(
     inner: &Inner,
     session: &mut Box<dyn StateSession>,
     ids: &[String],
+    commands: &Commands,
     lookups: bool,
-) -> Result<Vec<(String, Option<Stored>, After)>, Abort> {
+) -> Result<(Settled, Outcomes), Abort> {
     let mut out = Vec::with_capacity(ids.len());
-    let stops = inner.take_stops(ids);
+    let mut outcomes = Outcomes::new();
     for id in ids {
         let Some(mut stored) = inner.load(session, id)? else {
             out.push((id.clone(), None, After::Closed(false)));
@@ -73,6 +76,10 @@ pub(crate) fn step_batch(
         }
         let workflow = stored.execution.workflow().to_owned();
         let Some(wf) = inner.workflow(&workflow) else {
+            for i in 0..commands.callbacks.get(id).map_or(0, Vec::len) {
+                let e = crate::EngineError::WorkflowDoesNotExist(workflow.clone());
+                outcomes.push((id.clone(), i, Err(e)));
+            }
             out.push((id.clone(), None, After::Parked(workflow)));
             continue;
         };
@@ -82,8 +89,11 @@ pub(crate) fn step_batch(
             objects: inner.objects.as_ref(),
         };
         let exec = &mut stored.execution;
-        if let Some((error, cause)) = stops.get(id) {
+        if let Some((error, cause)) = commands.stops.get(id) {
             exec.stop(error.as_deref(), cause.as_deref(), &env);
+        }
+        for (i, cb) in commands.callbacks.get(id).into_iter().flatten().enumerate() {
+            outcomes.push((id.clone(), i, cb.apply(exec, inner.clock.now_ms())));
         }
         // Express executions are re-run from their input after a crash: their Tasks are
         // always looked up, so a committed one is answered from its stored result.
@@ -125,10 +135,13 @@ pub(crate) fn step_batch(
                             Abort::Fault(format!("a stored Task result does not decode: {e}"))
                         })?,
                     None => {
-                        let result = inner
-                            .tasks
-                            .run(session, &event, &req)
-                            .map_err(Abort::Fault)?;
+                        let result = match &req.target {
+                            Target::Stage(_) => inner
+                                .tasks
+                                .run(session, &event, &req)
+                                .map_err(Abort::Fault)?,
+                            Target::Publish(messages) => Ok(publish(session, &event, messages)),
+                        };
                         let bytes = serde_json::to_vec(&TaskResult(result.clone()))
                             .expect("a result serializes");
                         session.put_record(RecordTable::TaskResults, &event, Some(bytes))?;
@@ -177,10 +190,34 @@ pub(crate) fn step_batch(
         out.push((id.clone(), Some(stored), after));
     }
     match session.commit() {
-        Ok(()) => Ok(out),
+        Ok(()) => Ok((out, outcomes)),
         Err(CommitError::Duplicate(id)) => Err(Abort::Duplicate(id)),
         Err(CommitError::Store(e)) => Err(Abort::Fault(e.0)),
     }
+}
+
+/// Stage a publishing Task's `messages` in the outbox as the event `event` (its dedupe
+/// record commits with them, so a re-run meets it); their ids, as the outbox numbers them.
+fn publish(session: &mut Box<dyn StateSession>, event: &str, messages: &[Publication]) -> Value {
+    session.begin_event(event);
+    for m in messages {
+        session.emit(sluice_model::state::Emitted {
+            subject: m.subject.clone(),
+            data: m.data.clone().into_bytes(),
+            headers: m.headers.clone(),
+        });
+    }
+    session.finish_event(true);
+    // Recorded as a stage event would be, so its exactly-once id is as committed as theirs.
+    session.record_outcome(
+        event,
+        sluice_model::state::RecordedOutcome::Succeeded {
+            output_digest: String::new(),
+        },
+    );
+    (0..messages.len())
+        .map(|n| Value::String(format!("{event}/{n}")))
+        .collect()
 }
 
 /// Header of a dead-lettered execution: its status (FAILED, TIMED_OUT, ABORTED).
@@ -257,3 +294,40 @@ pub(crate) fn persist(
 
 /// Stops asked for, by execution: (error, cause).
 pub(crate) type Stops = HashMap<String, (Option<String>, Option<String>)>;
+
+/// What became of each execution of a committed batch: its new state (to cache) and what it
+/// waits for.
+pub(crate) type Settled = Vec<(String, Option<Stored>, After)>;
+
+/// What each callback of a batch did: (execution, index among its callbacks, outcome).
+pub(crate) type Outcomes = Vec<(String, usize, Result<(), crate::EngineError>)>;
+
+/// The stops and callbacks a batch applies, taken from the queue when it starts and put
+/// back if it does not commit.
+#[derive(Debug, Default)]
+pub(crate) struct Commands {
+    pub(crate) stops: Stops,
+    pub(crate) callbacks: HashMap<String, Vec<Callback>>,
+}
+
+impl Commands {
+    /// Tell each callback's caller its outcome (after the commit); a callback the batch did
+    /// not reach (its execution closed or gone) found no Task waiting.
+    pub(crate) fn reply(&self, outcomes: Outcomes) {
+        let mut told = std::collections::HashSet::new();
+        for (id, i, r) in outcomes {
+            if let Some(cb) = self.callbacks.get(&id).and_then(|v| v.get(i)) {
+                // The caller may have given up waiting (the engine stopping).
+                let _ = cb.reply.send(r);
+                told.insert((id, i));
+            }
+        }
+        for (id, cbs) in &self.callbacks {
+            for (i, cb) in cbs.iter().enumerate() {
+                if !told.contains(&(id.clone(), i)) {
+                    let _ = cb.reply.send(Err(crate::EngineError::TaskTimedOut));
+                }
+            }
+        }
+    }
+}

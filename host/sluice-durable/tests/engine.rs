@@ -49,7 +49,7 @@ impl SessionTasks for Stages {
         }
         self.runs.fetch_add(1, Ordering::SeqCst);
         s.begin_event(event);
-        match req.stage.as_str() {
+        match req.stage().unwrap_or_default() {
             "count" => {
                 let n = s
                     .kv_increment("counts", "n", 1)

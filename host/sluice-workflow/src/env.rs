@@ -6,15 +6,16 @@ use serde_json::Value;
 
 use crate::error::StatesError;
 
-/// One Task to run: a stage called with an input, under the execution's exactly-once id.
+/// One Task to run: a stage called with an input, or messages to publish, under the
+/// execution's exactly-once id.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaskRequest {
     /// `<execution>/<state path>/<attempt>`: the event id the stage runs under, so a
     /// redelivered or resumed attempt meets its dedupe record.
     pub id: String,
-    /// The stage to run.
-    pub stage: String,
-    /// Its input (the event's data).
+    /// What the Task does.
+    pub target: Target,
+    /// Its input (the event's data; for a publication, the arguments it was built from).
     pub input: Value,
     /// The Task's TimeoutSeconds, if any: past it the attempt fails with `States.Timeout`.
     pub timeout_seconds: Option<u64>,
@@ -22,11 +23,47 @@ pub struct TaskRequest {
     /// attempt fails with `States.HeartbeatTimeout` (when it comes before the timeout).
     #[serde(default)]
     pub heartbeat_seconds: Option<u64>,
+    /// The task token (`$$.Task.Token`) of a `.waitForTaskToken` Task: its result is then
+    /// only the integration's, and the Task waits for SendTaskSuccess or SendTaskFailure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl TaskRequest {
+    /// The stage it runs, if it runs one.
+    pub fn stage(&self) -> Option<&str> {
+        match &self.target {
+            Target::Stage(s) => Some(s),
+            Target::Publish(_) => None,
+        }
+    }
+}
+
+/// What a Task does.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Target {
+    /// Run this stage on the input.
+    Stage(String),
+    /// Publish these messages, exactly once (through the outbox, in the step's commit). The
+    /// runner's result is the array of their message ids (`Nats-Msg-Id`), in order.
+    Publish(Vec<Publication>),
+}
+
+/// One message a Task publishes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Publication {
+    /// The NATS subject.
+    pub subject: String,
+    /// The body.
+    pub data: String,
+    /// Its headers.
+    pub headers: Vec<(String, String)>,
 }
 
 /// Runs Tasks: the stage runtime in Sluice, a fake in unit tests.
 pub trait TaskRunner: Send + Sync {
-    /// Run `req` to its end. A stage's named error comes back as the error of that name.
+    /// Run `req` to its end. A stage's named error comes back as the error of that name; a
+    /// publication returns its messages' ids (see [`Target::Publish`]).
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError>;
 }
 

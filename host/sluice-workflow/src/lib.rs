@@ -7,12 +7,13 @@
 //!   AWS's error texts and the write-back `ResultPath` needs;
 //! - [`intrinsics`]: the `States.*` intrinsic functions;
 //! - [`jsonata`]: the JSONata query language on `jsonata-core`, with AWS's added functions;
-
 //! - [`choice`]: Choice rules of the JSONPath query language;
 //! - [`definition`]: parsing and validating a definition into a typed [`definition::Machine`];
 //! - [`machine`]: the interpreter, a deterministic machine stepping over a serializable
 //!   [`machine::Execution`];
-//! - [`run`]: an in-memory driver that runs an execution to its end.
+//! - [`run`]: an in-memory driver that runs an execution to its end;
+//! - [`resource`] and [`token`]: what a Task's Resource names, and the task tokens of the
+//!   `.waitForTaskToken` pattern.
 
 pub mod choice;
 pub mod conformance;
@@ -26,3 +27,4 @@ pub mod machine;
 pub mod resource;
 pub mod run;
 pub mod time;
+pub mod token;

@@ -84,6 +84,17 @@ impl Machine {
     pub fn state(&self, name: &str) -> Option<&State> {
         self.index.get(name).map(|&i| &self.states[i])
     }
+
+    /// Whether a Task of this machine (or of a branch or item processor inside it) waits for
+    /// a task token (`.waitForTaskToken`).
+    pub fn uses_task_tokens(&self) -> bool {
+        self.states.iter().any(|s| match &s.kind {
+            Kind::Task { resource, .. } => resource.ends_with(crate::resource::WAIT_FOR_TASK_TOKEN),
+            Kind::Parallel { branches } => branches.iter().any(Machine::uses_task_tokens),
+            Kind::Map(m) => m.processor.uses_task_tokens(),
+            _ => false,
+        })
+    }
 }
 
 /// Where a state goes when it is done.

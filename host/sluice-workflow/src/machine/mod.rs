@@ -9,12 +9,16 @@
 //! delays are timers at a due time on the injected clock ([`Execution::next_due_ms`]). So a
 //! persisted `Execution` resumes exactly where it was, and many executions can share workers.
 
+mod callback;
 mod io;
 mod map;
+mod publish;
 mod reader;
 mod states;
 mod task;
 
+pub use callback::TaskTokenError;
+pub use publish::{EVENTS_VALIDATION, INVALID_PARAMETER, SNS_INVALID_PARAMETER};
 pub use reader::{GET_OBJECT, MAX_ITEMS, OBJECT_READ_FAILED};
 pub use states::{ITEM_READER_UNSUPPORTED, MAX_PAYLOAD_BYTES};
 
@@ -108,11 +112,26 @@ enum Phase {
     /// About to run the current state (`retry`: again, after a retry delay).
     Enter { retry: bool },
     /// A Task was requested; waiting for its result.
-    Task { id: String, resource_kind: TaskKind },
+    Task {
+        id: String,
+        resource_kind: TaskKind,
+        #[serde(default, skip_serializing_if = "Pending::is_empty")]
+        pending: Pending,
+    },
     /// The Task's result arrived.
     TaskDone {
         resource_kind: TaskKind,
         result: Result<Value, StatesError>,
+        #[serde(default, skip_serializing_if = "Pending::is_empty")]
+        pending: Pending,
+    },
+    /// A `.waitForTaskToken` Task's integration ran: waiting for SendTaskSuccess or
+    /// SendTaskFailure with the token, or for a time-out.
+    Callback {
+        resource_kind: TaskKind,
+        wait: Wait,
+        /// When the next heartbeat is due (HeartbeatSeconds after the last one).
+        heartbeat_due: Option<i64>,
     },
     /// A Wait state's timer; the output is ready.
     Waiting {
@@ -136,6 +155,39 @@ enum TaskKind {
     Stage,
     /// `lambda:invoke`: `Task*` events, the result wrapped.
     Invoke,
+    /// `nats:publish`: the result is the message's id.
+    Nats,
+    /// `sns:publish`: the result is SNS's (`MessageId`, SDK metadata).
+    Sns,
+    /// `events:putEvents`: the result is EventBridge's (`Entries`, `FailedEntryCount`).
+    Events,
+}
+
+/// What a requested Task carries until its result is in: the callback it will wait for, the
+/// ids of the events it publishes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Pending {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callback: Option<Wait>,
+    /// `events:putEvents`: the entries' event ids, as their bodies carry them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    event_ids: Vec<String>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.callback.is_none() && self.event_ids.is_empty()
+    }
+}
+
+/// A `.waitForTaskToken` Task's wait: its token and deadlines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Wait {
+    token: String,
+    /// TimeoutSeconds after the Task started.
+    timeout_due: Option<i64>,
+    /// HeartbeatSeconds, in ms.
+    heartbeat_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -273,6 +325,11 @@ impl Execution {
     pub fn next_due_ms(&self) -> Option<i64> {
         let timers = self.runs.values().filter_map(|r| match &r.phase {
             Phase::Waiting { due, .. } | Phase::Backoff { due } => Some(*due),
+            Phase::Callback {
+                wait,
+                heartbeat_due,
+                ..
+            } => wait.timeout_due.into_iter().chain(*heartbeat_due).min(),
             _ => None,
         });
         timers.chain(self.timeout_due).min()
@@ -285,12 +342,14 @@ impl Execution {
             if let Phase::Task {
                 id: want,
                 resource_kind,
-            } = &run.phase
+                pending,
+            } = &mut run.phase
                 && want == id
             {
                 run.phase = Phase::TaskDone {
                     resource_kind: *resource_kind,
                     result,
+                    pending: std::mem::take(pending),
                 };
                 return;
             }
@@ -535,10 +594,16 @@ impl Execution {
             Phase::TaskDone {
                 resource_kind,
                 result,
+                pending,
             } => {
-                self.after_task(id, resource_kind, result, def, env);
+                self.after_task(id, resource_kind, result, pending, def, env);
                 true
             }
+            Phase::Callback {
+                resource_kind,
+                wait,
+                heartbeat_due,
+            } => self.callback_timeout(id, resource_kind, &wait, heartbeat_due, def, env),
             Phase::Waiting { due, output, vars } if now >= due => {
                 let state = Self::state_of(def, &self.runs[&id]).clone();
                 self.leave(id, &state, output, vars, env);

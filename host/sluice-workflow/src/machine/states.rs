@@ -11,6 +11,7 @@ use crate::definition::{
 };
 use crate::env::TaskRequest;
 use crate::error::{StatesError, names};
+use crate::resource::WAIT_FOR_TASK_TOKEN;
 
 /// Largest payload (input, result, output) a Task takes or gives, as AWS's 256 KiB.
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
@@ -164,7 +165,19 @@ impl Execution {
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
         let run = self.runs[&id].clone();
-        let context = self.context(&run, state, None);
+        let mut context = self.context(&run, state, None);
+        // A `.waitForTaskToken` Task's token exists before its arguments are evaluated, so
+        // they can pass it on (`$$.Task.Token`).
+        let token = match &state.kind {
+            Kind::Task { resource, .. } if resource.ends_with(WAIT_FOR_TASK_TOKEN) => {
+                let t = crate::token::new(&self.workflow, &self.name, env.random);
+                if let Value::Object(c) = &mut context {
+                    c.insert("Task".into(), json!({ "Token": t }));
+                }
+                Some(t)
+            }
+            _ => None,
+        };
         let ctx = self.ctx_for(&run, &context, env.random);
         let jp = state.lang == Lang::JsonPath;
         let effective = if jp {
@@ -201,7 +214,7 @@ impl Execution {
                 let timeout_seconds = seconds(timeout, "TimeoutSeconds")?;
                 let heartbeat_seconds = seconds(heartbeat, "HeartbeatSeconds")?;
                 let limits = (timeout_seconds, heartbeat_seconds);
-                self.request(id, state, resource, &args, limits, env, requests)
+                self.request(id, state, resource, &args, limits, token, env, requests)
             }
             Kind::Choice { choices, default } => {
                 let mut chosen = None;

@@ -4,10 +4,11 @@
 
 use serde_json::{Value, json};
 
+use super::publish::{self, Built};
 use super::states::{MAX_PAYLOAD_BYTES, now_of};
-use super::{Env, Execution, Phase, TaskKind};
-use crate::definition::{Lang, Machine, State};
-use crate::env::{TaskRequest, uuid_v4};
+use super::{Env, Execution, Pending, Phase, TaskKind, Wait};
+use crate::definition::{Kind, Lang, Machine, State};
+use crate::env::{Target, TaskRequest, uuid_v4};
 use crate::error::{StatesError, names};
 use crate::resource::Resource;
 
@@ -20,36 +21,19 @@ impl Execution {
         resource: &str,
         args: &Value,
         (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
+        token: Option<String>,
         env: &Env<'_>,
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
         let now = now_of(env);
         let parsed = Resource::parse(resource).map_err(|e| StatesError::new(names::RUNTIME, e))?;
-        let (stage, input, kind) = match &parsed {
-            Resource::Stage { name, .. } if resource.starts_with("arn:") => {
-                (name.clone(), args.clone(), TaskKind::Lambda)
-            }
-            Resource::Stage { name, .. } => (name.clone(), args.clone(), TaskKind::Stage),
-            Resource::LambdaInvoke => {
-                let f = args.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
-                    StatesError::new(names::RUNTIME, "The lambda:invoke integration needs a FunctionName string in its Parameters")
-                })?;
-                let name = match Resource::parse(f) {
-                    Ok(Resource::Stage { name, .. }) => name,
-                    _ => {
-                        return Err(StatesError::new(
-                            names::RUNTIME,
-                            format!("The FunctionName '{f}' does not name a stage"),
-                        ));
-                    }
-                };
-                (
-                    name,
-                    args.get("Payload").cloned().unwrap_or(json!({})),
-                    TaskKind::Invoke,
-                )
-            }
+        // A publication whose arguments make no message fails as the Task (catchable, as
+        // AWS's integrations fail on a bad parameter), not as the state's processing.
+        let built = match Self::build(&parsed, resource, args, env) {
+            Err(e) if e.error == names::RUNTIME => return Err(e),
+            r => r,
         };
+        let input = built.as_ref().map_or(Value::Null, |b| b.1.clone());
         if serde_json::to_vec(&input).map_or(0, |b| b.len()) > MAX_PAYLOAD_BYTES {
             return Err(StatesError::new(
                 names::DATA_LIMIT_EXCEEDED,
@@ -59,6 +43,10 @@ impl Execution {
                 ),
             ));
         }
+        let kind = match &built {
+            Ok(b) => b.2,
+            Err(_) => publish_kind(&parsed),
+        };
         let run = self.runs.get_mut(&id).expect("run exists");
         run.attempt += 1;
         let task_id = format!("{}/{}{}/{}", self.name, run.label, state.name, run.attempt);
@@ -72,36 +60,102 @@ impl Execution {
                 );
                 self.push(Some(id), "LambdaFunctionStarted", json!({}), now);
             }
-            TaskKind::Stage | TaskKind::Invoke => {
+            _ => {
+                let (resource_type, action) = resource_names(kind, resource);
                 self.push(
                     Some(id),
                     "TaskScheduled",
-                    json!({"resource": resource, "resourceType": "sluice", "parameters": args}),
+                    json!({"resource": action, "resourceType": resource_type, "parameters": args}),
                     now,
                 );
-                self.push(Some(id), "TaskStarted", json!({"resource": resource}), now);
+                self.push(
+                    Some(id),
+                    "TaskStarted",
+                    json!({"resource": action, "resourceType": resource_type}),
+                    now,
+                );
             }
         }
+        let callback = token.clone().map(|token| Wait {
+            token,
+            timeout_due: timeout_seconds.map(|s| now.saturating_add(seconds_ms(s))),
+            heartbeat_ms: heartbeat_seconds.map(seconds_ms),
+        });
+        let (target, input, event_ids) = match built {
+            Ok((target, input, _, event_ids)) => (target, input, event_ids),
+            Err(e) => {
+                self.runs.get_mut(&id).expect("run exists").phase = Phase::TaskDone {
+                    resource_kind: kind,
+                    result: Err(e),
+                    pending: Pending::default(),
+                };
+                return Ok(());
+            }
+        };
         requests.push(TaskRequest {
             id: task_id.clone(),
-            stage,
+            target,
             input,
             timeout_seconds,
             heartbeat_seconds,
+            token,
         });
         self.runs.get_mut(&id).expect("run exists").phase = Phase::Task {
             id: task_id,
             resource_kind: kind,
+            pending: Pending {
+                callback,
+                event_ids,
+            },
         };
         Ok(())
     }
 
-    /// A Task's result arrived.
+    /// The target of `resource` (written `raw`) with the Task's arguments `args`.
+    fn build(
+        resource: &Resource,
+        raw: &str,
+        args: &Value,
+        env: &Env<'_>,
+    ) -> Result<Built, StatesError> {
+        let stage = |name: &str, input: Value, kind| {
+            Ok((Target::Stage(name.to_owned()), input, kind, Vec::new()))
+        };
+        match resource {
+            Resource::Stage { name, .. } if raw.starts_with("arn:") => {
+                stage(name, args.clone(), TaskKind::Lambda)
+            }
+            Resource::Stage { name, .. } => stage(name, args.clone(), TaskKind::Stage),
+            Resource::LambdaInvoke => {
+                let f = args.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
+                    StatesError::new(names::RUNTIME, "The lambda:invoke integration needs a FunctionName string in its Parameters")
+                })?;
+                match Resource::parse(f) {
+                    Ok(Resource::Stage { name, .. }) => stage(
+                        &name,
+                        args.get("Payload").cloned().unwrap_or(json!({})),
+                        TaskKind::Invoke,
+                    ),
+                    _ => Err(StatesError::new(
+                        names::RUNTIME,
+                        format!("The FunctionName '{f}' does not name a stage"),
+                    )),
+                }
+            }
+            Resource::NatsPublish => publish::nats(args),
+            Resource::SnsPublish => publish::sns(args),
+            Resource::PutEvents => publish::events(args, now_of(env), env.random),
+        }
+    }
+
+    /// A Task's result arrived. With `pending.callback`, it is the integration's result of a
+    /// `.waitForTaskToken` Task: recorded as submitted, and the Task waits for its token.
     pub(super) fn after_task(
         &mut self,
         id: u64,
         kind: TaskKind,
         result: Result<Value, StatesError>,
+        pending: Pending,
         def: &Machine,
         env: &Env<'_>,
     ) {
@@ -114,44 +168,53 @@ impl Execution {
                 Ok(v)
             }
         });
+        let resource = match &state.kind {
+            Kind::Task { resource, .. } => resource.as_str(),
+            _ => "",
+        };
+        let (resource_type, action) = resource_names(kind, resource);
         match result {
             Ok(v) => {
                 let v = match kind {
-                    TaskKind::Lambda => {
-                        self.push(
-                            Some(id),
-                            "LambdaFunctionSucceeded",
-                            json!({"output": v, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        v
-                    }
-                    TaskKind::Stage => {
-                        self.push(
-                            Some(id),
-                            "TaskSucceeded",
-                            json!({"output": v, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        v
-                    }
-                    TaskKind::Invoke => {
-                        let wrapped = json!({
-                            "ExecutedVersion": "$LATEST",
-                            "Payload": v,
-                            "SdkHttpMetadata": {"AllHttpHeaders": {}, "HttpHeaders": {}, "HttpStatusCode": 200},
-                            "SdkResponseMetadata": {"RequestId": uuid_v4(env.random)},
-                            "StatusCode": 200,
-                        });
-                        self.push(
-                            Some(id),
-                            "TaskSucceeded",
-                            json!({"output": wrapped, "outputDetails": {"truncated": false}}),
-                            now,
-                        );
-                        wrapped
+                    TaskKind::Lambda => v,
+                    TaskKind::Stage => v,
+                    TaskKind::Invoke => json!({
+                        "ExecutedVersion": "$LATEST",
+                        "Payload": v,
+                        "SdkHttpMetadata": {"AllHttpHeaders": {}, "HttpHeaders": {}, "HttpStatusCode": 200},
+                        "SdkResponseMetadata": {"RequestId": uuid_v4(env.random)},
+                        "StatusCode": 200,
+                    }),
+                    TaskKind::Nats | TaskKind::Sns | TaskKind::Events => {
+                        publish::result(kind, &v, &pending.event_ids, env.random)
                     }
                 };
+                if let Some(wait) = pending.callback {
+                    self.push(
+                        Some(id),
+                        "TaskSubmitted",
+                        json!({"resource": action, "resourceType": resource_type, "output": v, "outputDetails": {"truncated": false}}),
+                        now,
+                    );
+                    let heartbeat_due = wait.heartbeat_ms.map(|ms| now.saturating_add(ms));
+                    self.runs.get_mut(&id).expect("run exists").phase = Phase::Callback {
+                        resource_kind: kind,
+                        wait,
+                        heartbeat_due,
+                    };
+                    return;
+                }
+                let event = if kind == TaskKind::Lambda {
+                    "LambdaFunctionSucceeded"
+                } else {
+                    "TaskSucceeded"
+                };
+                let mut d = json!({"output": v, "outputDetails": {"truncated": false}});
+                if kind != TaskKind::Lambda {
+                    d["resource"] = action.into();
+                    d["resourceType"] = resource_type.into();
+                }
+                self.push(Some(id), event, d, now);
                 let context = self.context(&self.runs[&id], state, None);
                 let r = if state.lang == Lang::JsonPath {
                     self.finish_jsonpath(id, state, v, env, &context)
@@ -181,19 +244,53 @@ impl Execution {
                     },
                     _ => e,
                 };
-                let kind_name = if kind == TaskKind::Lambda {
-                    "LambdaFunctionFailed"
+                if kind == TaskKind::Lambda {
+                    self.push(
+                        Some(id),
+                        "LambdaFunctionFailed",
+                        json!({"error": e.error, "cause": e.cause}),
+                        now,
+                    );
                 } else {
-                    "TaskFailed"
-                };
-                self.push(
-                    Some(id),
-                    kind_name,
-                    json!({"error": e.error, "cause": e.cause}),
-                    now,
-                );
+                    self.push(
+                        Some(id),
+                        "TaskFailed",
+                        json!({"error": e.error, "cause": e.cause, "resource": action, "resourceType": resource_type}),
+                        now,
+                    );
+                }
                 self.fail(id, e, true, def, env);
             }
         }
     }
+}
+
+/// The kind of a publishing resource (whose arguments could not be built).
+fn publish_kind(r: &Resource) -> TaskKind {
+    match r {
+        Resource::NatsPublish => TaskKind::Nats,
+        Resource::SnsPublish => TaskKind::Sns,
+        Resource::PutEvents => TaskKind::Events,
+        Resource::LambdaInvoke => TaskKind::Invoke,
+        Resource::Stage { .. } => TaskKind::Stage,
+    }
+}
+
+/// The `resourceType` and `resource` of a Task's history events, as AWS names them
+/// (`lambda` / `invoke`, `sns` / `publish.waitForTaskToken`); a stage named directly is of
+/// type `sluice`.
+pub(super) fn resource_names(kind: TaskKind, resource: &str) -> (&'static str, String) {
+    let action = |prefix: &str| resource.strip_prefix(prefix).unwrap_or(resource).to_owned();
+    match kind {
+        TaskKind::Invoke => ("lambda", action("arn:aws:states:::lambda:")),
+        TaskKind::Nats => ("nats", action("arn:sluice:states:::nats:")),
+        TaskKind::Sns => ("sns", action("arn:aws:states:::sns:")),
+        TaskKind::Events => ("events", action("arn:aws:states:::events:")),
+        TaskKind::Lambda | TaskKind::Stage => ("sluice", resource.to_owned()),
+    }
+}
+
+/// `s` seconds in ms.
+fn seconds_ms(s: u64) -> i64 {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }

@@ -6,6 +6,7 @@
     reason = "tests build JSON values inline and pass them by value for readability"
 )]
 
+mod callback;
 mod choice;
 mod context;
 mod fail;
@@ -17,6 +18,7 @@ mod parallel;
 mod pass;
 mod paths;
 mod props;
+mod publish;
 mod retry_catch;
 mod scenarios;
 mod support;

@@ -37,7 +37,7 @@ fn a_small_order_runs_through() {
     let reserve: Vec<Value> = fake
         .calls()
         .into_iter()
-        .filter(|c| c.stage == "reserve")
+        .filter(|c| c.stage() == Some("reserve"))
         .map(|c| c.input)
         .collect();
     assert_eq!(reserve[0], json!({"line": "a", "index": 0}));

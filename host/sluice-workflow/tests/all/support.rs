@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use sluice_workflow::definition::{Machine, parse};
-use sluice_workflow::env::{SplitMix, TaskRequest, TaskRunner};
+use sluice_workflow::env::{SplitMix, Target, TaskRequest, TaskRunner};
 use sluice_workflow::error::StatesError;
 use sluice_workflow::machine::{Execution, Status};
 use sluice_workflow::run::{ManualClock, run};
@@ -82,13 +82,22 @@ impl Fake {
 impl TaskRunner for Fake {
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError> {
         self.calls.lock().unwrap().push(req.clone());
+        // A publication "publishes" by answering its message ids, as the engine would.
+        let stage = match &req.target {
+            Target::Stage(s) => s.clone(),
+            Target::Publish(m) => {
+                return Ok((0..m.len())
+                    .map(|n| Value::String(format!("{}/{n}", req.id)))
+                    .collect());
+            }
+        };
         let n = {
             let mut c = self.counts.lock().unwrap();
-            let e = c.entry(req.stage.clone()).or_insert(0);
+            let e = c.entry(stage.clone()).or_insert(0);
             *e += 1;
             *e
         };
-        match self.stages.get(&req.stage).unwrap_or(&Stage::Identity) {
+        match self.stages.get(&stage).unwrap_or(&Stage::Identity) {
             Stage::Identity => Ok(req.input.clone()),
             Stage::Fixed(v) => Ok(v.clone()),
             Stage::Flaky(e, c, times) if n <= *times => Err(StatesError::new(e, c)),

@@ -256,7 +256,7 @@ fn an_unsupported_resource() {
     check(
         json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": true}}}),
         &[
-            "SCHEMA_VALIDATION_FAILED: The resource 'arn:aws:states:::sqs:sendMessage' is not supported: a Task runs a Sluice stage, named directly, by a Lambda function ARN, or through arn:aws:states:::lambda:invoke at /States/T/Resource",
+            "SCHEMA_VALIDATION_FAILED: The resource 'arn:aws:states:::sqs:sendMessage' is not supported: a Task runs a Sluice stage (named directly, by a Lambda function ARN, or through arn:aws:states:::lambda:invoke), or publishes through arn:sluice:states:::nats:publish, arn:aws:states:::sns:publish or arn:aws:states:::events:putEvents at /States/T/Resource",
         ],
     );
     check(

@@ -55,9 +55,12 @@ struct CaseTasks<'a> {
 
 impl TaskRunner for CaseTasks<'_> {
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError> {
+        let Some(stage) = req.stage() else {
+            return self.inner.run(req);
+        };
         let stage = match &self.fallback {
-            Some(f) if !self.inner.knows(&req.stage) => f.as_str(),
-            _ => req.stage.as_str(),
+            Some(f) if !self.inner.knows(stage) => f.as_str(),
+            _ => stage,
         };
         let id = format!("{}{}", self.prefix, req.id);
         self.inner.run_event(

@@ -21,7 +21,7 @@ use sluice_model::state::StateSession;
 use sluice_model::state::{StateBackend, SystemClock, TableDef};
 use sluice_model::{Event, StageError};
 use sluice_runtime::{Invocation, Runtime, Stage, StageConfig, Worker};
-use sluice_workflow::env::{TaskRequest, TaskRunner};
+use sluice_workflow::env::{Target, TaskRequest, TaskRunner};
 use sluice_workflow::error::{StatesError, names};
 
 use crate::up::StageDecl;
@@ -326,8 +326,12 @@ impl SessionTasks for StageTasks {
         event_id: &str,
         req: &TaskRequest,
     ) -> Result<Result<Value, StatesError>, String> {
+        // The engine publishes a publishing Task's messages itself.
+        let Some(stage) = req.stage() else {
+            return Err(format!("the Task {event_id} runs no stage"));
+        };
         let result = self.with_worker(
-            &req.stage,
+            stage,
             event_id,
             &req.input,
             (req.timeout_seconds, req.heartbeat_seconds),
@@ -340,14 +344,26 @@ impl SessionTasks for StageTasks {
     }
 }
 
+/// In memory (`sluice workflow run`), a publishing Task has nowhere to publish: its messages
+/// are printed to stderr, and their ids are made as the durable engine makes them.
 impl TaskRunner for StageTasks {
     fn run(&self, req: &TaskRequest) -> Result<Value, StatesError> {
-        self.run_event(
-            &req.stage,
-            &req.id,
-            &req.input,
-            req.timeout_seconds,
-            req.heartbeat_seconds,
-        )
+        match &req.target {
+            Target::Stage(stage) => self.run_event(
+                stage,
+                &req.id,
+                &req.input,
+                req.timeout_seconds,
+                req.heartbeat_seconds,
+            ),
+            Target::Publish(messages) => Ok(messages
+                .iter()
+                .enumerate()
+                .map(|(n, m)| {
+                    eprintln!("published to {}: {}", m.subject, m.data);
+                    Value::String(format!("{}/{n}", req.id))
+                })
+                .collect()),
+        }
     }
 }
