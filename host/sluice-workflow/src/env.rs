@@ -146,7 +146,11 @@ pub trait Random: Send + Sync {
 
 /// A version 4 UUID from `random`, in its canonical lower-case hyphenated form.
 pub fn uuid_v4(random: &dyn Random) -> String {
-    let (hi, lo) = (random.next_u64(), random.next_u64());
+    uuid_from(random.next_u64(), random.next_u64())
+}
+
+/// A version 4 UUID made of the 128 bits `hi`, `lo` (the version and variant bits set).
+pub fn uuid_from(hi: u64, lo: u64) -> String {
     let mut b = [0_u8; 16];
     b[..8].copy_from_slice(&hi.to_be_bytes());
     b[8..].copy_from_slice(&lo.to_be_bytes());

@@ -8,12 +8,13 @@
 //! | `arn:aws:states:::events:putEvents` | `Entries`: 1 to 10 of `Source`, `DetailType`, `Detail`, `EventBusName`, `Resources` | `events.<bus>.<source>` | the EventBridge event (`version`, `id`, `detail-type`, `source`, `account`, `time`, `region`, `resources`, `detail`) | `{"Entries": [{"EventId"}], "FailedEntryCount": 0}` |
 //!
 //! A message id is the message's `Nats-Msg-Id` (`<Task event id>/<n>`), which JetStream
-//! dedupes on; an EventBridge event's `id` is a UUID, and `EventId` returns it.
+//! dedupes on; an EventBridge event's `id` is a UUID derived from the Task's event id and the
+//! entry's place, and `EventId` returns it.
 
 use serde_json::{Map, Value, json};
 
 use super::TaskKind;
-use crate::env::{Publication, Random, Target, uuid_v4};
+use crate::env::{Publication, Random, Target, uuid_from, uuid_v4};
 use crate::error::StatesError;
 use crate::resource::{events_subject, publish_subject_ok, sns_subject};
 
@@ -174,8 +175,8 @@ pub(super) fn sns(args: &Value) -> Result<Built, StatesError> {
     ))
 }
 
-/// `events:putEvents`, at `now_ms`.
-pub(super) fn events(args: &Value, now_ms: i64, random: &dyn Random) -> Result<Built, StatesError> {
+/// `events:putEvents`, at `now_ms`, for the Task `key`.
+pub(super) fn events(args: &Value, now_ms: i64, key: &str) -> Result<Built, StatesError> {
     let e = EVENTS_VALIDATION;
     let o = obj(args, e)?;
     let entries = match o.get("Entries") {
@@ -215,7 +216,7 @@ pub(super) fn events(args: &Value, now_ms: i64, random: &dyn Random) -> Result<B
         let subject =
             events_subject(string(entry, "EventBusName", e)?, source).map_err(|m| at(&m))?;
         let resources = entry.get("Resources").cloned().unwrap_or(json!([]));
-        let id = uuid_v4(random);
+        let id = event_id(key, i);
         let body = json!({
             "version": "0",
             "id": id,
@@ -243,6 +244,20 @@ pub(super) fn events(args: &Value, now_ms: i64, random: &dyn Random) -> Result<B
         TaskKind::Events,
         ids,
     ))
+}
+
+/// The id of entry `n` of the Task `key`: a UUID made from them, so a Task stepped again (an
+/// Express execution re-run, a batch stepped again with look-ups) names the events its first
+/// run published, whose bodies carry these ids.
+fn event_id(key: &str, n: usize) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{key}/{n}").as_bytes());
+    let b = &d[..16];
+    let (hi, lo) = (
+        u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+        u64::from_be_bytes(b[8..].try_into().expect("8 bytes")),
+    );
+    uuid_from(hi, lo)
 }
 
 /// The result a publishing Task's state sees: `ids` (the runner's message ids) shaped as

@@ -29,7 +29,11 @@ impl Execution {
         let parsed = Resource::parse(resource).map_err(|e| StatesError::new(names::RUNTIME, e))?;
         // A publication whose arguments make no message fails as the Task (catchable, as
         // AWS's integrations fail on a bad parameter), not as the state's processing.
-        let built = match Self::build(&parsed, resource, args, env) {
+        let run = self.runs.get_mut(&id).expect("run exists");
+        run.attempt += 1;
+        let task_id = format!("{}/{}{}/{}", self.name, run.label, state.name, run.attempt);
+        let key = format!("{}/{task_id}", self.workflow);
+        let built = match Self::build(&parsed, resource, args, (&key, now)) {
             Err(e) if e.error == names::RUNTIME => return Err(e),
             r => r,
         };
@@ -47,9 +51,6 @@ impl Execution {
             Ok(b) => b.2,
             Err(_) => publish_kind(&parsed),
         };
-        let run = self.runs.get_mut(&id).expect("run exists");
-        run.attempt += 1;
-        let task_id = format!("{}/{}{}/{}", self.name, run.label, state.name, run.attempt);
         match kind {
             TaskKind::Lambda => {
                 self.push(
@@ -111,12 +112,13 @@ impl Execution {
         Ok(())
     }
 
-    /// The target of `resource` (written `raw`) with the Task's arguments `args`.
+    /// The target of `resource` (written `raw`) with the Task's arguments `args`, for the
+    /// Task `key` (`<workflow>/<task id>`).
     fn build(
         resource: &Resource,
         raw: &str,
         args: &Value,
-        env: &Env<'_>,
+        (key, now_ms): (&str, i64),
     ) -> Result<Built, StatesError> {
         let stage = |name: &str, input: Value, kind| {
             Ok((Target::Stage(name.to_owned()), input, kind, Vec::new()))
@@ -144,7 +146,7 @@ impl Execution {
             }
             Resource::NatsPublish => publish::nats(args),
             Resource::SnsPublish => publish::sns(args),
-            Resource::PutEvents => publish::events(args, now_of(env), env.random),
+            Resource::PutEvents => publish::events(args, now_ms, key),
         }
     }
 
