@@ -4,6 +4,11 @@
 //! are refused by name when nothing waits; heartbeat and timeout fire as durable timers, also
 //! when they passed while the host was down; each publication goes out exactly once.
 
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "tests build JSON values inline and pass them by value for readability"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
