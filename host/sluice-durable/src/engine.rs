@@ -152,8 +152,8 @@ pub(crate) struct Inner {
     /// Starts are serialized: a name is checked and created under it.
     starting: Mutex<()>,
     pub(crate) stopping: AtomicBool,
-    /// See [`Engine::on_close`].
-    on_close: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
+    /// See [`Engine::on_outbox`].
+    on_outbox: RwLock<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 impl Inner {
@@ -276,11 +276,8 @@ impl Inner {
     }
 
     /// Record what became of a committed batch.
-    fn settle(&self, results: step::Settled) {
-        let closed = results.iter().any(|(_, s, a)| {
-            matches!(a, After::Closed(true)) && s.as_ref().is_some_and(|s| s.completion.is_some())
-        });
-        if closed && let Some(hook) = self.on_close.read().clone() {
+    fn settle(&self, results: step::Settled, staged: bool) {
+        if staged && let Some(hook) = self.on_outbox.read().clone() {
             hook();
         }
         let mut cache = self.cache.lock();
@@ -348,11 +345,11 @@ impl Inner {
                 result = step::step_batch(self, &mut session, &ids, &commands, true);
             }
             match result {
-                Ok((done, outcomes)) => {
+                Ok(batch) => {
                     faults = 0;
-                    self.settle(done);
+                    self.settle(batch.settled, batch.staged);
                     // Committed: now the callers hear what their callbacks did.
-                    commands.reply(outcomes);
+                    commands.reply(batch.outcomes);
                 }
                 Err(e) => {
                     session.rollback();
@@ -415,7 +412,7 @@ impl Engine {
             cache: Mutex::default(),
             starting: Mutex::new(()),
             stopping: AtomicBool::new(false),
-            on_close: RwLock::new(None),
+            on_outbox: RwLock::new(None),
         });
         // Every open execution is runnable: a due timer fires at once, a Task in flight when
         // the host died runs again (it never committed).
@@ -616,10 +613,10 @@ impl Engine {
         Ok(results)
     }
 
-    /// Call `hook` after every batch commit that closed an execution (to publish the outbox
-    /// rows its completion staged).
-    pub fn on_close(&self, hook: Arc<dyn Fn() + Send + Sync>) {
-        *self.inner.on_close.write() = Some(hook);
+    /// Call `hook` after every batch commit that staged messages in the outbox (a publishing
+    /// Task's, a closed execution's completion), to publish them.
+    pub fn on_outbox(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        *self.inner.on_outbox.write() = Some(hook);
     }
 
     /// The execution `id` (`<workflow>/<name>`) as last committed.

@@ -42,6 +42,26 @@ pub enum EngineError {
     Stopping,
 }
 
+impl EngineError {
+    /// The error's name, as AWS's API names it where it has one (`TaskTimedOut`,
+    /// `ExecutionAlreadyExists`, ...), for the replies of the NATS and HTTP interfaces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::WorkflowDoesNotExist(_) => "StateMachineDoesNotExist",
+            Self::ExecutionDoesNotExist(_) => "ExecutionDoesNotExist",
+            Self::ExecutionAlreadyExists(_) => "ExecutionAlreadyExists",
+            Self::ExecutionLimitExceeded(_) => "ExecutionLimitExceeded",
+            Self::Invalid(_) => "InvalidArgument",
+            Self::InvalidToken(_) => "InvalidToken",
+            Self::TaskDoesNotExist(_) => "TaskDoesNotExist",
+            Self::TaskTimedOut => "TaskTimedOut",
+            Self::InvalidOutput(_) => "InvalidOutput",
+            Self::Store(_) => "ServiceUnavailable",
+            Self::Stopping => "ServiceUnavailable",
+        }
+    }
+}
+
 impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         Self::Store(e.0)

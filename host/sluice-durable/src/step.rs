@@ -62,9 +62,10 @@ pub(crate) fn step_batch(
     ids: &[String],
     commands: &Commands,
     lookups: bool,
-) -> Result<(Settled, Outcomes), Abort> {
+) -> Result<Batch, Abort> {
     let mut out = Vec::with_capacity(ids.len());
     let mut outcomes = Outcomes::new();
+    let mut staged = false;
     for id in ids {
         let Some(mut stored) = inner.load(session, id)? else {
             out.push((id.clone(), None, After::Closed(false)));
@@ -140,7 +141,10 @@ pub(crate) fn step_batch(
                                 .tasks
                                 .run(session, &event, &req)
                                 .map_err(Abort::Fault)?,
-                            Target::Publish(messages) => Ok(publish(session, &event, messages)),
+                            Target::Publish(messages) => {
+                                staged = true;
+                                Ok(publish(session, &event, messages))
+                            }
                         };
                         let bytes = serde_json::to_vec(&TaskResult(result.clone()))
                             .expect("a result serializes");
@@ -180,7 +184,7 @@ pub(crate) fn step_batch(
         if done {
             stored.stopped_ms = Some(inner.clock.now_ms());
             if let Some(c) = &stored.completion {
-                complete(session, id, &stored.execution, c);
+                staged |= complete(session, id, &stored.execution, c);
             }
         }
         // Express keeps only its start and its end; Standard every step.
@@ -190,7 +194,11 @@ pub(crate) fn step_batch(
         out.push((id.clone(), Some(stored), after));
     }
     match session.commit() {
-        Ok(()) => Ok((out, outcomes)),
+        Ok(()) => Ok(Batch {
+            settled: out,
+            outcomes,
+            staged,
+        }),
         Err(CommitError::Duplicate(id)) => Err(Abort::Duplicate(id)),
         Err(CommitError::Store(e)) => Err(Abort::Fault(e.0)),
     }
@@ -223,13 +231,14 @@ fn publish(session: &mut Box<dyn StateSession>, event: &str, messages: &[Publica
 /// Header of a dead-lettered execution: its status (FAILED, TIMED_OUT, ABORTED).
 pub const STATUS_HEADER: &str = "Sluice-Execution-Status";
 
-/// Stage the message of a closed execution's `completion` in the session's batch.
+/// Stage the message of a closed execution's `completion` in the session's batch; whether
+/// there was one.
 fn complete(
     session: &mut Box<dyn StateSession>,
     id: &str,
     e: &sluice_workflow::machine::Execution,
     c: &crate::record::Completion,
-) {
+) -> bool {
     let (subject, data, mut headers) = match e.status {
         Status::Succeeded => match &c.output_subject {
             Some(s) => (
@@ -237,7 +246,7 @@ fn complete(
                 e.output.as_ref().map(|v| v.to_string()).unwrap_or_default(),
                 c.headers.clone(),
             ),
-            None => return,
+            None => return false,
         },
         status => match &c.dead_letter_subject {
             Some(s) => {
@@ -248,7 +257,7 @@ fn complete(
                 h.push((STATUS_HEADER.into(), keys::status_name(status).into()));
                 (s.clone(), e.input().to_string(), h)
             }
-            None => return,
+            None => return false,
         },
     };
     headers.retain(|(k, _)| !k.eq_ignore_ascii_case("Nats-Msg-Id"));
@@ -260,6 +269,7 @@ fn complete(
         headers,
     });
     session.finish_event(true);
+    true
 }
 
 /// Stage `stored`'s snapshot, its new history rows and (once closed) its index move.
@@ -298,6 +308,14 @@ pub(crate) type Stops = HashMap<String, (Option<String>, Option<String>)>;
 /// What became of each execution of a committed batch: its new state (to cache) and what it
 /// waits for.
 pub(crate) type Settled = Vec<(String, Option<Stored>, After)>;
+
+/// A committed batch.
+pub(crate) struct Batch {
+    pub(crate) settled: Settled,
+    pub(crate) outcomes: Outcomes,
+    /// Whether it staged messages in the outbox (publications, completions).
+    pub(crate) staged: bool,
+}
 
 /// What each callback of a batch did: (execution, index among its callbacks, outcome).
 pub(crate) type Outcomes = Vec<(String, usize, Result<(), crate::EngineError>)>;

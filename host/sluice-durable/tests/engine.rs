@@ -396,7 +396,7 @@ fn start_many_commits_once_and_completions_reach_the_outbox_exactly_once() {
     let e = engine(&store, &stages, &clock, Config::default());
     let closed = Arc::new(AtomicU32::new(0));
     let c = closed.clone();
-    e.on_close(Arc::new(move || {
+    e.on_outbox(Arc::new(move || {
         c.fetch_add(1, Ordering::SeqCst);
     }));
     let def = parse(&json!({"StartAt": "C", "States": {

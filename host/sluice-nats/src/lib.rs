@@ -7,6 +7,8 @@
 //!   and exhausted retries go to a dead-letter subject and are terminated.
 //! - [`WorkflowTrigger`] binds a stream to a durable workflow instead: each message starts
 //!   one execution named after its event id, acknowledged once the start is committed.
+//! - [`TaskCallbacks`] serves SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat for
+//!   `.waitForTaskToken` Tasks as request/reply on `sluice.task.*`.
 //! - [`OutboxRelay`] publishes what stages emitted (stored in the outbox by the commit) with
 //!   deterministic `Nats-Msg-Id`s, waits for JetStream's acks, then deletes the rows.
 //!
@@ -15,6 +17,7 @@
 //! before the relay, the relay drains the outbox on start, and JetStream's duplicate window
 //! drops any repeat.
 
+mod callbacks;
 mod local_server;
 mod message;
 mod pattern;
@@ -22,6 +25,7 @@ mod relay;
 mod start;
 mod trigger;
 
+pub use callbacks::{DEFAULT_PREFIX as TASK_CALLBACK_PREFIX, TaskCallbacks};
 pub use local_server::LocalNatsServer;
 pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use sluice_durable::{Config as EngineConfig, Engine, ExecutionType};
 use sluice_model::state::LockScope;
 use sluice_model::state::{SystemClock, TableDef};
-use sluice_nats::{OutboxRelay, Trigger, TriggerConfig, WorkflowTrigger};
+use sluice_nats::{
+    OutboxRelay, TASK_CALLBACK_PREFIX, TaskCallbacks, Trigger, TriggerConfig, WorkflowTrigger,
+};
 use sluice_workflow::run::WallClock;
 
 use crate::workflow::tasks::StageTasks;
@@ -91,6 +93,8 @@ pub(crate) struct Host {
     pub store: Store,
     relay: OutboxRelay,
     engine: Option<Arc<Engine>>,
+    /// SendTaskSuccess / Failure / Heartbeat on `sluice.task.*`, while workflows run.
+    callbacks: Option<tokio::task::JoinHandle<Result<(), String>>>,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<(
         String,
@@ -147,6 +151,10 @@ pub(crate) fn start(
             &decl, stages, components, runtime, &store, &relay,
         )?)
     };
+    let callbacks = engine.as_ref().map(|e| {
+        let cb = TaskCallbacks::new(js.client(), e.clone(), TASK_CALLBACK_PREFIX);
+        tokio::spawn(cb.run(stopped.clone()))
+    });
     let mut tasks = Vec::new();
     for t in decl.triggers {
         let name = t.trigger.name.clone();
@@ -176,6 +184,7 @@ pub(crate) fn start(
         store,
         relay,
         engine,
+        callbacks,
         stop,
         tasks,
     })
@@ -183,7 +192,7 @@ pub(crate) fn start(
 
 /// The durable workflow engine over the host's store, its Tasks on the deployed stages, every
 /// declared workflow registered (so the executions a crash left open resume), and the outbox
-/// drained whenever an execution's end staged a message.
+/// drained whenever a step staged messages (a publishing Task's, an execution's end).
 fn start_engine(
     decl: &Declaration,
     stages: &Stages,
@@ -228,7 +237,7 @@ fn start_engine(
     }
     let kick = Arc::new(tokio::sync::Notify::new());
     let k = kick.clone();
-    engine.on_close(Arc::new(move || k.notify_one()));
+    engine.on_outbox(Arc::new(move || k.notify_one()));
     // Whatever a crash left in the outbox goes out at once, not at the next execution's end.
     kick.notify_one();
     let relay = relay.clone();
@@ -260,6 +269,13 @@ impl Host {
                     eprintln!("trigger {name} panicked: {e}");
                     clean = false;
                 }
+            }
+        }
+        if let Some(cb) = self.callbacks {
+            match cb.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("task callbacks failed: {e}"),
+                Err(e) => eprintln!("task callbacks panicked: {e}"),
             }
         }
         if let Some(engine) = self.engine {
