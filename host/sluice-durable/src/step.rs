@@ -3,16 +3,17 @@
 //! batch at once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_model::records::RecordTable;
 use sluice_model::state::{CommitError, StateSession, StoreError};
-use sluice_workflow::env::{Publication, Target};
+use sluice_workflow::env::{Publication, Target, TaskRequest};
 use sluice_workflow::error::StatesError;
 use sluice_workflow::machine::{Env, Status};
 
 use crate::callback::Callback;
-use crate::engine::Inner;
+use crate::engine::{Inner, Workflow};
 use crate::keys;
 use crate::record::{ExecutionType, Stored};
 
@@ -66,6 +67,14 @@ pub(crate) fn step_batch(
     let mut out = Vec::with_capacity(ids.len());
     let mut outcomes = Outcomes::new();
     let mut staged = false;
+    let env = Env {
+        clock: inner.clock.as_ref(),
+        random: &inner.random,
+        objects: inner.objects.as_ref(),
+    };
+    // The batch's live executions, each with its workflow, whether its Tasks are looked up
+    // first, and whether it must yield after this batch.
+    let mut live: Vec<Live> = Vec::with_capacity(ids.len());
     for id in ids {
         let Some(mut stored) = inner.load(session, id)? else {
             out.push((id.clone(), None, After::Closed(false)));
@@ -84,11 +93,6 @@ pub(crate) fn step_batch(
             out.push((id.clone(), None, After::Parked(workflow)));
             continue;
         };
-        let env = Env {
-            clock: inner.clock.as_ref(),
-            random: &inner.random,
-            objects: inner.objects.as_ref(),
-        };
         let exec = &mut stored.execution;
         if let Some((error, cause)) = commands.stops.get(id) {
             exec.stop(error.as_deref(), cause.as_deref(), &env);
@@ -99,67 +103,57 @@ pub(crate) fn step_batch(
         // Express executions are re-run from their input after a crash: their Tasks are
         // always looked up, so a committed one is answered from its stored result.
         let look = lookups || stored.kind == ExecutionType::Express;
-        let mut rounds = 0;
-        let mut more = false;
-        loop {
-            let (requests, cut) = exec.advance_limited(&wf.machine, &env, inner.config.passes);
+        live.push(Live {
+            id: id.clone(),
+            stored,
+            wf,
+            look,
+            more: false,
+            active: true,
+        });
+    }
+    // Rounds over the whole batch: every execution advances as far as it goes, then the
+    // round's Tasks run, grouped by stage (one `handle-batch` call for many executions), and
+    // their results are delivered before the next round.
+    for round in 0..inner.config.rounds.max(1) {
+        let mut pending: Vec<(usize, String, TaskRequest)> = Vec::new();
+        for (i, l) in live.iter_mut().enumerate().filter(|(_, l)| l.active) {
+            let (requests, cut) =
+                l.stored
+                    .execution
+                    .advance_limited(&l.wf.machine, &env, inner.config.passes);
             if cut {
-                more = true;
+                l.more = true;
             }
-            if requests.is_empty() {
-                break;
+            if requests.is_empty() || cut {
+                l.active = false;
             }
-            for req in requests {
-                let event = keys::task_event(&workflow, &req.id);
-                let stored_result = if look {
-                    match session.get_record(RecordTable::TaskResults, &event)? {
-                        Some(r) => Some(r),
-                        // Committed, yet its result is gone: an earlier execution of this
-                        // name ran it and was swept while the store still keeps its dedupe
-                        // record. Running it would only meet that record again.
-                        None if session.recorded(&event)?.is_some() => Some(
-                            serde_json::to_vec(&TaskResult(Err(StatesError::new(
-                                TASK_ALREADY_COMMITTED,
-                                format!("The Task event '{event}' was committed by an earlier execution of this name, whose results were swept: start it under a new name, or keep executions at least as long as the store keeps dedupe records"),
-                            ))))
-                            .expect("a result serializes"),
-                        ),
-                        None => None,
-                    }
-                } else {
-                    None
-                };
-                let result = match stored_result {
-                    Some(bytes) => serde_json::from_slice::<TaskResult>(&bytes)
-                        .map(|r| r.0)
-                        .map_err(|e| {
-                            Abort::Fault(format!("a stored Task result does not decode: {e}"))
-                        })?,
-                    None => {
-                        let result = match &req.target {
-                            Target::Stage(_) => inner
-                                .tasks
-                                .run(session, &event, &req)
-                                .map_err(Abort::Fault)?,
-                            Target::Publish(messages) => {
-                                staged = true;
-                                Ok(publish(session, &event, messages))
-                            }
-                        };
-                        let bytes = serde_json::to_vec(&TaskResult(result.clone()))
-                            .expect("a result serializes");
-                        session.put_record(RecordTable::TaskResults, &event, Some(bytes))?;
-                        result
-                    }
-                };
-                exec.deliver(&req.id, result);
+            if !requests.is_empty() && round + 1 == inner.config.rounds.max(1) {
+                l.more = true;
             }
-            rounds += 1;
-            if more || rounds >= inner.config.rounds {
-                more = true;
-                break;
-            }
+            let workflow = l.stored.execution.workflow().to_owned();
+            pending.extend(
+                requests
+                    .into_iter()
+                    .map(|r| (i, keys::task_event(&workflow, &r.id), r)),
+            );
         }
+        if pending.is_empty() {
+            break;
+        }
+        let results = run_round(inner, session, &live, &pending, &mut staged)?;
+        for ((i, _, req), result) in pending.iter().zip(results) {
+            live[*i].stored.execution.deliver(&req.id, result);
+        }
+    }
+    for Live {
+        id,
+        mut stored,
+        more,
+        ..
+    } in live
+    {
+        let exec = &mut stored.execution;
         if !exec.is_done() && exec.last_event_id() > inner.config.max_history {
             exec.fail_execution(
                 StatesError::new(
@@ -184,14 +178,14 @@ pub(crate) fn step_batch(
         if done {
             stored.stopped_ms = Some(inner.clock.now_ms());
             if let Some(c) = &stored.completion {
-                staged |= complete(session, id, &stored.execution, c);
+                staged |= complete(session, &id, &stored.execution, c);
             }
         }
         // Express keeps only its start and its end; Standard every step.
         if stored.kind == ExecutionType::Standard || done {
-            persist(session, id, &mut stored)?;
+            persist(session, &id, &mut stored)?;
         }
-        out.push((id.clone(), Some(stored), after));
+        out.push((id, Some(stored), after));
     }
     match session.commit() {
         Ok(()) => Ok(Batch {
@@ -202,6 +196,117 @@ pub(crate) fn step_batch(
         Err(CommitError::Duplicate(id)) => Err(Abort::Duplicate(id)),
         Err(CommitError::Store(e)) => Err(Abort::Fault(e.0)),
     }
+}
+
+/// An execution being stepped in a batch.
+struct Live {
+    id: String,
+    stored: Stored,
+    wf: Arc<Workflow>,
+    /// Its Tasks are looked up before they run (an Express re-run, a batch stepped again).
+    look: bool,
+    /// It must yield at the end of the batch (it used its rounds or passes).
+    more: bool,
+    /// It still advances in this batch's next round.
+    active: bool,
+}
+
+/// A round's Task requests: (execution in `live`, event id, request).
+type Pending = [(usize, String, TaskRequest)];
+
+/// The results of a round's Tasks, in order: answered from their stored results where the
+/// execution looks them up, published, or run, grouped by stage so many executions' events
+/// go through one call (the stage's `handle-batch`). Each new result is stored with the batch.
+fn run_round(
+    inner: &Inner,
+    session: &mut Box<dyn StateSession>,
+    live: &[Live],
+    pending: &Pending,
+    staged: &mut bool,
+) -> Result<Vec<Result<Value, StatesError>>, Abort> {
+    let mut results: Vec<Option<Result<Value, StatesError>>> = vec![None; pending.len()];
+    // By stage, in the order the stages first appear.
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (k, (i, event, req)) in pending.iter().enumerate() {
+        if live[*i].look
+            && let Some(r) = look_up(session, event)?
+        {
+            results[k] = Some(r);
+            continue;
+        }
+        match &req.target {
+            Target::Publish(messages) => {
+                *staged = true;
+                let r = Ok(publish(session, event, messages));
+                keep(session, event, &r)?;
+                results[k] = Some(r);
+            }
+            Target::Stage(stage) => match groups.iter_mut().find(|(s, _)| s == stage) {
+                Some((_, ks)) => ks.push(k),
+                None => groups.push((stage, vec![k])),
+            },
+        }
+    }
+    for (_, ks) in groups {
+        let tasks: Vec<(&str, &TaskRequest)> = ks
+            .iter()
+            .map(|&k| (pending[k].1.as_str(), &pending[k].2))
+            .collect();
+        let rs = inner
+            .tasks
+            .run_many(session, &tasks)
+            .map_err(Abort::Fault)?;
+        if rs.len() != ks.len() {
+            return Err(Abort::Fault(format!(
+                "the Task runner answered {} of {} Tasks",
+                rs.len(),
+                ks.len()
+            )));
+        }
+        for (k, r) in ks.into_iter().zip(rs) {
+            keep(session, &pending[k].1, &r)?;
+            results[k] = Some(r);
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every Task of the round has a result"))
+        .collect())
+}
+
+/// The stored result of the Task `event`, if it committed.
+fn look_up(
+    session: &mut Box<dyn StateSession>,
+    event: &str,
+) -> Result<Option<Result<Value, StatesError>>, Abort> {
+    let bytes = match session.get_record(RecordTable::TaskResults, event)? {
+        Some(r) => r,
+        // Committed, yet its result is gone: an earlier execution of this name ran it and
+        // was swept while the store still keeps its dedupe record. Running it would only
+        // meet that record again.
+        None if session.recorded(event)?.is_some() => {
+            return Ok(Some(Err(StatesError::new(
+                TASK_ALREADY_COMMITTED,
+                format!(
+                    "The Task event '{event}' was committed by an earlier execution of this name, whose results were swept: start it under a new name, or keep executions at least as long as the store keeps dedupe records"
+                ),
+            ))));
+        }
+        None => return Ok(None),
+    };
+    serde_json::from_slice::<TaskResult>(&bytes)
+        .map(|r| Some(r.0))
+        .map_err(|e| Abort::Fault(format!("a stored Task result does not decode: {e}")))
+}
+
+/// Store the Task `event`'s result with the batch.
+fn keep(
+    session: &mut Box<dyn StateSession>,
+    event: &str,
+    result: &Result<Value, StatesError>,
+) -> Result<(), Abort> {
+    let bytes = serde_json::to_vec(&TaskResult(result.clone())).expect("a result serializes");
+    Ok(session.put_record(RecordTable::TaskResults, event, Some(bytes))?)
 }
 
 /// Stage a publishing Task's `messages` in the outbox as the event `event` (its dedupe

@@ -20,4 +20,19 @@ pub trait SessionTasks: Send + Sync {
         event_id: &str,
         req: &TaskRequest,
     ) -> Result<Result<Value, StatesError>, String>;
+
+    /// Run many Tasks, in order, as [`SessionTasks::run`] would one by one: `(event id,
+    /// request)` pairs, often of one stage (the engine groups a round's Tasks by stage), so a
+    /// runner can hand them to the stage in one batch. One result per Task, in order; `Err`
+    /// as for `run`, for all of them.
+    fn run_many(
+        &self,
+        session: &mut Box<dyn StateSession>,
+        tasks: &[(&str, &TaskRequest)],
+    ) -> Result<Vec<Result<Value, StatesError>>, String> {
+        tasks
+            .iter()
+            .map(|(event, req)| self.run(session, event, req))
+            .collect()
+    }
 }

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::io::{self, Ctx};
-use super::{Children, Env, Execution, Phase, Run, type_name};
+use super::{Children, Env, Execution, Phase, type_name};
 use crate::definition::{
     Condition, Dynamic, FailField, Kind, Lang, Machine, State, Transition, WaitFor,
 };
@@ -89,19 +89,6 @@ pub(super) fn integer_field(field: &str, path: &str, v: &Value) -> StatesError {
 }
 
 impl Execution {
-    pub(super) fn ctx_for<'a>(
-        &self,
-        run: &'a Run,
-        context: &'a Value,
-        random: &'a dyn crate::env::Random,
-    ) -> Ctx<'a> {
-        Ctx {
-            context,
-            vars: &run.vars,
-            random,
-        }
-    }
-
     /// A run enters its current state (or re-enters it after a retry delay).
     pub(super) fn enter(
         &mut self,
@@ -118,7 +105,7 @@ impl Execution {
             let ev = self.push(
                 Some(id),
                 &format!("{}StateEntered", type_name(&state.kind)),
-                json!({"name": state.name, "input": input, "inputDetails": {"truncated": false}}),
+                obj! {"name" => state.name.clone(), "input" => input, "inputDetails" => obj! {"truncated" => false}},
                 now,
             );
             self.transitions += 1;
@@ -164,8 +151,12 @@ impl Execution {
         env: &Env<'_>,
         requests: &mut Vec<TaskRequest>,
     ) -> Result<(), StatesError> {
-        let run = self.runs[&id].clone();
-        let mut context = self.context(&run, state, None);
+        // The input and variables only, not the whole run: a clone per state is the price.
+        let (input, vars) = {
+            let r = &self.runs[&id];
+            (r.input.clone(), r.vars.clone())
+        };
+        let mut context = self.context(&self.runs[&id], state, None);
         // A `.waitForTaskToken` Task's token exists before its arguments are evaluated, so
         // they can pass it on (`$$.Task.Token`).
         let token = match &state.kind {
@@ -178,14 +169,18 @@ impl Execution {
             }
             _ => None,
         };
-        let ctx = self.ctx_for(&run, &context, env.random);
+        let ctx = Ctx {
+            context: &context,
+            vars: &vars,
+            random: env.random,
+        };
         let jp = state.lang == Lang::JsonPath;
         let effective = if jp {
-            io::filter(state.input_path.as_ref(), run.input.clone(), &ctx)?
+            io::filter(state.input_path.as_ref(), input.clone(), &ctx)?
         } else {
-            run.input.clone()
+            input.clone()
         };
-        let states = io::states(&run.input, None, None, &context);
+        let states = io::states(&input, None, None, &context);
         match &state.kind {
             Kind::Pass { result } => {
                 if jp {
@@ -205,7 +200,7 @@ impl Execution {
                 heartbeat,
                 ..
             } => {
-                let args = io::arguments(state, &effective, &run.input, &states, &ctx)?;
+                let args = io::arguments(state, &effective, &input, &states, &ctx)?;
                 let seconds = |d: &Option<Dynamic<u64>>, field: &str| {
                     d.as_ref()
                         .map(|d| eval_uint(d, field, "positive", &effective, &states, &ctx))
@@ -223,7 +218,7 @@ impl Execution {
                         Condition::JsonPath(rule) => rule.eval(&crate::jsonpath::Scope {
                             input: &effective,
                             context: &context,
-                            variables: &run.vars,
+                            variables: &vars,
                         })?,
                         Condition::Jsonata(t) => match io::template(t, "Condition", &states, &ctx)?
                         {
@@ -263,8 +258,7 @@ impl Execution {
                     Some(a) => io::assign(a, &effective, &states, &ctx)?,
                     None => Map::new(),
                 };
-                let output =
-                    io::plain_output(state, output_t, effective, &run.input, &states, &ctx)?;
+                let output = io::plain_output(state, output_t, effective, &input, &states, &ctx)?;
                 self.leave_to(id, state, output, vars, Transition::Next(next), env);
                 Ok(())
             }
@@ -278,7 +272,7 @@ impl Execution {
                     state,
                     state.output.as_ref(),
                     effective,
-                    &run.input,
+                    &input,
                     &states,
                     &ctx,
                 )?;
@@ -291,7 +285,7 @@ impl Execution {
                     state,
                     state.output.as_ref(),
                     effective,
-                    &run.input,
+                    &input,
                     &states,
                     &ctx,
                 )?;
@@ -310,7 +304,7 @@ impl Execution {
                                     scope: crate::jsonpath::Scope {
                                         input: &effective,
                                         context: &context,
-                                        variables: &run.vars,
+                                        variables: &vars,
                                     },
                                     random: env.random,
                                 },
@@ -331,7 +325,7 @@ impl Execution {
                 Ok(())
             }
             Kind::Parallel { branches } => {
-                let args = io::arguments(state, &effective, &run.input, &states, &ctx)?;
+                let args = io::arguments(state, &effective, &input, &states, &ctx)?;
                 self.push(Some(id), "ParallelStateStarted", json!({}), now_of(env));
                 let n = branches.len();
                 self.runs.get_mut(&id).expect("run exists").phase =
@@ -504,7 +498,7 @@ impl Execution {
         self.push(
             Some(id),
             &format!("{}StateExited", type_name(&state.kind)),
-            json!({"name": state.name, "output": output, "outputDetails": {"truncated": false}}),
+            obj! {"name" => state.name.clone(), "output" => output.clone(), "outputDetails" => obj! {"truncated" => false}},
             now_of(env),
         );
         let run = self.runs.get_mut(&id).expect("run exists");

@@ -56,7 +56,7 @@ impl Execution {
                 self.push(
                     Some(id),
                     "LambdaFunctionScheduled",
-                    json!({"input": input, "resource": resource}),
+                    obj! {"input" => input, "resource" => resource},
                     now,
                 );
                 self.push(Some(id), "LambdaFunctionStarted", json!({}), now);
@@ -66,7 +66,7 @@ impl Execution {
                 self.push(
                     Some(id),
                     "TaskScheduled",
-                    json!({"resource": action, "resourceType": resource_type, "parameters": args}),
+                    obj! {"resource" => action.clone(), "resourceType" => resource_type, "parameters" => args.clone()},
                     now,
                 );
                 self.push(
@@ -180,13 +180,13 @@ impl Execution {
                 let v = match kind {
                     TaskKind::Lambda => v,
                     TaskKind::Stage => v,
-                    TaskKind::Invoke => json!({
-                        "ExecutedVersion": "$LATEST",
-                        "Payload": v,
-                        "SdkHttpMetadata": {"AllHttpHeaders": {}, "HttpHeaders": {}, "HttpStatusCode": 200},
-                        "SdkResponseMetadata": {"RequestId": uuid_v4(env.random)},
-                        "StatusCode": 200,
-                    }),
+                    TaskKind::Invoke => obj! {
+                        "ExecutedVersion" => "$LATEST",
+                        "Payload" => v,
+                        "SdkHttpMetadata" => json!({"AllHttpHeaders": {}, "HttpHeaders": {}, "HttpStatusCode": 200}),
+                        "SdkResponseMetadata" => obj! {"RequestId" => uuid_v4(env.random)},
+                        "StatusCode" => 200,
+                    },
                     TaskKind::Nats | TaskKind::Sns | TaskKind::Events => {
                         publish::result(kind, &v, &pending.event_ids, env.random)
                     }
@@ -195,7 +195,7 @@ impl Execution {
                     self.push(
                         Some(id),
                         "TaskSubmitted",
-                        json!({"resource": action, "resourceType": resource_type, "output": v, "outputDetails": {"truncated": false}}),
+                        obj! {"resource" => action, "resourceType" => resource_type, "output" => v, "outputDetails" => obj! {"truncated" => false}},
                         now,
                     );
                     let heartbeat_due = wait.heartbeat_ms.map(|ms| now.saturating_add(ms));
@@ -211,7 +211,8 @@ impl Execution {
                 } else {
                     "TaskSucceeded"
                 };
-                let mut d = json!({"output": v, "outputDetails": {"truncated": false}});
+                let mut d =
+                    obj! {"output" => v.clone(), "outputDetails" => obj! {"truncated" => false}};
                 if kind != TaskKind::Lambda {
                     d["resource"] = action.into();
                     d["resourceType"] = resource_type.into();

@@ -197,9 +197,26 @@ impl StageTasks {
         stage: &str,
         id: &str,
         input: &Value,
-        (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
+        limits: (Option<u64>, Option<u64>),
         call: impl FnOnce(&mut Worker, &Event) -> Invocation,
     ) -> Result<Value, StatesError> {
+        let event = task_event(id, input);
+        let mut out = self.with_workers(stage, limits, std::slice::from_ref(&event), |w, e| {
+            vec![call(w, &e[0])]
+        })?;
+        out.pop().expect("one result per event")
+    }
+
+    /// Run Task `events` of `stage` (all under the same `limits`) on one pooled worker
+    /// through `call`, and map each outcome to its Task's result. `Err`: none could run (the
+    /// stage is not deployed).
+    fn with_workers(
+        &self,
+        stage: &str,
+        (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
+        events: &[Event],
+        call: impl FnOnce(&mut Worker, &[Event]) -> Vec<Invocation>,
+    ) -> Result<Vec<Result<Value, StatesError>>, StatesError> {
         let heartbeat_first = match (heartbeat_seconds, timeout_seconds) {
             (Some(h), Some(t)) => h < t,
             (Some(_), None) => true,
@@ -222,33 +239,15 @@ impl StageTasks {
         let worker = pool.idle.lock().ok().and_then(|mut w| w.pop());
         let mut worker =
             worker.unwrap_or_else(|| Worker::new(pool.stage.clone(), self.backend.session()));
-        let mut event = Event::json(id, input);
-        event.kind = "sluice.workflow.task".into();
-        event.source = "sluice-workflow".into();
-        let inv = call(&mut worker, &event);
+        let invocations = call(&mut worker, events);
         if let Ok(mut idle) = pool.idle.lock() {
             idle.push(worker);
         }
-        if inv.replayed.is_some() && inv.outcome.is_ok() {
-            // Only the output's digest is kept in a dedupe record: a replayed success has no
-            // output to give the workflow. The durable engine answers committed Tasks from
-            // their stored results before it gets here, so this is a bug worth naming.
-            return Err(StatesError::new(
-                names::RUNTIME,
-                format!("The event '{id}' was already processed; its output is not kept"),
-            ));
-        }
-        match inv.outcome {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))),
-            Err(StageError { name, .. }) if name == SANDBOX_TIMEOUT && task_deadline => {
-                // The Task's TimeoutSeconds (or HeartbeatSeconds) ended it, not the stage's
-                // own deadline: AWS reports that as States.Timeout (States.HeartbeatTimeout)
-                // with no cause.
-                Err(StatesError::new(expired, ""))
-            }
-            Err(StageError { name, cause, .. }) => Err(StatesError::new(name, cause)),
-        }
+        Ok(events
+            .iter()
+            .zip(invocations)
+            .map(|(e, inv)| task_result(&e.id, inv, task_deadline, expired))
+            .collect())
     }
 
     /// The pool for `entry` under a Task timeout, and whether that timeout is the binding
@@ -312,6 +311,44 @@ impl StageTasks {
     }
 }
 
+/// The event a Task runs as.
+fn task_event(id: &str, input: &Value) -> Event {
+    let mut event = Event::json(id, input);
+    event.kind = "sluice.workflow.task".into();
+    event.source = "sluice-workflow".into();
+    event
+}
+
+/// A Task's result from its event's invocation; `task_deadline`: the Task's own timeout (its
+/// `expired` error) was the binding deadline.
+fn task_result(
+    id: &str,
+    inv: Invocation,
+    task_deadline: bool,
+    expired: &str,
+) -> Result<Value, StatesError> {
+    if inv.replayed.is_some() && inv.outcome.is_ok() {
+        // Only the output's digest is kept in a dedupe record: a replayed success has no
+        // output to give the workflow. The durable engine answers committed Tasks from their
+        // stored results before it gets here, so this is a bug worth naming.
+        return Err(StatesError::new(
+            names::RUNTIME,
+            format!("The event '{id}' was already processed; its output is not kept"),
+        ));
+    }
+    match inv.outcome {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))),
+        Err(StageError { name, .. }) if name == SANDBOX_TIMEOUT && task_deadline => {
+            // The Task's TimeoutSeconds (or HeartbeatSeconds) ended it, not the stage's own
+            // deadline: AWS reports that as States.Timeout (States.HeartbeatTimeout) with no
+            // cause.
+            Err(StatesError::new(expired, ""))
+        }
+        Err(StageError { name, cause, .. }) => Err(StatesError::new(name, cause)),
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -341,6 +378,49 @@ impl SessionTasks for StageTasks {
             Err(e) if sluice_model::names::is_platform_fault(&e.error) => Err(e.cause),
             r => Ok(r),
         }
+    }
+
+    /// Consecutive Tasks of one stage under the same limits run as one batch on one worker
+    /// (the stage's `handle-batch`, when it has one).
+    fn run_many(
+        &self,
+        session: &mut Box<dyn StateSession>,
+        tasks: &[(&str, &TaskRequest)],
+    ) -> Result<Vec<Result<Value, StatesError>>, String> {
+        let mut out = Vec::with_capacity(tasks.len());
+        for group in tasks.chunk_by(|a, b| {
+            a.1.stage() == b.1.stage()
+                && (a.1.timeout_seconds, a.1.heartbeat_seconds)
+                    == (b.1.timeout_seconds, b.1.heartbeat_seconds)
+        }) {
+            let req = group[0].1;
+            let Some(stage) = req.stage() else {
+                return Err(format!("the Task {} runs no stage", group[0].0));
+            };
+            let events: Vec<Event> = group
+                .iter()
+                .map(|(id, r)| task_event(id, &r.input))
+                .collect();
+            let results = match self.with_workers(
+                stage,
+                (req.timeout_seconds, req.heartbeat_seconds),
+                &events,
+                |w, e| w.run_in(session, e),
+            ) {
+                Ok(r) => r,
+                // Not deployed: each Task fails with that error.
+                Err(e) => vec![Err(e); group.len()],
+            };
+            for r in results {
+                match r {
+                    Err(e) if sluice_model::names::is_platform_fault(&e.error) => {
+                        return Err(e.cause);
+                    }
+                    r => out.push(r),
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
