@@ -161,14 +161,16 @@ impl Inner {
         self.workflows.read().get(name).cloned()
     }
 
-    /// The execution's state: cached, else as stored.
+    /// The execution's state, for the batch about to step it: taken out of the cache (the
+    /// batch is its one writer, and `settle` puts the new state back; a batch that fails
+    /// leaves it to be read from the store again), else as stored.
     pub(crate) fn load(
         &self,
         session: &mut Box<dyn StateSession>,
         id: &str,
     ) -> Result<Option<Stored>, Abort> {
-        if let Some(s) = self.cache.lock().get(id) {
-            return Ok(Some(s.clone()));
+        if let Some(s) = self.cache.lock().remove(id) {
+            return Ok(Some(s));
         }
         match session.get_record(RecordTable::Executions, id)? {
             None => Ok(None),
@@ -678,23 +680,15 @@ impl Engine {
         if session.get_record(RecordTable::Executions, id)?.is_none() {
             return Err(EngineError::ExecutionDoesNotExist(id.to_owned()));
         }
-        let prefix = keys::history_prefix(id);
-        let rows = session.scan_records(
-            RecordTable::History,
-            &Scan {
-                prefix: &prefix,
-                after: next,
-                limit: limit.max(1),
-                reverse,
-            },
-        )?;
-        let events = rows
-            .iter()
-            .map(|(_, v)| serde_json::from_slice(v))
-            .collect::<Result<Vec<HistoryEvent>, _>>()
-            .map_err(|e| EngineError::Store(format!("a history event does not decode: {e}")))?;
-        let next = (rows.len() == limit.max(1))
-            .then(|| rows.last().map(|(k, _)| k.clone()))
+        let after = match next {
+            None => None,
+            Some(t) => Some(t.parse::<u64>().map_err(|_| {
+                EngineError::Invalid(format!("'{t}' is not a page token of this history"))
+            })?),
+        };
+        let (events, more) = crate::history::page(&mut session, id, reverse, limit, after)?;
+        let next = more
+            .then(|| events.last().map(|e| e.id.to_string()))
             .flatten();
         Ok(HistoryPage { events, next })
     }

@@ -386,10 +386,7 @@ pub(crate) fn persist(
     let e = &mut stored.execution;
     let events = e.take_history();
     if stored.kind == ExecutionType::Standard {
-        for ev in &events {
-            let bytes = serde_json::to_vec(ev).expect("an event serializes");
-            session.put_record(RecordTable::History, &keys::history(id, ev.id), Some(bytes))?;
-        }
+        crate::history::put(session, id, &events)?;
     }
     if e.status != Status::Running {
         let (workflow, started, name) = (e.workflow().to_owned(), e.started_ms(), e.name.clone());
