@@ -588,13 +588,18 @@ impl Execution {
         requests: &mut Vec<TaskRequest>,
     ) -> bool {
         let now = env.clock.now_ms();
-        // A Map's children are taken, not cloned: thousands of iterations' inputs.
         let phase = match &self.runs[&id].phase {
-            Phase::Children(_) => std::mem::replace(
+            // Nothing to do yet.
+            Phase::Task { .. } => return false,
+            Phase::Waiting { due, .. } | Phase::Backoff { due } if now < *due => return false,
+            // Small, and left as it is unless a deadline passed.
+            p @ Phase::Callback { .. } => p.clone(),
+            // Every other phase is consumed by its step, which sets the next one: taken, not
+            // cloned (a Task's result, a Map's thousands of iterations' inputs).
+            _ => std::mem::replace(
                 &mut self.runs.get_mut(&id).expect("run exists").phase,
                 Phase::Enter { retry: false },
             ),
-            other => other.clone(),
         };
         match phase {
             Phase::Enter { retry } => {
