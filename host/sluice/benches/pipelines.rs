@@ -2,8 +2,9 @@
 //! the seven stages chained through subjects (`pipelines/orders.json`: seven triggers, each
 //! its own consumer, commit and ack per batch), and the same stages as one durable workflow
 //! behind one trigger (`pipelines/orders-workflow.json`: one execution per order, every step
-//! committed with its Tasks' effects). Each round publishes N good orders to a fresh host and
-//! server and times them until the last notification is out.
+//! committed with its Tasks' effects), and that workflow again as EXPRESS (only its start and
+//! end persisted). Each round publishes N good orders to a fresh host and server and times
+//! them until the last notification is out.
 //!
 //! Run: `cargo bench -p sluice --bench pipelines -- [--orders N] [--rounds R]`.
 
@@ -44,7 +45,8 @@ fn start_host(declaration: &Path, dir: &Path, nats: &str) -> KillOnDrop {
     )
 }
 
-/// Seconds for `n` orders through the declaration `file`, published to `subject`.
+/// Seconds for `n` orders through the declaration `file` (relative to the repository, or
+/// absolute), published to `subject`.
 async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> f64 {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
@@ -110,9 +112,28 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// State transitions of one good order through `workflows/order-pipeline.asl.json`.
+const TRANSITIONS_PER_ORDER: f64 = 12.0;
+
+/// `pipelines/orders-workflow.json` with its workflow's type EXPRESS, written to `dir`.
+fn express_declaration(dir: &Path) -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(repo.join("pipelines/orders-workflow.json")).unwrap();
+    let mut decl: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let wf = &mut decl["workflows"][0];
+    let definition = repo.join("pipelines").join(wf["definition"].as_str().unwrap());
+    wf["definition"] = definition.to_str().unwrap().into();
+    wf["type"] = "EXPRESS".into();
+    let path = dir.join("orders-workflow-express.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&decl).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 fn main() {
     let n = arg("--orders", 2000);
     let rounds = arg("--rounds", 3);
+    let express_dir = tempfile::tempdir().unwrap();
+    let express = express_declaration(express_dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,6 +141,7 @@ fn main() {
     let cache = tempfile::tempdir().unwrap();
     let mut chained = Vec::new();
     let mut workflow = Vec::new();
+    let mut express_runs = Vec::new();
     rt.block_on(async {
         // A first, untimed round compiles the stages into the shared cache.
         round("pipelines/orders.json", "orders.new", 10, cache.path()).await;
@@ -134,9 +156,10 @@ fn main() {
                 )
                 .await,
             );
+            express_runs.push(round(&express, "wf.orders.new", n, cache.path()).await);
         }
     });
-    let (c, w) = (median(chained), median(workflow));
+    let (c, w, x) = (median(chained), median(workflow), median(express_runs));
     println!(
         "{n} good orders per round, published at once; median of {rounds} rounds, alternating"
     );
@@ -157,5 +180,17 @@ fn main() {
         w,
         n as f64 / w,
         c / w
+    );
+    println!(
+        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
+        "the same workflow, type EXPRESS",
+        x,
+        n as f64 / x,
+        c / x
+    );
+    println!(
+        "durable state transitions/s, {TRANSITIONS_PER_ORDER} per order: STANDARD {:.0}, EXPRESS {:.0}",
+        TRANSITIONS_PER_ORDER * n as f64 / w,
+        TRANSITIONS_PER_ORDER * n as f64 / x
     );
 }
