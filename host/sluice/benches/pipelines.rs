@@ -121,7 +121,9 @@ fn express_declaration(dir: &Path) -> String {
     let text = std::fs::read_to_string(repo.join("pipelines/orders-workflow.json")).unwrap();
     let mut decl: serde_json::Value = serde_json::from_str(&text).unwrap();
     let wf = &mut decl["workflows"][0];
-    let definition = repo.join("pipelines").join(wf["definition"].as_str().unwrap());
+    let definition = repo
+        .join("pipelines")
+        .join(wf["definition"].as_str().unwrap());
     wf["definition"] = definition.to_str().unwrap().into();
     wf["type"] = "EXPRESS".into();
     let path = dir.join("orders-workflow-express.json");

@@ -180,7 +180,13 @@ impl Execution {
         } else {
             input.clone()
         };
-        let states = io::states(&input, None, None, &context);
+        // `$states` exists in JSONata only (a JSONPath state cannot hold a JSONata field:
+        // validation refuses it), and building it copies the input and the context.
+        let states = if jp {
+            Value::Null
+        } else {
+            io::states(&input, None, None, &context)
+        };
         match &state.kind {
             Kind::Pass { result } => {
                 if jp {
@@ -437,7 +443,12 @@ impl Execution {
             Some(a) => io::assign(a, &result, &Value::Null, &ctx)?,
             None => Map::new(),
         };
-        let combined = io::result_path(state.result_path.as_ref(), run.input.clone(), result)?;
+        // Without a ResultPath the result replaces the input: no copy of the input for that.
+        let input = match state.result_path {
+            None => Value::Null,
+            Some(_) => run.input.clone(),
+        };
+        let combined = io::result_path(state.result_path.as_ref(), input, result)?;
         let output = io::filter(state.output_path.as_ref(), combined, &ctx)?;
         let next = state.transition.clone().unwrap_or(Transition::End);
         self.leave_to(id, state, output, vars, next, env);
