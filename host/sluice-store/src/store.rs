@@ -388,11 +388,28 @@ impl Store {
 
     /// Up to `limit` outbox rows, oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        self.outbox_after(None, limit)
+    }
+
+    /// Up to `limit` outbox rows after the row `after` (from the oldest when `None`), oldest
+    /// first: a relay that leaves a row in place (nothing can take it yet) reads on past it.
+    pub fn outbox_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let from = match after {
+            None => 0,
+            Some(seq) => match seq.checked_add(1) {
+                Some(f) => f,
+                None => return Ok(Vec::new()),
+            },
+        };
         self.inner.handle.with(|db| {
             let txn = db.begin_read().map_err(storage)?;
             let table = txn.open_table(OUTBOX).map_err(storage)?;
             let mut rows = Vec::new();
-            for entry in table.iter().map_err(storage)?.take(limit) {
+            for entry in table.range(from..).map_err(storage)?.take(limit) {
                 let (k, v) = entry.map_err(storage)?;
                 rows.push(
                     outbox::decode(k.value(), v.value())

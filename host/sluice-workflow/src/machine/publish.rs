@@ -88,8 +88,10 @@ pub(super) fn nats(args: &Value) -> Result<Built, StatesError> {
                         format!("The header '{k}' must be a string, not {v}"),
                     ));
                 };
+                // `Nats-*` headers steer the server (message ids, expected sequences): the
+                // outbox sets the id, and the others could make a publish fail for ever.
                 if k.is_empty()
-                    || k.eq_ignore_ascii_case("Nats-Msg-Id")
+                    || k.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("nats-"))
                     || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':')
                 {
                     return Err(StatesError::new(

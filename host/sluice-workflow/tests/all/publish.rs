@@ -151,6 +151,12 @@ fn arguments_that_make_no_message_fail_the_task_with_a_catchable_named_error() {
         ),
         (
             "arn:sluice:states:::nats:publish",
+            json!({"Subject": "a", "Message": 1, "Headers": {"nats-expected-stream": "X"}}),
+            "Sluice.InvalidParameter",
+            "cannot be a header",
+        ),
+        (
+            "arn:sluice:states:::nats:publish",
             json!({"Message": 1}),
             "Sluice.InvalidParameter",
             "'Subject' is required",
