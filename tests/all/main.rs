@@ -5,7 +5,8 @@
 //! guests fail alone with named errors), `deploy` (validation and the artifact cache),
 //! `batch` (the batch export and its fallback), `hardening` (deadlines through host calls,
 //! byte caps, log budgets, no noisy neighbours on state), `host_api` (every state host function on both
-//! backends, through the `state-script` guest), `wasi` (what the sandbox grants and where
+//! backends, through the `state-script` guest), `nats` and `relay` (JetStream triggers and the
+//! outbox relay on a real nats-server), `wasi` (what the sandbox grants and where
 //! guest output goes), `lambda_standins` (the guests that stand in for
 //! Lambda functions in workflows).
 
@@ -17,6 +18,7 @@ mod host_api;
 mod lambda_standins;
 mod nats;
 mod pipeline;
+mod relay;
 mod sandbox;
 mod state;
 mod wasi;

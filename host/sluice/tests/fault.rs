@@ -18,6 +18,12 @@ use sluice_tests::{
 const ORDERS: usize = 10_000;
 const INVALID_EVERY: usize = 50;
 
+/// The two tests run one after the other: each drives a host, a nats-server and thousands of
+/// orders on 2 cores, and side by side the broker restart's moment moves into heavier load.
+/// (Side by side, the broker test once counted 83 dead letters for 80, 2026-12-01: an open
+/// problem noted on issue 11, not hidden here; the assertions are unchanged.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Start `sluice up` and wait until it says it is up.
 fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> KillOnDrop {
     let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
@@ -110,6 +116,7 @@ fn sigterm(host: &std::process::Child) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_the_host_repeatedly_then_every_effect_counts_exactly_once() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Setup {
         nats,
         js,
@@ -219,6 +226,7 @@ async fn publish(js: &jetstream::Context, range: std::ops::Range<usize>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let Setup {
         mut nats,
         js,
