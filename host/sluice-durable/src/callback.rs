@@ -109,8 +109,9 @@ impl Engine {
             match outcome.recv_timeout(Duration::from_millis(100)) {
                 Ok(r) => return r,
                 Err(mpsc::RecvTimeoutError::Timeout) if !self.inner().is_stopping() => {}
-                // Stopping: the callback is not applied (it stays queued in memory only, and
-                // is gone with the engine); the caller may send it again to the next one.
+                // Stopping before the outcome came: the callback may have been applied or not
+                // (a queued one is gone with the engine). Sent again to the next engine, it is
+                // applied, or refused as `TaskTimedOut` if it was.
                 Err(_) => return Err(EngineError::Stopping),
             }
         }
