@@ -580,12 +580,7 @@ impl Engine {
                 let execution =
                     Execution::start(&wf.machine, workflow, &start.name, start.input, &env);
                 let started_ms = execution.started_ms();
-                let mut stored = Stored {
-                    kind: wf.kind,
-                    completion: start.completion,
-                    stopped_ms: None,
-                    execution,
-                };
+                let mut stored = Stored::new(wf.kind, start.completion, execution);
                 session.put_record(
                     RecordTable::ExecutionIndex,
                     &keys::index(Status::Running, workflow, started_ms, &start.name),

@@ -8,7 +8,7 @@
 //! event as JSON, as format 3 stores first wrote them, and still reads.
 
 use sluice_model::records::{RecordTable, Scan};
-use sluice_model::state::{StateSession, StoreError};
+use sluice_model::state::StateSession;
 use sluice_workflow::machine::HistoryEvent;
 
 use crate::error::EngineError;
@@ -17,24 +17,13 @@ use crate::keys;
 /// The tag of a compressed chunk of events.
 const LZ4_JSON_ARRAY: u8 = 1;
 
-/// Stage `events` (one step's, in order) as one row of execution `id`.
-pub(crate) fn put(
-    session: &mut Box<dyn StateSession>,
-    id: &str,
-    events: &[HistoryEvent],
-) -> Result<(), StoreError> {
-    let Some(first) = events.first() else {
-        return Ok(());
-    };
-    let json = serde_json::to_vec(events).expect("events serialize");
+/// The row of one step's events of execution `id`, given as a JSON array whose first event
+/// is `first`: its key and bytes.
+pub(crate) fn row(id: &str, first: u64, json: &[u8]) -> (String, Vec<u8>) {
     let mut row = Vec::with_capacity(1 + json.len() / 4);
     row.push(LZ4_JSON_ARRAY);
-    row.extend_from_slice(&lz4_flex::compress_prepend_size(&json));
-    session.put_record(
-        RecordTable::History,
-        &keys::history(id, first.id),
-        Some(row),
-    )
+    row.extend_from_slice(&lz4_flex::compress_prepend_size(json));
+    (keys::history(id, first), row)
 }
 
 /// The events of one row.
@@ -176,6 +165,12 @@ mod tests {
         }
     }
 
+    fn put(s: &mut Box<dyn StateSession>, id: &str, events: &[HistoryEvent]) {
+        let json = serde_json::to_vec(events).unwrap();
+        let (key, row) = row(id, events[0].id, &json);
+        s.put_record(RecordTable::History, &key, Some(row)).unwrap();
+    }
+
     #[test]
     fn steps_of_any_size_page_by_event_both_ways_and_old_rows_still_read() {
         let backend = MemoryBackend::new(vec![], Arc::new(SystemClock));
@@ -183,9 +178,9 @@ mod tests {
         // Steps of 3, 1 and 5 events, and another execution's beside them.
         for step in [1..=3, 4..=4, 5..=9] {
             let events: Vec<_> = step.map(event).collect();
-            put(&mut s, "w/e", &events).unwrap();
+            put(&mut s, "w/e", &events);
         }
-        put(&mut s, "w/e2", &[event(1)]).unwrap();
+        put(&mut s, "w/e2", &[event(1)]);
         s.commit().unwrap();
         assert_eq!(
             pages(&mut s, false, 4),

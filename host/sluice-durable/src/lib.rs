@@ -33,6 +33,7 @@
 mod callback;
 mod engine;
 mod error;
+mod fanout;
 mod history;
 pub mod keys;
 mod record;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sluice_workflow::error::StatesError;
-use sluice_workflow::machine::{Execution, Status};
+use sluice_workflow::machine::{Execution, HistoryMode, Status};
 
 /// Step Functions' two workflow types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -51,8 +51,34 @@ impl Stored {
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("a stored execution does not decode: {e}"))
+        let mut s: Self = serde_json::from_slice(bytes)
+            .map_err(|e| format!("a stored execution does not decode: {e}"))?;
+        s.record_history();
+        Ok(s)
+    }
+
+    /// A new execution's row.
+    pub(crate) fn new(
+        kind: ExecutionType,
+        completion: Option<Completion>,
+        execution: Execution,
+    ) -> Self {
+        let mut s = Self {
+            kind,
+            completion,
+            stopped_ms: None,
+            execution,
+        };
+        s.record_history();
+        s
+    }
+
+    /// Standard writes its history as rows, encoded as it happens; Express keeps none.
+    fn record_history(&mut self) {
+        self.execution.set_history_mode(match self.kind {
+            ExecutionType::Standard => HistoryMode::Encode,
+            ExecutionType::Express => HistoryMode::Off,
+        });
     }
 
     pub(crate) fn describe(&self, id: &str) -> Description {

@@ -117,11 +117,18 @@ pub(crate) fn step_batch(
     // their results are delivered before the next round.
     for round in 0..inner.config.rounds.max(1) {
         let mut pending: Vec<(usize, String, TaskRequest)> = Vec::new();
-        for (i, l) in live.iter_mut().enumerate().filter(|(_, l)| l.active) {
-            let (requests, cut) =
+        let passes = inner.config.passes;
+        let advanced = crate::fanout::map_mut(&mut live, |l| {
+            l.active.then(|| {
                 l.stored
                     .execution
-                    .advance_limited(&l.wf.machine, &env, inner.config.passes);
+                    .advance_limited(&l.wf.machine, &env, passes)
+            })
+        });
+        for (i, (l, advanced)) in live.iter_mut().zip(advanced).enumerate() {
+            let Some((requests, cut)) = advanced else {
+                continue;
+            };
             if cut {
                 l.more = true;
             }
@@ -181,11 +188,19 @@ pub(crate) fn step_batch(
                 staged |= complete(session, &id, &stored.execution, c);
             }
         }
-        // Express keeps only its start and its end; Standard every step.
-        if stored.kind == ExecutionType::Standard || done {
-            persist(session, &id, &mut stored)?;
-        }
         out.push((id, Some(stored), after));
+    }
+    // Encoded on every core, written here. Express keeps only its start and its end;
+    // Standard every step.
+    let rows = crate::fanout::map_mut(&mut out, |(id, stored, after)| {
+        let stored = stored.as_mut()?;
+        (stored.kind == ExecutionType::Standard || matches!(after, After::Closed(true)))
+            .then(|| encode(id, stored))
+    });
+    for r in rows.into_iter().flatten() {
+        for (table, key, value) in r {
+            session.put_record(table, &key, value)?;
+        }
     }
     match session.commit() {
         Ok(()) => Ok(Batch {
@@ -377,31 +392,49 @@ fn complete(
     true
 }
 
+/// Rows to stage: (table, key, value or `None` to delete).
+type Rows = Vec<(RecordTable, String, Option<Vec<u8>>)>;
+
+/// `stored`'s snapshot, its new history rows and (once closed) its index move, as rows for
+/// the batch: pure work, so the batch runs it on every core.
+fn encode(id: &str, stored: &mut Stored) -> Rows {
+    let mut rows = Rows::new();
+    let e = &mut stored.execution;
+    if let Some((first, json)) = e.take_encoded() {
+        let (key, row) = crate::history::row(id, first, &json);
+        rows.push((RecordTable::History, key, Some(row)));
+    }
+    if e.status != Status::Running {
+        let (workflow, started, name) = (e.workflow(), e.started_ms(), &e.name);
+        rows.push((
+            RecordTable::ExecutionIndex,
+            keys::index(Status::Running, workflow, started, name),
+            None,
+        ));
+        rows.push((
+            RecordTable::ExecutionIndex,
+            keys::index(e.status, workflow, started, name),
+            Some(Vec::new()),
+        ));
+    }
+    rows.push((
+        RecordTable::Executions,
+        id.to_owned(),
+        Some(stored.encode()),
+    ));
+    rows
+}
+
 /// Stage `stored`'s snapshot, its new history rows and (once closed) its index move.
 pub(crate) fn persist(
     session: &mut Box<dyn StateSession>,
     id: &str,
     stored: &mut Stored,
 ) -> Result<(), StoreError> {
-    let e = &mut stored.execution;
-    let events = e.take_history();
-    if stored.kind == ExecutionType::Standard {
-        crate::history::put(session, id, &events)?;
+    for (table, key, value) in encode(id, stored) {
+        session.put_record(table, &key, value)?;
     }
-    if e.status != Status::Running {
-        let (workflow, started, name) = (e.workflow().to_owned(), e.started_ms(), e.name.clone());
-        session.put_record(
-            RecordTable::ExecutionIndex,
-            &keys::index(Status::Running, &workflow, started, &name),
-            None,
-        )?;
-        session.put_record(
-            RecordTable::ExecutionIndex,
-            &keys::index(e.status, &workflow, started, &name),
-            Some(Vec::new()),
-        )?;
-    }
-    session.put_record(RecordTable::Executions, id, Some(stored.encode()))
+    Ok(())
 }
 
 /// Stops asked for, by execution: (error, cause).

@@ -21,6 +21,7 @@ macro_rules! obj {
 }
 mod callback;
 mod io;
+mod log;
 mod map;
 mod publish;
 mod reader;
@@ -28,6 +29,7 @@ mod states;
 mod task;
 
 pub use callback::TaskTokenError;
+pub use log::HistoryMode;
 pub use publish::{EVENTS_VALIDATION, INVALID_PARAMETER, SNS_INVALID_PARAMETER};
 pub use reader::{GET_OBJECT, MAX_ITEMS, OBJECT_READ_FAILED};
 pub use states::{ITEM_READER_UNSUPPORTED, MAX_PAYLOAD_BYTES};
@@ -241,9 +243,13 @@ pub struct Execution {
     /// The history events not yet taken by [`Execution::take_history`] (all of them, for an
     /// execution nobody takes from).
     pub history: Vec<HistoryEvent>,
-    /// Events taken out of `history` so far (persisted elsewhere): ids continue after them.
+    /// Events numbered so far, the id of the newest (the name is from when it counted the
+    /// events taken out of `history`; at every snapshot the two are the same).
     #[serde(default)]
     history_taken: u64,
+    /// How events are recorded (not stored: whoever loads an execution says).
+    #[serde(skip)]
+    log: log::Log,
     input: Value,
     workflow: String,
     started_ms: i64,
@@ -264,6 +270,7 @@ impl Execution {
             error: None,
             history: Vec::new(),
             history_taken: 0,
+            log: log::Log::default(),
             input: input.clone(),
             workflow: workflow.to_owned(),
             started_ms: now,
@@ -277,7 +284,11 @@ impl Execution {
         e.push(
             None,
             "ExecutionStarted",
-            obj! {"input" => input.clone(), "inputDetails" => obj! {"truncated" => false}, "roleArn" => "arn:aws:iam::000000000000:role/sluice"},
+            log::Started {
+                input: &input,
+                input_details: log::NOT_TRUNCATED,
+                role_arn: "arn:aws:iam::000000000000:role/sluice",
+            },
             now,
         );
         e.spawn(
@@ -294,16 +305,32 @@ impl Execution {
 
     /// The id of the newest history event (0 before any).
     pub fn last_event_id(&self) -> u64 {
-        self.history_taken + self.history.len() as u64
+        self.history_taken
+    }
+
+    /// Record history events from now on as `mode` says; events kept so far are encoded
+    /// (for [`HistoryMode::Encode`]) or dropped (for [`HistoryMode::Off`]).
+    pub fn set_history_mode(&mut self, mode: HistoryMode) {
+        self.log.mode = mode;
+        if mode != HistoryMode::Keep {
+            for e in std::mem::take(&mut self.history) {
+                let header = (e.id, e.previous_event_id, e.timestamp_ms);
+                log::record(&mut self.history, &mut self.log, header, &e.kind, e.details);
+            }
+        }
+    }
+
+    /// The events recorded as JSON ([`HistoryMode::Encode`]) since the last call: a JSON
+    /// array of [`HistoryEvent`]s and the id of the first; `None` when there are none.
+    pub fn take_encoded(&mut self) -> Option<(u64, Vec<u8>)> {
+        self.log.take()
     }
 
     /// Take the history events recorded since the last call, for a caller that persists them
     /// apart from the execution (so a snapshot of the execution stays small); later events
     /// keep numbering after them.
     pub fn take_history(&mut self) -> Vec<HistoryEvent> {
-        let taken = std::mem::take(&mut self.history);
-        self.history_taken += taken.len() as u64;
-        taken
+        std::mem::take(&mut self.history)
     }
 
     /// The execution's input.
@@ -489,30 +516,33 @@ impl Execution {
         id
     }
 
-    /// Append a history event following `run`'s last one.
-    fn push(&mut self, run: Option<u64>, kind: &str, details: Value, now: i64) -> u64 {
+    /// Append a history event following `run`'s last one; its id.
+    fn push(&mut self, run: Option<u64>, kind: &str, details: impl log::Details, now: i64) -> u64 {
+        match self.next_event(run, now) {
+            Ok(header) => {
+                log::record(&mut self.history, &mut self.log, header, kind, details);
+                header.0
+            }
+            Err(local) => local,
+        }
+    }
+
+    /// Number the next event following `run`'s last one: its header, or (a quiet run's, not
+    /// recorded) its local id.
+    fn next_event(&mut self, run: Option<u64>, now: i64) -> Result<log::Header, u64> {
         if let Some(r) = run.and_then(|r| self.runs.get_mut(&r))
             && r.quiet
         {
             r.local_events += 1;
-            return r.local_events;
+            return Err(r.local_events);
         }
-        let id = self.last_event_id() + 1;
-        let previous = match run.and_then(|r| self.runs.get(&r)) {
-            Some(r) => r.last_event,
-            None => self.last_event_id(),
+        let id = self.history_taken + 1;
+        self.history_taken = id;
+        let previous = match run.and_then(|r| self.runs.get_mut(&r)) {
+            Some(r) => std::mem::replace(&mut r.last_event, id),
+            None => id - 1,
         };
-        self.history.push(HistoryEvent {
-            id,
-            previous_event_id: previous,
-            timestamp_ms: now,
-            kind: kind.to_owned(),
-            details,
-        });
-        if let Some(r) = run.and_then(|r| self.runs.get_mut(&r)) {
-            r.last_event = id;
-        }
-        id
+        Ok((id, previous, now))
     }
 
     /// The machine a run steps in.
@@ -677,7 +707,11 @@ impl Execution {
                 self.push(
                     None,
                     "ExecutionSucceeded",
-                    obj! {"output" => v.clone(), "outputDetails" => obj! {"truncated" => false}},
+                    log::Exited {
+                        name: None,
+                        output: &v,
+                        output_details: log::NOT_TRUNCATED,
+                    },
                     now,
                 );
                 self.output = Some(v);

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::io::{self, Ctx};
+use super::log;
 use super::{Children, Env, Execution, Phase, type_name};
 use crate::definition::{
     Condition, Dynamic, FailField, Kind, Lang, Machine, State, Transition, WaitFor,
@@ -101,13 +102,20 @@ impl Execution {
         let now = env.clock.now_ms();
         let state: &State = Self::state_of(def, &self.runs[&id]);
         if !retry {
-            let input = self.runs[&id].input.clone();
-            let ev = self.push(
-                Some(id),
-                &format!("{}StateEntered", type_name(&state.kind)),
-                obj! {"name" => state.name.clone(), "input" => input, "inputDetails" => obj! {"truncated" => false}},
-                now,
-            );
+            // Numbered, then recorded from the run's input where it lies (no copy of it).
+            let ev = match self.next_event(Some(id), now) {
+                Ok(header) => {
+                    let details = log::Entered {
+                        name: &state.name,
+                        input: &self.runs[&id].input,
+                        input_details: log::NOT_TRUNCATED,
+                    };
+                    let kind = format!("{}StateEntered", type_name(&state.kind));
+                    log::record(&mut self.history, &mut self.log, header, &kind, details);
+                    header.0
+                }
+                Err(local) => local,
+            };
             self.transitions += 1;
             let run = self.runs.get_mut(&id).expect("run exists");
             run.entered_event = ev;
@@ -509,7 +517,11 @@ impl Execution {
         self.push(
             Some(id),
             &format!("{}StateExited", type_name(&state.kind)),
-            obj! {"name" => state.name.clone(), "output" => output.clone(), "outputDetails" => obj! {"truncated" => false}},
+            log::Exited {
+                name: Some(&state.name),
+                output: &output,
+                output_details: log::NOT_TRUNCATED,
+            },
             now_of(env),
         );
         let run = self.runs.get_mut(&id).expect("run exists");

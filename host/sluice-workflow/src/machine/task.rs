@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::log;
 use super::publish::{self, Built};
 use super::states::{MAX_PAYLOAD_BYTES, now_of};
 use super::{Env, Execution, Pending, Phase, TaskKind, Wait};
@@ -56,7 +57,10 @@ impl Execution {
                 self.push(
                     Some(id),
                     "LambdaFunctionScheduled",
-                    obj! {"input" => input, "resource" => resource},
+                    log::LambdaScheduled {
+                        input: &input,
+                        resource,
+                    },
                     now,
                 );
                 self.push(Some(id), "LambdaFunctionStarted", json!({}), now);
@@ -66,7 +70,11 @@ impl Execution {
                 self.push(
                     Some(id),
                     "TaskScheduled",
-                    obj! {"resource" => action.clone(), "resourceType" => resource_type, "parameters" => args.clone()},
+                    log::TaskScheduled {
+                        resource: &action,
+                        resource_type,
+                        parameters: args,
+                    },
                     now,
                 );
                 self.push(
@@ -211,13 +219,14 @@ impl Execution {
                 } else {
                     "TaskSucceeded"
                 };
-                let mut d =
-                    obj! {"output" => v.clone(), "outputDetails" => obj! {"truncated" => false}};
-                if kind != TaskKind::Lambda {
-                    d["resource"] = action.into();
-                    d["resourceType"] = resource_type.into();
-                }
-                self.push(Some(id), event, d, now);
+                let named = kind != TaskKind::Lambda;
+                let details = log::Succeeded {
+                    output: &v,
+                    output_details: log::NOT_TRUNCATED,
+                    resource: named.then_some(action.as_str()),
+                    resource_type: named.then_some(resource_type),
+                };
+                self.push(Some(id), event, details, now);
                 let context = self.context(&self.runs[&id], state, None);
                 let r = if state.lang == Lang::JsonPath {
                     self.finish_jsonpath(id, state, v, env, &context)

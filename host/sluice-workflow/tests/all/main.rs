@@ -10,6 +10,7 @@ mod callback;
 mod choice;
 mod context;
 mod fail;
+mod history_modes;
 mod intrinsics;
 mod item_reader;
 mod jsonata;
