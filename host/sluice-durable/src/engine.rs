@@ -588,7 +588,7 @@ impl Engine {
                 )?;
                 step::persist(&mut session, &id, &mut stored)?;
                 open += 1;
-                created.push(id.clone());
+                created.push((id.clone(), stored));
                 Ok(Started {
                     id,
                     started_ms,
@@ -600,9 +600,19 @@ impl Engine {
         if let Err(e) = session.commit() {
             return Err(EngineError::Store(e.to_string()));
         }
+        // Their first step starts from the state just committed, not from decoding it.
+        let mut cache = self.inner.cache.lock();
+        let ids: Vec<String> = created
+            .into_iter()
+            .map(|(id, stored)| {
+                cache.insert(id.clone(), stored);
+                id
+            })
+            .collect();
+        drop(cache);
         let mut sched = self.inner.sched.lock();
-        sched.open += created.len();
-        for id in created {
+        sched.open += ids.len();
+        for id in ids {
             sched.ready(id);
         }
         drop(sched);

@@ -40,6 +40,10 @@ pub const TASK_ALREADY_COMMITTED: &str = "Sluice.TaskAlreadyCommitted";
 #[derive(serde::Serialize, serde::Deserialize)]
 struct TaskResult(Result<Value, StatesError>);
 
+/// [`TaskResult`] borrowed, to store without a copy (serialized the same: a newtype).
+#[derive(serde::Serialize)]
+struct TaskResultRef<'a>(&'a Result<Value, StatesError>);
+
 /// The failure that ends a batch without a commit.
 #[derive(Debug)]
 pub(crate) enum Abort {
@@ -320,7 +324,7 @@ fn keep(
     event: &str,
     result: &Result<Value, StatesError>,
 ) -> Result<(), Abort> {
-    let bytes = serde_json::to_vec(&TaskResult(result.clone())).expect("a result serializes");
+    let bytes = serde_json::to_vec(&TaskResultRef(result)).expect("a result serializes");
     Ok(session.put_record(RecordTable::TaskResults, event, Some(bytes))?)
 }
 
@@ -481,6 +485,23 @@ impl Commands {
                     let _ = cb.reply.send(Err(crate::EngineError::TaskTimedOut));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_borrowed_result_is_stored_as_the_owned_one_reads() {
+        for r in [
+            Ok(serde_json::json!({"a": [1, 2.5, "x"]})),
+            Err(StatesError::new("Order.Invalid", "no items")),
+        ] {
+            let bytes = serde_json::to_vec(&TaskResultRef(&r)).unwrap();
+            assert_eq!(bytes, serde_json::to_vec(&TaskResult(r.clone())).unwrap());
+            assert_eq!(serde_json::from_slice::<TaskResult>(&bytes).unwrap().0, r);
         }
     }
 }

@@ -27,7 +27,9 @@ pub const EVENTS_VALIDATION: &str = "EventBridge.ValidationException";
 
 /// What a Task's arguments ask for, once built: the target, its input, the history kind, the
 /// ids of the events it publishes.
-pub(super) type Built = (Target, Value, TaskKind, Vec<String>);
+/// A Task's target, its input (`None`: the Task's arguments as they are, not copied), its
+/// kind and the ids of the events it publishes.
+pub(super) type Built = (Target, Option<Value>, TaskKind, Vec<String>);
 
 fn obj<'a>(args: &'a Value, error: &str) -> Result<&'a Map<String, Value>, StatesError> {
     args.as_object().ok_or_else(|| {
@@ -114,12 +116,7 @@ pub(super) fn nats(args: &Value) -> Result<Built, StatesError> {
         data: message.to_string(),
         headers,
     };
-    Ok((
-        Target::Publish(vec![msg]),
-        args.clone(),
-        TaskKind::Nats,
-        Vec::new(),
-    ))
+    Ok((Target::Publish(vec![msg]), None, TaskKind::Nats, Vec::new()))
 }
 
 /// `sns:publish`.
@@ -169,12 +166,7 @@ pub(super) fn sns(args: &Value) -> Result<Built, StatesError> {
         data: text(message),
         headers,
     };
-    Ok((
-        Target::Publish(vec![msg]),
-        args.clone(),
-        TaskKind::Sns,
-        Vec::new(),
-    ))
+    Ok((Target::Publish(vec![msg]), None, TaskKind::Sns, Vec::new()))
 }
 
 /// `events:putEvents`, at `now_ms`, for the Task `key`.
@@ -240,12 +232,7 @@ pub(super) fn events(args: &Value, now_ms: i64, key: &str) -> Result<Built, Stat
         });
         ids.push(id);
     }
-    Ok((
-        Target::Publish(messages),
-        args.clone(),
-        TaskKind::Events,
-        ids,
-    ))
+    Ok((Target::Publish(messages), None, TaskKind::Events, ids))
 }
 
 /// The id of entry `n` of the Task `key`: a UUID made from them, so a Task stepped again (an

@@ -183,10 +183,14 @@ impl Execution {
             random: env.random,
         };
         let jp = state.lang == Lang::JsonPath;
-        let effective = if jp {
-            io::filter(state.input_path.as_ref(), input.clone(), &ctx)?
+        // A JSONPath state reads only its effective input from here on (the raw input serves
+        // JSONata's `$states.input`): the input moves into it, uncopied.
+        let (input, effective) = if jp {
+            let effective = io::filter(state.input_path.as_ref(), input, &ctx)?;
+            (Value::Null, effective)
         } else {
-            input.clone()
+            let effective = input.clone();
+            (input, effective)
         };
         // `$states` exists in JSONata only (a JSONPath state cannot hold a JSONata field:
         // validation refuses it), and building it copies the input and the context.
@@ -223,7 +227,7 @@ impl Execution {
                 let timeout_seconds = seconds(timeout, "TimeoutSeconds")?;
                 let heartbeat_seconds = seconds(heartbeat, "HeartbeatSeconds")?;
                 let limits = (timeout_seconds, heartbeat_seconds);
-                self.request(id, state, resource, &args, limits, token, env, requests)
+                self.request(id, state, resource, args, limits, token, env, requests)
             }
             Kind::Choice { choices, default } => {
                 let mut chosen = None;

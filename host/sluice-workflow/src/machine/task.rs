@@ -20,7 +20,7 @@ impl Execution {
         id: u64,
         state: &State,
         resource: &str,
-        args: &Value,
+        args: Value,
         (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
         token: Option<String>,
         env: &Env<'_>,
@@ -34,12 +34,17 @@ impl Execution {
         run.attempt += 1;
         let task_id = format!("{}/{}{}/{}", self.name, run.label, state.name, run.attempt);
         let key = format!("{}/{task_id}", self.workflow);
-        let built = match Self::build(&parsed, resource, args, (&key, now)) {
+        let built = match Self::build(&parsed, resource, &args, (&key, now)) {
             Err(e) if e.error == names::RUNTIME => return Err(e),
             r => r,
         };
-        let input = built.as_ref().map_or(Value::Null, |b| b.1.clone());
-        if serde_json::to_vec(&input).map_or(0, |b| b.len()) > MAX_PAYLOAD_BYTES {
+        let null = Value::Null;
+        let input = match &built {
+            Ok((_, Some(input), ..)) => input,
+            Ok((_, None, ..)) => &args,
+            Err(_) => &null,
+        };
+        if json_len(input) > MAX_PAYLOAD_BYTES {
             return Err(StatesError::new(
                 names::DATA_LIMIT_EXCEEDED,
                 format!(
@@ -57,10 +62,7 @@ impl Execution {
                 self.push(
                     Some(id),
                     "LambdaFunctionScheduled",
-                    log::LambdaScheduled {
-                        input: &input,
-                        resource,
-                    },
+                    log::LambdaScheduled { input, resource },
                     now,
                 );
                 self.push(Some(id), "LambdaFunctionStarted", json!({}), now);
@@ -73,7 +75,7 @@ impl Execution {
                     log::TaskScheduled {
                         resource: &action,
                         resource_type,
-                        parameters: args,
+                        parameters: &args,
                     },
                     now,
                 );
@@ -91,7 +93,7 @@ impl Execution {
             heartbeat_ms: heartbeat_seconds.map(seconds_ms),
         });
         let (target, input, event_ids) = match built {
-            Ok((target, input, _, event_ids)) => (target, input, event_ids),
+            Ok((target, input, _, event_ids)) => (target, input.unwrap_or(args), event_ids),
             Err(e) => {
                 self.runs.get_mut(&id).expect("run exists").phase = Phase::TaskDone {
                     resource_kind: kind,
@@ -128,14 +130,14 @@ impl Execution {
         args: &Value,
         (key, now_ms): (&str, i64),
     ) -> Result<Built, StatesError> {
-        let stage = |name: &str, input: Value, kind| {
+        let stage = |name: &str, input: Option<Value>, kind| {
             Ok((Target::Stage(name.to_owned()), input, kind, Vec::new()))
         };
         match resource {
             Resource::Stage { name, .. } if raw.starts_with("arn:") => {
-                stage(name, args.clone(), TaskKind::Lambda)
+                stage(name, None, TaskKind::Lambda)
             }
-            Resource::Stage { name, .. } => stage(name, args.clone(), TaskKind::Stage),
+            Resource::Stage { name, .. } => stage(name, None, TaskKind::Stage),
             Resource::LambdaInvoke => {
                 let f = args.get("FunctionName").and_then(Value::as_str).ok_or_else(|| {
                     StatesError::new(names::RUNTIME, "The lambda:invoke integration needs a FunctionName string in its Parameters")
@@ -143,7 +145,7 @@ impl Execution {
                 match Resource::parse(f) {
                     Ok(Resource::Stage { name, .. }) => stage(
                         &name,
-                        args.get("Payload").cloned().unwrap_or(json!({})),
+                        Some(args.get("Payload").cloned().unwrap_or(json!({}))),
                         TaskKind::Invoke,
                     ),
                     _ => Err(StatesError::new(
@@ -172,7 +174,7 @@ impl Execution {
         let now = now_of(env);
         let state: &State = Self::state_of(def, &self.runs[&id]);
         let result = result.and_then(|v| {
-            if serde_json::to_vec(&v).map_or(0, |b| b.len()) > MAX_PAYLOAD_BYTES {
+            if json_len(&v) > MAX_PAYLOAD_BYTES {
                 Err(StatesError::new(names::DATA_LIMIT_EXCEEDED, format!("The state/task '{}' returned a result with a size exceeding the maximum number of bytes service limit.", state.name)))
             } else {
                 Ok(v)
@@ -305,4 +307,20 @@ pub(super) fn resource_names(kind: TaskKind, resource: &str) -> (&'static str, S
 /// `s` seconds in ms.
 fn seconds_ms(s: u64) -> i64 {
     i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// The length of `v` as compact JSON, counted without writing it out.
+pub(super) fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, v).map_or(0, |()| c.0)
 }
