@@ -362,6 +362,41 @@ pub async fn stored_orders(store: &sluice_store::Store) -> usize {
     .expect("the query task")
 }
 
+/// What `sluice up` runs on: its artifact cache, declaration (none: resume from the
+/// registry), component folder (none: the declaration's), data directory and NATS server.
+pub struct UpArgs<'a> {
+    /// `--cache-dir`: compiled artifacts.
+    pub cache: &'a std::path::Path,
+    /// `--config`: the declaration to apply.
+    pub config: Option<&'a std::path::Path>,
+    /// `--components`: where the declaration's component files are.
+    pub components: Option<&'a std::path::Path>,
+    /// `--data-dir`: the store and the registry.
+    pub data: &'a std::path::Path,
+    /// `--nats`: the server's URL.
+    pub nats: &'a str,
+}
+
+/// Start `sluice up` (the binary at `bin`) on `up`, as [`start_sluice_up`] does.
+pub fn start_up(bin: &std::path::Path, up: &UpArgs<'_>) -> KillOnDrop {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--cache-dir".as_ref(),
+        up.cache.as_os_str(),
+        "up".as_ref(),
+        "--data-dir".as_ref(),
+        up.data.as_os_str(),
+        "--nats".as_ref(),
+        up.nats.as_ref(),
+    ];
+    if let Some(c) = up.config {
+        args.extend(["--config".as_ref(), c.as_os_str()]);
+    }
+    if let Some(c) = up.components {
+        args.extend(["--components".as_ref(), c.as_os_str()]);
+    }
+    start_sluice_up(bin, &args)
+}
+
 /// Start `sluice` (the binary at `bin`) with `args` (e.g. `--cache-dir D up --config F ...`)
 /// and wait, at most two minutes, until it says `sluice is up`; its stderr is read on a
 /// thread of its own so the host never blocks on it.

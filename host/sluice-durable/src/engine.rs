@@ -122,6 +122,9 @@ struct Sched {
     stops: step::Stops,
     /// Callbacks (task tokens) waiting for their execution's next step, in arrival order.
     callbacks: HashMap<String, Vec<Callback>>,
+    /// Callers of [`Engine::stop`] waiting for their execution to close, told when the
+    /// batch that closed it has committed and settled.
+    stop_waiters: HashMap<String, Vec<std::sync::mpsc::Sender<()>>>,
     /// Executions whose workflow is not registered, by workflow.
     parked: HashMap<String, Vec<String>>,
     /// Open executions.
@@ -291,6 +294,12 @@ impl Inner {
                     cache.remove(&id);
                     if ended {
                         sched.open = sched.open.saturating_sub(1);
+                    }
+                    // Closed, by a stop or on its own: a stop asked for meanwhile has
+                    // nothing left to do, and whoever waits for one hears it now.
+                    sched.stops.remove(&id);
+                    for w in sched.stop_waiters.remove(&id).into_iter().flatten() {
+                        let _ = w.send(());
                     }
                 }
                 After::Parked(w) => {
@@ -710,28 +719,37 @@ impl Engine {
         if d.status != Status::Running {
             return Ok(d);
         }
+        let (told, closed) = std::sync::mpsc::channel();
         {
             let mut sched = self.inner.sched.lock();
             sched.stops.insert(
                 id.to_owned(),
                 (error.map(str::to_owned), cause.map(str::to_owned)),
             );
+            sched
+                .stop_waiters
+                .entry(id.to_owned())
+                .or_default()
+                .push(told);
             if !sched.busy.contains(id) {
                 sched.ready(id.to_owned());
             }
         }
         self.inner.wake.notify_all();
-        // The executor applies it at its next step of the execution.
+        // The executor applies it at its next step of the execution, and `settle` says when
+        // that step is committed and settled: the executor no longer holds the execution,
+        // so its slot among the open executions is free when this returns.
         loop {
-            std::thread::sleep(Duration::from_millis(2));
-            let d = self.describe(id)?;
-            // Committed, and settled too: the executor no longer holds it, so its slot among
-            // the open executions is free when this returns.
-            if d.status != Status::Running && !self.inner.sched.lock().busy.contains(id) {
-                return Ok(d);
-            }
-            if self.inner.stopping.load(Ordering::SeqCst) {
-                return Err(EngineError::Stopping);
+            match closed.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => return self.describe(id),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.inner.stopping.load(Ordering::SeqCst) {
+                        return Err(EngineError::Stopping);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(EngineError::Stopping);
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use sluice_test_artifacts as guests;
-use sluice_tests::{KillOnDrop, NatsServer, create_stream, messages_in, order, start_sluice_up};
+use sluice_tests::{KillOnDrop, NatsServer, UpArgs, create_stream, messages_in, order, start_up};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -25,29 +25,86 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn start_host(declaration: &Path, dir: &Path, nats: &str) -> KillOnDrop {
-    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    let (cache, data) = (dir.join("cache"), dir.join("data"));
-    start_sluice_up(
+    start_up(
         Path::new(env!("CARGO_BIN_EXE_sluice")),
-        &[
-            "--cache-dir".as_ref(),
-            cache.as_os_str(),
-            "up".as_ref(),
-            "--config".as_ref(),
-            declaration.as_os_str(),
-            "--components".as_ref(),
-            components.as_os_str(),
-            "--data-dir".as_ref(),
-            data.as_os_str(),
-            "--nats".as_ref(),
-            nats.as_ref(),
-        ],
+        &UpArgs {
+            cache: &dir.join("cache"),
+            config: Some(declaration),
+            components: Path::new(guests::VALIDATE_ORDER).parent(),
+            data: &dir.join("data"),
+            nats,
+        },
     )
 }
 
-/// Seconds for `n` orders through the declaration `file` (relative to the repository, or
+/// CPU seconds (user and system, every thread) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds_of(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU seconds in a `stat` file of proc(5).
+fn cpu_seconds_of(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // After "pid (comm) ": state is field 3, utime 14 and stime 15 (proc(5)).
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+/// CPU seconds the living threads of `pid` other than the workflow executors (named
+/// `sluice-executor`, with the threads they fan out to) have used: the triggers, the relay
+/// and the NATS client, on tokio's workers. Executor threads that ended are in neither sum,
+/// so the executors' share is the process's total minus this.
+fn io_cpu_seconds(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .map_or(false, |c| c.trim() != "sluice-executor")
+        })
+        .map(|t| {
+            let tid: u32 = t.file_name().to_string_lossy().parse().unwrap_or(0);
+            cpu_seconds_of(&format!("/proc/{pid}/task/{tid}/stat"))
+        })
+        .sum()
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// One timed round: its seconds, and the CPU seconds the host and nats-server used in it.
+#[derive(Clone, Copy)]
+struct Round {
+    secs: f64,
+    host_cpu: f64,
+    /// Of `host_cpu`: the threads other than the workflow executors.
+    io_cpu: f64,
+    nats_cpu: f64,
+}
+
+/// A round of `n` orders through the declaration `file` (relative to the repository, or
 /// absolute), published to `subject`.
-async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> f64 {
+async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> Round {
     let nats = NatsServer::start();
     let js = jetstream::new(async_nats::connect(&nats.url).await.unwrap());
     create_stream(&js, "NOTIFY", "notifications.>").await;
@@ -73,6 +130,8 @@ async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> f64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();
+    let (host_cpu, nats_cpu) = (cpu_seconds(host.id()), cpu_seconds(nats.pid()));
+    let io_cpu = io_cpu_seconds(host.id());
     // Pipelined, in windows: async-nats holds at most 5,000 publish acks in flight, and a
     // publish beyond that waits for one to be awaited (here: for ever, past 5,000 orders).
     let mut acks: std::collections::VecDeque<jetstream::context::PublishAckFuture> =
@@ -102,13 +161,22 @@ async fn round(file: &str, subject: &str, n: usize, cache: &Path) -> f64 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let host_cpu = cpu_seconds(host.id()) - host_cpu;
+    let nats_cpu = cpu_seconds(nats.pid()) - nats_cpu;
+    let io_cpu = io_cpu_seconds(host.id()) - io_cpu;
     host.kill().unwrap();
     host.wait().unwrap();
-    secs
+    Round {
+        secs,
+        host_cpu,
+        io_cpu,
+        nats_cpu,
+    }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
+/// The median round (by seconds).
+fn median(mut xs: Vec<Round>) -> Round {
+    xs.sort_by(|a, b| a.secs.total_cmp(&b.secs));
     xs[xs.len() / 2]
 }
 
@@ -166,33 +234,36 @@ fn main() {
         "{n} good orders per round, published at once; median of {rounds} rounds, alternating"
     );
     println!(
-        "{:<66} {:>9} {:>10} {:>7}",
-        "case", "seconds", "orders/s", "ratio"
+        "{:<66} {:>9} {:>10} {:>7} {:>9} {:>9} {:>9}",
+        "case", "seconds", "orders/s", "ratio", "host", "of it io", "nats"
     );
-    println!(
-        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
+    let row = |name: &str, r: Round| {
+        println!(
+            "{:<66} {:>9.2} {:>10.0} {:>6.2}x {:>9.3} {:>9.3} {:>9.3}",
+            name,
+            r.secs,
+            n as f64 / r.secs,
+            c.secs / r.secs,
+            1000.0 * r.host_cpu / n as f64,
+            1000.0 * r.io_cpu / n as f64,
+            1000.0 * r.nats_cpu / n as f64,
+        );
+    };
+    row(
         "baseline: 7 stages chained through subjects (pipelines/orders.json)",
         c,
-        n as f64 / c,
-        1.0
     );
-    println!(
-        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
+    row(
         "one durable workflow per order (pipelines/orders-workflow.json)",
         w,
-        n as f64 / w,
-        c / w
     );
+    row("the same workflow, type EXPRESS", x);
     println!(
-        "{:<66} {:>9.2} {:>10.0} {:>6.2}x",
-        "the same workflow, type EXPRESS",
-        x,
-        n as f64 / x,
-        c / x
+        "host, of it io, nats: ms of CPU per order (user + system) of the host's process, of its threads other than the workflow executors (triggers, relay, NATS client), of nats-server"
     );
     println!(
         "durable state transitions/s, {TRANSITIONS_PER_ORDER} per order: STANDARD {:.0}, EXPRESS {:.0}",
-        TRANSITIONS_PER_ORDER * n as f64 / w,
-        TRANSITIONS_PER_ORDER * n as f64 / x
+        TRANSITIONS_PER_ORDER * n as f64 / w.secs,
+        TRANSITIONS_PER_ORDER * n as f64 / x.secs
     );
 }

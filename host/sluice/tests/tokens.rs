@@ -12,7 +12,7 @@ use async_nats::jetstream;
 use serde_json::{Value, json};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
-    NatsServer, create_stream, messages_in, order, publish_with_id, read_stream, start_sluice_up,
+    NatsServer, UpArgs, create_stream, messages_in, order, publish_with_id, read_stream, start_up,
     wait_for_stream,
 };
 
@@ -96,26 +96,19 @@ async fn approvals_wait_through_a_sigkill_and_answers_over_nats_resume_them() {
     }
     let dir = tempfile::tempdir().unwrap();
     let decl = declaration(dir.path());
-    let args = |with_config: bool| {
-        let mut a: Vec<std::ffi::OsString> = vec![
-            "--cache-dir".into(),
-            dir.path().join("cache").into(),
-            "up".into(),
-            "--data-dir".into(),
-            dir.path().join("data").into(),
-            "--nats".into(),
-            nats.url.clone().into(),
-        ];
-        if with_config {
-            a.extend(["--config".into(), decl.clone().into_os_string()]);
-        }
-        a
-    };
     let bin = Path::new(env!("CARGO_BIN_EXE_sluice"));
+    let (cache, data) = (dir.path().join("cache"), dir.path().join("data"));
     let start = |with_config: bool| {
-        let a = args(with_config);
-        let refs: Vec<&std::ffi::OsStr> = a.iter().map(|s| s.as_os_str()).collect();
-        start_sluice_up(bin, &refs)
+        start_up(
+            bin,
+            &UpArgs {
+                cache: &cache,
+                config: with_config.then_some(decl.as_path()),
+                components: None,
+                data: &data,
+                nats: &nats.url,
+            },
+        )
     };
     let host = start(true);
     wait_for_stream(&js, "APPROVE_IN").await;

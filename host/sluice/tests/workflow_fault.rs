@@ -16,7 +16,7 @@ use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
-    KillOnDrop, NatsServer, create_stream, messages_in, order, orders_table, start_sluice_up,
+    KillOnDrop, NatsServer, UpArgs, create_stream, messages_in, order, orders_table, start_up,
 };
 
 const ORDERS: usize = 2_000;
@@ -57,22 +57,15 @@ fn declaration(dir: &Path) -> PathBuf {
 }
 
 fn start_host(declaration: &Path, data: &Path, cache: &Path, nats: &str) -> KillOnDrop {
-    let components = Path::new(guests::VALIDATE_ORDER).parent().unwrap();
-    start_sluice_up(
+    start_up(
         Path::new(env!("CARGO_BIN_EXE_sluice")),
-        &[
-            "--cache-dir".as_ref(),
-            cache.as_os_str(),
-            "up".as_ref(),
-            "--config".as_ref(),
-            declaration.as_os_str(),
-            "--components".as_ref(),
-            components.as_os_str(),
-            "--data-dir".as_ref(),
-            data.as_os_str(),
-            "--nats".as_ref(),
-            nats.as_ref(),
-        ],
+        &UpArgs {
+            cache,
+            config: Some(declaration),
+            components: Path::new(guests::VALIDATE_ORDER).parent(),
+            data,
+            nats,
+        },
     )
 }
 
