@@ -387,6 +387,9 @@ pub fn start_up(bin: &std::path::Path, up: &UpArgs<'_>) -> KillOnDrop {
         up.data.as_os_str(),
         "--nats".as_ref(),
         up.nats.as_ref(),
+        // Any free port: hosts of concurrent tests must not meet on the default.
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
     ];
     if let Some(c) = up.config {
         args.extend(["--config".as_ref(), c.as_os_str()]);

@@ -70,7 +70,7 @@ fn io_cpu_seconds(pid: u32) -> f64 {
         .flatten()
         .filter(|t| {
             std::fs::read_to_string(t.path().join("comm"))
-                .map_or(false, |c| c.trim() != "sluice-executor")
+                .is_ok_and(|c| c.trim() != "sluice-executor")
         })
         .map(|t| {
             let tid: u32 = t.file_name().to_string_lossy().parse().unwrap_or(0);

@@ -4,6 +4,7 @@
 //! order pipeline (`sluice demo`), the long-lived host (`sluice up`), and Amazon States
 //! Language workflows on stages (`sluice workflow`).
 
+mod api;
 mod demo;
 mod demo_nats;
 mod registry;
@@ -71,6 +72,9 @@ enum Command {
         /// The NATS server.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats: String,
+        /// Where the HTTP API listens (port 0: any free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:7420")]
+        listen: std::net::SocketAddr,
     },
     /// Push sample orders through the order pipeline in-process and print what happened.
     Demo {
@@ -185,12 +189,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             components,
             data_dir,
             nats,
+            listen,
         } => up::run(
             &runtime,
             config.as_deref(),
             components.as_deref(),
             &data_dir,
-            &nats,
+            (&nats, listen),
         ),
         Command::Demo {
             components,

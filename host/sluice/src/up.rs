@@ -323,7 +323,7 @@ pub(crate) fn run(
     file: Option<&Path>,
     components: Option<&Path>,
     data_dir: &Path,
-    nats_url: &str,
+    (nats_url, listen): (&str, std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
     let applied = match file {
         Some(file) => read_declaration(file, components)?,
@@ -352,7 +352,7 @@ pub(crate) fn run(
         let client = async_nats::connect(nats_url)
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
-        let js = async_nats::jetstream::new(client);
+        let js = async_nats::jetstream::new(client.clone());
         let host = start(
             applied.decl,
             &stages,
@@ -361,6 +361,12 @@ pub(crate) fn run(
             data_dir,
             &js,
         )?;
+        let api = crate::api::start(listen, data_dir, host.store.clone(), client).await?;
+        eprintln!(
+            "api on http://{}/v1 (admin token in {})",
+            api.addr,
+            data_dir.join("admin.token").display()
+        );
         eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -368,6 +374,7 @@ pub(crate) fn run(
             _ = term.recv() => {}
         }
         eprintln!("shutting down: finishing the batches in flight");
+        api.stop().await;
         let clean = host.shutdown().await?;
         eprintln!("bye");
         Ok(if clean {

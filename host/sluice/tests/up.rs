@@ -32,7 +32,7 @@ impl Host {
                 .args(extra)
                 .arg("--data-dir")
                 .arg(dir.join("data"))
-                .args(["--nats", nats])
+                .args(["--nats", nats, "--listen", "127.0.0.1:0"])
                 .stderr(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()
@@ -67,6 +67,17 @@ impl Host {
         host
     }
 
+    /// The API's address, as the host printed it (`api on http://ADDR/v1 ...`).
+    fn api_addr(&self) -> String {
+        let line = self
+            .log
+            .iter()
+            .find(|l| l.contains("api on http://"))
+            .unwrap_or_else(|| panic!("no API line: {:#?}", self.log));
+        let rest = &line[line.find("http://").unwrap() + 7..];
+        rest[..rest.find("/v1").unwrap()].to_owned()
+    }
+
     /// SIGTERM, and wait for a clean exit that drained the outbox.
     fn stop(mut self) {
         let status = Command::new("kill")
@@ -83,6 +94,23 @@ impl Host {
             self.log
         );
     }
+}
+
+/// One HTTP/1.1 request to the API at `addr`, with the bearer `token`: the status and the
+/// whole answer.
+fn http(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+    (status.unwrap_or_else(|| panic!("not HTTP: {out:?}")), out)
 }
 
 /// Publish orders `range`; every 7th has no items (dead-lettered by validation).
@@ -138,6 +166,15 @@ async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_regist
         ],
     );
     wait_for_stream(&js, "ORDERS").await;
+    // The API serves beside the triggers: health without a token, `/v1` only with one.
+    let api = host.api_addr();
+    assert_eq!(http(&api, "/healthz", None).0, 200);
+    let (status, ready) = http(&api, "/readyz", None);
+    assert_eq!(status, 200, "{ready}");
+    let admin_file = dir.path().join("data/admin.token");
+    let admin = std::fs::read_to_string(&admin_file).unwrap();
+    assert_eq!(http(&api, "/v1/tokens", Some(&admin)).0, 200);
+    assert_eq!(http(&api, "/v1/tokens", None).0, 401);
     publish_orders(&js, 0..20).await;
     wait_for_outputs(&js, 17, 3).await;
     host.stop();
@@ -174,6 +211,9 @@ async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_regist
     publish_orders(&js, 20..30).await;
     std::fs::remove_dir_all(&components).unwrap();
     let host = Host::start(dir.path(), &nats.url, &[]);
+    // The restarted host keeps its tokens: the admin token still opens the API.
+    assert_eq!(std::fs::read_to_string(&admin_file).unwrap(), admin);
+    assert_eq!(http(&host.api_addr(), "/v1/tokens", Some(&admin)).0, 200);
     publish_orders(&js, 30..40).await;
     // 40 orders, 6 of them invalid (0, 7, 14, 21, 28, 35).
     wait_for_outputs(&js, 34, 6).await;

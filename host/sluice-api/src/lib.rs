@@ -1,0 +1,218 @@
+//! The platform's HTTP API: JSON routes under `/v1`, described by an OpenAPI 3.1 document at
+//! `/v1/openapi.json` that is generated from the same attributes as the routes
+//! (`utoipa-axum`), so the two cannot drift.
+//!
+//! Every `/v1` route but the document needs a bearer token ([`auth`]) with the scope the
+//! route names; `/healthz` and `/readyz` need none, so a load balancer can probe them. Every
+//! refusal is an `application/problem+json` body ([`problem`]). Bodies are capped at
+//! [`Limits::body_bytes`] and requests at [`Limits::request_time`].
+//!
+//! This crate is the HTTP layer only: what the routes reach (readiness today) comes through
+//! traits the `sluice` binary implements, so it knows no wasmtime, redb or NATS.
+
+pub mod auth;
+pub mod problem;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use auth::{Scope, TokenInfo, TokenStore};
+pub use problem::{Json, Problem};
+
+/// Whether the platform behind the API can serve: its store and its NATS connection.
+pub trait Readiness: Send + Sync {
+    /// Each dependency by name, and whether it is ready (with why not).
+    fn check(&self) -> Vec<(String, Result<(), String>)>;
+}
+
+/// The API's bounds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest request body of a JSON route.
+    pub body_bytes: usize,
+    /// How long a request may take before it is answered 408.
+    pub request_time: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_bytes: 1 << 20,
+            request_time: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct Api {
+    /// The host's tokens.
+    pub tokens: Arc<TokenStore>,
+    /// The platform's dependencies, for `/readyz`.
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// The caller of a `/v1` route: the token it presented, checked.
+#[derive(Debug, Clone)]
+pub struct Caller(pub TokenInfo);
+
+impl Caller {
+    /// Refuse (403) a caller without `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), Problem> {
+        if self.0.allows(scope) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!(
+                "the token '{}' lacks the scope '{}' this route needs",
+                self.0.name,
+                scope.name()
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<Api> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Problem::unauthorized(
+                "this route needs a bearer token: Authorization: Bearer sl_...",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Problem::unauthorized("the Authorization header is not 'Bearer <token>'")
+            })?;
+        api.tokens.verify(token.trim()).map(Caller).ok_or_else(|| {
+            Problem::unauthorized("the bearer token is not a live token of this host")
+        })
+    }
+}
+
+/// The OpenAPI document's frame; the routes add their paths.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sluice", description = "The Sluice platform API: stages, workflows, triggers, events, tokens."),
+    modifiers(&BearerAuth),
+    tags((name = "tokens", description = "Bearer tokens and their scopes")),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole API as one axum router, with its OpenAPI document.
+pub fn router(api: Api, limits: &Limits) -> axum::Router {
+    let (routes, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(tokens::routes())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_time,
+        ))
+        .with_state(api)
+}
+
+/// `/healthz`: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// One dependency's readiness.
+#[derive(Debug, Serialize, ToSchema)]
+struct Check {
+    name: String,
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// `/readyz`: 200 when every dependency is ready, else 503; each one's state either way.
+async fn readyz(State(api): State<Api>) -> Response {
+    let checks: Vec<Check> = api
+        .readiness
+        .check()
+        .into_iter()
+        .map(|(name, r)| Check {
+            name,
+            ready: r.is_ok(),
+            reason: r.err(),
+        })
+        .collect();
+    let status = if checks.iter().all(|c| c.ready) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(serde_json::json!({ "checks": checks }))).into_response()
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, finishing requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Bind `addr` (port 0: any free port); the listener and the address it got.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let l = tokio::net::TcpListener::bind(addr).await?;
+    let a = l.local_addr()?;
+    Ok((l, a))
+}
+
+/// Now, ms since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

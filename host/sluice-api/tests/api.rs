@@ -1,0 +1,335 @@
+//! The API over real HTTP on a loopback listener (port 0): health, the OpenAPI document,
+//! tokens and their scopes, and every kind of refusal as a problem body that stores nothing.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_api::{Api, Limits, Readiness, TokenStore, auth, router};
+
+/// Readiness a test switches: the store's, always ready; NATS's, as `nats_up` says.
+struct Switch {
+    nats_up: AtomicBool,
+}
+
+impl Readiness for Switch {
+    fn check(&self) -> Vec<(String, Result<(), String>)> {
+        let nats = if self.nats_up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("not connected".to_owned())
+        };
+        vec![("store".into(), Ok(())), ("nats".into(), nats)]
+    }
+}
+
+struct Host {
+    base: String,
+    admin: String,
+    tokens: Arc<TokenStore>,
+    switch: Arc<Switch>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn host() -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = Arc::new(TokenStore::open(&dir.path().join("tokens.json")).unwrap());
+    let admin = auth::admin_token(dir.path(), &tokens, 1).unwrap();
+    let switch = Arc::new(Switch {
+        nats_up: AtomicBool::new(true),
+    });
+    let api = Api {
+        tokens: Arc::clone(&tokens),
+        readiness: switch.clone(),
+    };
+    let limits = Limits {
+        body_bytes: 4096,
+        ..Limits::default()
+    };
+    let (listener, addr): (_, SocketAddr) = sluice_api::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(sluice_api::serve(listener, router(api, &limits), async {
+        let _ = stopped.await;
+    }));
+    Host {
+        base: format!("http://{addr}"),
+        admin,
+        tokens,
+        switch,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+/// The status and body of a problem answer, checked to be one.
+async fn problem(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "a problem body for {status}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:sluice:problem:")
+    );
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+    (status, body)
+}
+
+#[tokio::test]
+async fn health_needs_no_token_and_readiness_names_what_is_down() {
+    let h = host().await;
+    let r = h
+        .http
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    h.switch.nats_up.store(false, Ordering::SeqCst);
+    let r = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["checks"],
+        json!([{"name": "store", "ready": true}, {"name": "nats", "ready": false, "reason": "not connected"}])
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_and_describes_the_routes_and_their_auth() {
+    let h = host().await;
+    let r = h
+        .http
+        .get(format!("{}/v1/openapi.json", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in ["/v1/tokens", "/v1/tokens/{id}"] {
+        assert!(doc["paths"][path].is_object(), "{path} is described");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(
+        doc["paths"]["/v1/tokens"]["post"]["security"],
+        json!([{"bearer": []}])
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_created_listed_scoped_and_revoked() {
+    let h = host().await;
+    let url = format!("{}/v1/tokens", h.base);
+    let r = h
+        .http
+        .post(&url)
+        .bearer_auth(&h.admin)
+        .json(&json!({"name": "reader", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let reader = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(created["scopes"], json!(["read"]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(reader.starts_with(&format!("sl_{id}_")));
+
+    let list: Value = h
+        .http
+        .get(&url)
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"admin") && names.contains(&"reader"));
+    assert!(
+        !list
+            .to_string()
+            .contains(reader.rsplit('_').next().unwrap()),
+        "no secret listed"
+    );
+
+    // A read token may not manage tokens.
+    let (status, body) = problem(h.http.get(&url).bearer_auth(&reader).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body["detail"].as_str().unwrap().contains("admin"));
+
+    let r = h
+        .http
+        .delete(format!("{url}/{id}"))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (status, _) = problem(h.http.get(&url).bearer_auth(&reader).send().await.unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token is refused at once"
+    );
+    let (status, body) = problem(
+        h.http
+            .delete(format!("{url}/{id}"))
+            .bearer_auth(&h.admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["field"], "id");
+}
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_tokens_are_401_with_a_challenge() {
+    let h = host().await;
+    let url = format!("{}/v1/tokens", h.base);
+    let forged = format!("{}0", &h.admin[..h.admin.len() - 1]);
+    let attempts = [
+        h.http.get(&url),
+        h.http
+            .get(&url)
+            .header("authorization", "Basic YWRtaW46YWRtaW4="),
+        h.http.get(&url).bearer_auth("sl_nonsense"),
+        h.http.get(&url).bearer_auth(if forged == h.admin {
+            "sl_0000000000000000_00"
+        } else {
+            &forged
+        }),
+    ];
+    for a in attempts {
+        let r = a.send().await.unwrap();
+        assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"sluice\"");
+        let (status, _) = problem(r).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_are_named_problems_and_store_nothing() {
+    let h = host().await;
+    let url = format!("{}/v1/tokens", h.base);
+    let before = h.tokens.list();
+    let post = || h.http.post(&url).bearer_auth(&h.admin);
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode, Option<&str>)> = vec![
+        (
+            post().body("{\"name\":\"x\"}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+        ),
+        (
+            post()
+                .header("content-type", "application/json")
+                .body("{\"name\":"),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            post().json(&json!({"name": "x", "scopes": ["read"], "extra": 1})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
+        (
+            post().json(&json!({"name": "x", "scopes": ["root"]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
+        (
+            post().json(&json!({"name": "x", "scopes": []})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("/scopes"),
+        ),
+        (
+            post().json(&json!({"name": " ", "scopes": ["read"]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("/name"),
+        ),
+        (
+            post().json(&json!({"name": "x".repeat(129), "scopes": ["read"]})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("/name"),
+        ),
+        (
+            post().json(&json!({"name": "x".repeat(5000), "scopes": ["read"]})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+        ),
+    ];
+    for (i, (req, want, field)) in cases.into_iter().enumerate() {
+        let (status, body) = problem(req.send().await.unwrap()).await;
+        assert_eq!(status, want, "case {i}: {body}");
+        if let Some(f) = field {
+            assert_eq!(body["field"], f, "case {i}");
+        }
+    }
+    assert_eq!(h.tokens.list(), before, "a rejected request stores nothing");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let h = host().await;
+    let (status, _) = problem(
+        h.http
+            .get(format!("{}/v1/nothing", h.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = problem(
+        h.http
+            .put(format!("{}/v1/tokens", h.base))
+            .bearer_auth(&h.admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

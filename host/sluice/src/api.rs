@@ -1,0 +1,81 @@
+//! The platform API on the running host (`sluice-api`): its tokens in the data directory
+//! (`tokens.json`, and the admin token in `admin.token`, both mode 0600), readiness from the
+//! store and the NATS connection.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_api::{Api, Limits, Readiness, TokenStore};
+use sluice_store::{Health, Store};
+
+/// The store can commit; the NATS client is connected.
+struct HostReadiness {
+    store: Store,
+    nats: async_nats::Client,
+}
+
+impl Readiness for HostReadiness {
+    fn check(&self) -> Vec<(String, Result<(), String>)> {
+        let store = match self.store.health() {
+            Health::Healthy => Ok(()),
+            Health::Down { cause, .. } => Err(cause),
+        };
+        let nats = match self.nats.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            other => Err(format!("{other:?}")),
+        };
+        vec![("store".into(), store), ("nats".into(), nats)]
+    }
+}
+
+/// The API, serving until told to stop.
+pub(crate) struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop taking requests and finish the ones in flight.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("the API stopped with an error: {e}"),
+            Err(e) => tracing::warn!("the API task failed: {e}"),
+        }
+    }
+}
+
+/// Serve the API on `listen` for the host on `data_dir`.
+pub(crate) async fn start(
+    listen: SocketAddr,
+    data_dir: &Path,
+    store: Store,
+    nats: async_nats::Client,
+) -> anyhow::Result<Running> {
+    let tokens = Arc::new(TokenStore::open(&data_dir.join("tokens.json"))?);
+    sluice_api::auth::admin_token(data_dir, &tokens, now_ms())?;
+    let api = Api {
+        tokens,
+        readiness: Arc::new(HostReadiness { store, nats }),
+    };
+    let (listener, addr) = sluice_api::bind(listen)
+        .await
+        .with_context(|| format!("binding the API to {listen} (choose another with --listen)"))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = sluice_api::router(api, &Limits::default());
+    let task = tokio::spawn(sluice_api::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, task })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
