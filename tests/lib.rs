@@ -416,12 +416,22 @@ pub fn start_sluice_up(bin: &std::path::Path, args: &[&std::ffi::OsStr]) -> Kill
     let stderr = host.0.stderr.take().expect("piped stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // The host's warnings and errors go to the test's output (libtest shows it when the
+        // test fails), at most 300 of them.
+        let mut shown = 0;
         for line in std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
         {
             if line.contains("sluice is up") {
                 let _ = tx.send(());
+            }
+            if std::env::var_os("SLUICE_TEST_HOST_LOG").is_some()
+                || ((line.contains("WARN") || line.contains("ERROR") || line.contains("panicked"))
+                    && shown < 300)
+            {
+                shown += 1;
+                eprintln!("host: {line}");
             }
         }
     });

@@ -243,7 +243,14 @@ pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    o.open(path)
+    let f = o.open(path)?;
+    // `mode` applies only to a file it creates: one already there keeps its permissions.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 /// The admin token of the data directory `dir`: read from `<dir>/admin.token` when it names a
@@ -323,6 +330,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::open(&dir.path().join("tokens.json")).unwrap();
+        // A readable leftover that is no token: replaced, and made private.
+        std::fs::write(dir.path().join("admin.token"), "stale").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("admin.token"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let first = admin_token(dir.path(), &store, 1).unwrap();
         let mode = std::fs::metadata(dir.path().join("admin.token"))
             .unwrap()

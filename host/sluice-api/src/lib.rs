@@ -92,10 +92,13 @@ impl FromRequestParts<Api> for Caller {
                 "this route needs a bearer token: Authorization: Bearer sl_...",
             ));
         };
+        // The scheme's name is case-insensitive (RFC 9110).
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or_else(|| {
                 Problem::unauthorized("the Authorization header is not 'Bearer <token>'")
             })?;
@@ -155,7 +158,23 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_time,
         ))
+        // Outermost: the time-out's bare 408 becomes a problem body too.
+        .layer(axum::middleware::map_response(timed_out_as_problem))
         .with_state(api)
+}
+
+/// A 408 without a body (the time-out layer's) as a problem.
+async fn timed_out_as_problem(r: Response) -> Response {
+    if r.status() == StatusCode::REQUEST_TIMEOUT && !r.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took longer than this host allows",
+        )
+        .into_response();
+    }
+    r
 }
 
 /// `/healthz`: the process answers.
@@ -215,4 +234,20 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_bare_timeout_becomes_a_problem_and_other_answers_pass() {
+        let bare = StatusCode::REQUEST_TIMEOUT.into_response();
+        let r = timed_out_as_problem(bare).await;
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], problem::PROBLEM_JSON);
+        let ok = timed_out_as_problem("fine".into_response()).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_ne!(ok.headers()[header::CONTENT_TYPE], problem::PROBLEM_JSON);
+    }
 }

@@ -1,5 +1,6 @@
 //! `/v1/tokens`: create, list and revoke bearer tokens (scope `admin`).
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -124,9 +125,10 @@ async fn list_tokens(State(api): State<Api>, caller: Caller) -> Result<Json<Toke
 async fn revoke_token(
     State(api): State<Api>,
     caller: Caller,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, Problem> {
     caller.require(Scope::Admin)?;
+    let Path(id) = id.map_err(|e| Problem::bad_request(e.body_text()).at("id"))?;
     match api.tokens.revoke(&id) {
         Ok(true) => Ok(StatusCode::NO_CONTENT),
         Ok(false) => Err(Problem::not_found(format!("no token has the id '{id}'")).at("id")),

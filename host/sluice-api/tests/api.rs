@@ -198,6 +198,26 @@ async fn tokens_are_created_listed_scoped_and_revoked() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(body["detail"].as_str().unwrap().contains("admin"));
 
+    // The scheme's name is case-insensitive; a path that is no UTF-8 is a problem too.
+    let r = h
+        .http
+        .get(&url)
+        .header("authorization", format!("bearer {}", h.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (status, body) = problem(
+        h.http
+            .delete(format!("{url}/%FF"))
+            .bearer_auth(&h.admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "id");
     let r = h
         .http
         .delete(format!("{url}/{id}"))

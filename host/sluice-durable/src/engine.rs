@@ -597,7 +597,7 @@ impl Engine {
                 )?;
                 step::persist(&mut session, &id, &mut stored)?;
                 open += 1;
-                created.push((id.clone(), stored));
+                created.push(id.clone());
                 Ok(Started {
                     id,
                     started_ms,
@@ -609,19 +609,11 @@ impl Engine {
         if let Err(e) = session.commit() {
             return Err(EngineError::Store(e.to_string()));
         }
-        // Their first step starts from the state just committed, not from decoding it.
-        let mut cache = self.inner.cache.lock();
-        let ids: Vec<String> = created
-            .into_iter()
-            .map(|(id, stored)| {
-                cache.insert(id.clone(), stored);
-                id
-            })
-            .collect();
-        drop(cache);
+        // Not cached: between the commit and here, a stop may already have stepped and
+        // settled an execution, and caching the state started would bring back an older one.
         let mut sched = self.inner.sched.lock();
-        sched.open += ids.len();
-        for id in ids {
+        sched.open += created.len();
+        for id in created {
             sched.ready(id);
         }
         drop(sched);

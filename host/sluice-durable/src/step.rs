@@ -198,8 +198,14 @@ pub(crate) fn step_batch(
     // Standard every step.
     let rows = crate::fanout::map_mut(&mut out, |(id, stored, after)| {
         let stored = stored.as_mut()?;
-        (stored.kind == ExecutionType::Standard || matches!(after, After::Closed(true)))
-            .then(|| encode(id, stored))
+        let write = match after {
+            // Ended in this batch: its end, whatever its type.
+            After::Closed(true) => true,
+            // Closed before this batch (a late stop, callback or timer): nothing changed.
+            After::Closed(false) => false,
+            _ => stored.kind == ExecutionType::Standard,
+        };
+        write.then(|| encode(id, stored))
     });
     for r in rows.into_iter().flatten() {
         for (table, key, value) in r {

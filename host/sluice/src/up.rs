@@ -361,7 +361,14 @@ pub(crate) fn run(
             data_dir,
             &js,
         )?;
-        let api = crate::api::start(listen, data_dir, host.store.clone(), client).await?;
+        let api = match crate::api::start(listen, data_dir, host.store.clone(), client).await {
+            Ok(api) => api,
+            Err(e) => {
+                // The triggers already run: stop them as on SIGTERM before giving up.
+                host.shutdown().await?;
+                return Err(e);
+            }
+        };
         eprintln!(
             "api on http://{}/v1 (admin token in {})",
             api.addr,

@@ -234,6 +234,7 @@ async fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     publish(&js, 0..total / 2).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let before = messages_in(&js, "NOTIFY").await;
+    eprintln!("notifications before the broker restart: {before}");
     nats.restart(); // SIGKILL the broker, start it again on the same port and store
     publish(&js, total / 2..total).await;
     let invalid = total.div_ceil(INVALID_EVERY) as u64;
@@ -245,7 +246,6 @@ async fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
         host.wait().unwrap().success(),
         "the host rode out the broker restart"
     );
-    eprintln!("notifications before the broker restart: {before}");
     assert_eq!(messages_in(&js, "NOTIFY").await, valid);
     let dead = messages_in(&js, "SLUICE_DLQ").await;
     if dead != invalid {
