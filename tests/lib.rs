@@ -417,7 +417,7 @@ pub fn start_sluice_up(bin: &std::path::Path, args: &[&std::ffi::OsStr]) -> Kill
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         // The host's warnings and errors go to the test's output (libtest shows it when the
-        // test fails), at most 300 of them.
+        // test fails), at most 300 of them; with SLUICE_TEST_HOST_LOG set, every line.
         let mut shown = 0;
         for line in std::io::BufReader::new(stderr)
             .lines()
