@@ -39,16 +39,20 @@ fn input() -> Value {
     json!({"order": "o-1", "items": [1, 2, 3]})
 }
 
+/// The machine's world: the manual clock, seeded randomness, no objects.
+fn env<'a>(clock: &'a ManualClock, random: &'a SplitMix) -> Env<'a> {
+    Env {
+        clock,
+        random,
+        objects: &NoObjects,
+    }
+}
+
 /// Run the definition stepwise in `mode`, taking the encoded events after every round.
 fn stepwise(mode: HistoryMode) -> (Execution, Vec<HistoryEvent>) {
     let m = machine(&definition());
-    let clock = ManualClock::new(T0);
-    let random = SplitMix::new(42);
-    let env = Env {
-        clock: &clock,
-        random: &random,
-        objects: &NoObjects,
-    };
+    let (clock, random) = (ManualClock::new(T0), SplitMix::new(42));
+    let env = env(&clock, &random);
     let tasks = fake();
     let mut e = Execution::start(&m, "wf", "exec", input(), &env);
     e.set_history_mode(mode);
@@ -105,13 +109,8 @@ fn history_off_records_nothing_and_changes_nothing_else() {
 #[test]
 fn switching_mode_encodes_what_was_kept() {
     let m = machine(&definition());
-    let clock = ManualClock::new(T0);
-    let random = SplitMix::new(42);
-    let env = Env {
-        clock: &clock,
-        random: &random,
-        objects: &NoObjects,
-    };
+    let (clock, random) = (ManualClock::new(T0), SplitMix::new(42));
+    let env = env(&clock, &random);
     let mut e = Execution::start(&m, "wf", "exec", input(), &env);
     let started = e.history.clone();
     assert_eq!(started.len(), 1);
