@@ -222,6 +222,59 @@ pub async fn messages_in(js: &async_nats::jetstream::Context, stream: &str) -> u
     }
 }
 
+/// Every stream on the server with its state and its consumers' positions, one line each:
+/// what a test prints when a pipeline did not drain, to say where the messages stopped.
+pub async fn describe_streams(js: &async_nats::jetstream::Context) -> String {
+    use futures::TryStreamExt;
+    let mut out = String::new();
+    let names: Vec<String> = match js.stream_names().try_collect().await {
+        Ok(n) => n,
+        Err(e) => return format!("listing streams failed: {e}"),
+    };
+    for name in names {
+        let Ok(mut stream) = js.get_stream(&name).await else {
+            out += &format!("stream {name}: not readable\n");
+            continue;
+        };
+        match stream.info().await {
+            Ok(i) => {
+                out += &format!(
+                    "stream {name} {:?}: {} messages, seq {}..{}\n",
+                    i.config.subjects,
+                    i.state.messages,
+                    i.state.first_sequence,
+                    i.state.last_sequence
+                )
+            }
+            Err(e) => out += &format!("stream {name}: info failed: {e}\n"),
+        }
+        let consumers: Vec<String> = stream
+            .consumer_names()
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        for c in consumers {
+            let info = stream
+                .consumer_info(&c)
+                .await
+                .map(|i| {
+                    format!(
+                        "delivered {} acked {} pending {} ack-pending {} redelivered {} waiting {}",
+                        i.delivered.stream_sequence,
+                        i.ack_floor.stream_sequence,
+                        i.num_pending,
+                        i.num_ack_pending,
+                        i.num_redelivered,
+                        i.num_waiting
+                    )
+                })
+                .unwrap_or_else(|e| format!("info failed: {e}"));
+            out += &format!("  consumer {c}: {info}\n");
+        }
+    }
+    out
+}
+
 /// Create `name` capturing `subjects` if missing.
 pub async fn create_stream(js: &async_nats::jetstream::Context, name: &str, subjects: &str) {
     js.get_or_create_stream(async_nats::jetstream::stream::Config {

@@ -26,7 +26,7 @@ mod start;
 mod trigger;
 
 pub use callbacks::{DEFAULT_PREFIX as TASK_CALLBACK_PREFIX, TaskCallbacks};
-pub use local_server::LocalNatsServer;
+pub use local_server::{LocalNatsServer, process_runs};
 pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;

@@ -10,6 +10,9 @@ use async_nats::jetstream::context::PublishErrorKind;
 use sluice_store::Store;
 use tokio::sync::Mutex;
 
+/// The longest one drain may take.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Publishes the store's outbox rows to JetStream. One per store: triggers share it, and the
 /// mutex keeps two drains from publishing the same rows twice.
 #[derive(Clone)]
@@ -17,6 +20,8 @@ pub struct OutboxRelay {
     js: Context,
     store: Store,
     lock: Arc<Mutex<()>>,
+    /// What the drain holding the lock waits on, and since when (for the stall warning).
+    phase: Arc<std::sync::Mutex<(&'static str, std::time::Instant)>>,
 }
 
 impl std::fmt::Debug for OutboxRelay {
@@ -32,6 +37,10 @@ impl OutboxRelay {
             js,
             store,
             lock: Arc::default(),
+            phase: Arc::new(std::sync::Mutex::new((
+                "nothing",
+                std::time::Instant::now(),
+            ))),
         }
     }
 
@@ -43,14 +52,50 @@ impl OutboxRelay {
     /// server's payload limit) stays in the outbox, named in a warning, and is tried again at
     /// every drain, while the rows behind it go out: one bad subject (a workflow publishing
     /// where no stream listens) must not hold up every other stage's emits.
+    ///
+    /// One drain lasts at most a minute: the rows it has published by then are removed, the
+    /// rest wait for the next drain. A drain stuck on the broker (every trigger waits for
+    /// the relay) is dropped at that point, and what it held is released.
     pub async fn drain(&self) -> Result<usize, String> {
-        let _guard = self.lock.lock().await;
+        match tokio::time::timeout(DRAIN_LIMIT, self.drain_rows()).await {
+            Ok(drained) => drained,
+            Err(_) => {
+                let (what, since) = *self.phase.lock().expect("phase lock");
+                Err(format!(
+                    "the outbox drain took over {} s (at {what} for the last {} s); the rest goes at the next drain",
+                    DRAIN_LIMIT.as_secs(),
+                    since.elapsed().as_secs()
+                ))
+            }
+        }
+    }
+
+    async fn drain_rows(&self) -> Result<usize, String> {
+        let lock = self.lock.lock();
+        tokio::pin!(lock);
+        let _guard = match tokio::time::timeout(std::time::Duration::from_secs(20), &mut lock).await
+        {
+            Ok(guard) => guard,
+            Err(_) => {
+                let (what, since) = *self.phase.lock().expect("phase lock");
+                tracing::warn!(
+                    "the outbox relay has waited 20 s for its lock; the drain holding it is at {what} since {} s",
+                    since.elapsed().as_secs()
+                );
+                lock.await
+            }
+        };
+        self.mark("holding the lock");
         let mut total = 0;
         let mut after = None;
         let mut parked: HashMap<String, usize> = HashMap::new();
         loop {
             let store = self.store.clone();
-            let rows = tokio::task::spawn_blocking(move || store.outbox_after(after, 1000))
+            let rows = self
+                .named(
+                    "reading the outbox",
+                    tokio::task::spawn_blocking(move || store.outbox_after(after, 1000)),
+                )
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
@@ -58,6 +103,7 @@ impl OutboxRelay {
                 for (subject, n) in parked {
                     tracing::warn!(%subject, rows = n, "no stream takes these outbox rows (no stream captures the subject, or a message exceeds the server's payload limit): they stay in the outbox and are published once one does");
                 }
+                self.mark("nothing");
                 return Ok(total);
             };
             after = Some(last.seq);
@@ -68,13 +114,13 @@ impl OutboxRelay {
                     headers.append(k.as_str(), v.as_str());
                 }
                 headers.insert("Nats-Msg-Id", row.msg_id.as_str());
+                let publish = self.js.publish_with_headers(
+                    row.event.subject.clone(),
+                    headers,
+                    row.event.data.clone().into(),
+                );
                 let ack = self
-                    .js
-                    .publish_with_headers(
-                        row.event.subject.clone(),
-                        headers,
-                        row.event.data.clone().into(),
-                    )
+                    .named("a publish", publish)
                     .await
                     .map_err(|e| format!("publishing {}: {e}", row.msg_id))?;
                 acks.push(ack);
@@ -82,7 +128,7 @@ impl OutboxRelay {
             let mut published = Vec::with_capacity(rows.len());
             let mut failed = None;
             for (row, ack) in rows.iter().zip(acks) {
-                match ack.await {
+                match self.named("a publish ack", ack).await {
                     Ok(_) => published.push(row.seq),
                     Err(e)
                         if matches!(
@@ -99,10 +145,13 @@ impl OutboxRelay {
             }
             let n = published.len();
             let store = self.store.clone();
-            tokio::task::spawn_blocking(move || store.remove_outbox(&published))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+            self.named(
+                "removing published rows",
+                tokio::task::spawn_blocking(move || store.remove_outbox(&published)),
+            )
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
             total += n;
             if let Some(e) = failed {
                 // The rest is tried again at the next drain (what went out is gone from the
@@ -110,5 +159,28 @@ impl OutboxRelay {
                 return Err(e);
             }
         }
+    }
+}
+
+impl OutboxRelay {
+    fn mark(&self, what: &'static str) {
+        *self.phase.lock().expect("phase lock") = (what, std::time::Instant::now());
+    }
+
+    /// Await `f`; if it takes longer than any healthy wait (20 s), say what the relay waits
+    /// on: every trigger's loop waits for the relay, so a stall here stops them all.
+    async fn named<F: IntoFuture>(&self, what: &'static str, f: F) -> F::Output {
+        self.mark(what);
+        let f = f.into_future();
+        tokio::pin!(f);
+        let out = match tokio::time::timeout(std::time::Duration::from_secs(20), &mut f).await {
+            Ok(out) => out,
+            Err(_) => {
+                tracing::warn!("the outbox relay has waited 20 s on {what}");
+                f.await
+            }
+        };
+        self.mark("between awaits");
+        out
     }
 }

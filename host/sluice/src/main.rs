@@ -66,12 +66,14 @@ enum Command {
         /// Where relative component paths start (default: the declaration file's folder).
         #[arg(long)]
         components: Option<PathBuf>,
-        /// Directory for the state (`sluice.redb`).
-        #[arg(long)]
+        /// Directory for the state (`sluice.redb`), the registry, the admin token and the
+        /// managed nats-server's store.
+        #[arg(long, default_value = ".sluice")]
         data_dir: PathBuf,
-        /// The NATS server.
-        #[arg(long, default_value = "nats://127.0.0.1:4222")]
-        nats: String,
+        /// The NATS server (with JetStream). Without it, the host starts a nats-server of
+        /// its own (found on PATH), storing in `<data-dir>/nats`, and stops it on exit.
+        #[arg(long)]
+        nats: Option<String>,
         /// Where the HTTP API listens (port 0: any free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:7420")]
         listen: std::net::SocketAddr,
@@ -195,7 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config.as_deref(),
             components.as_deref(),
             &data_dir,
-            (&nats, listen),
+            (nats.as_deref(), listen),
         ),
         Command::Demo {
             components,

@@ -32,6 +32,20 @@ pub(crate) struct Applied {
 }
 
 impl Applied {
+    /// Nothing: no stages, tables, workflows or triggers.
+    pub(crate) fn empty() -> Self {
+        Self {
+            decl: Declaration {
+                stages: Vec::new(),
+                tables: Vec::new(),
+                workflows: Vec::new(),
+                triggers: Vec::new(),
+                dedupe_retention_secs: crate::up::default_retention(),
+            },
+            components: HashMap::new(),
+        }
+    }
+
     /// Read `decl`'s components from files relative to `base`.
     pub(crate) fn from_files(decl: Declaration, base: &Path) -> anyhow::Result<Self> {
         let mut components = HashMap::new();

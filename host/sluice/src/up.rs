@@ -46,7 +46,7 @@ pub(crate) struct Declaration {
     pub dedupe_retention_secs: u64,
 }
 
-fn default_retention() -> u64 {
+pub(crate) fn default_retention() -> u64 {
     7 * 24 * 3600
 }
 
@@ -323,16 +323,20 @@ pub(crate) fn run(
     file: Option<&Path>,
     components: Option<&Path>,
     data_dir: &Path,
-    (nats_url, listen): (&str, std::net::SocketAddr),
+    (nats_url, listen): (Option<&str>, std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
     let applied = match file {
         Some(file) => read_declaration(file, components)?,
-        None => registry::load(data_dir)?.with_context(|| {
-            format!(
-                "nothing to run: {} holds no declaration yet; pass --config FILE once",
-                registry::path(data_dir).display()
-            )
-        })?,
+        None => match registry::load(data_dir)? {
+            Some(applied) => applied,
+            None => {
+                eprintln!(
+                    "no declaration yet ({} holds none): the host starts empty; apply one with --config FILE",
+                    registry::path(data_dir).display()
+                );
+                Applied::empty()
+            }
+        },
     };
     // Deployed before anything is recorded: a declaration that cannot deploy must not replace
     // the one that ran.
@@ -345,6 +349,40 @@ pub(crate) fn run(
             registry::path(data_dir).display()
         );
     }
+    // Without --nats, a nats-server of the host's own, stopped (gracefully) when it stops.
+    let managed = match nats_url {
+        Some(_) => None,
+        None => {
+            let store = data_dir.join("nats");
+            let server = sluice_nats::LocalNatsServer::start_managed(&store)
+                .context("starting the managed nats-server (or pass --nats URL)")?;
+            eprintln!(
+                "nats-server (managed) on {}, storing in {}",
+                server.url(),
+                store.display()
+            );
+            Some(server)
+        }
+    };
+    let nats_url = managed
+        .as_ref()
+        .map_or_else(|| nats_url.unwrap_or_default().to_owned(), |s| s.url());
+    let exit = serve(runtime, applied, &stages, data_dir, (&nats_url, listen));
+    if let Some(server) = managed {
+        server.shutdown(Duration::from_secs(10));
+    }
+    exit
+}
+
+/// Connect to NATS at `nats_url`, start the host and its API, and serve until SIGTERM or
+/// Ctrl-C.
+fn serve(
+    runtime: &Runtime,
+    applied: Applied,
+    stages: &Stages,
+    data_dir: &Path,
+    (nats_url, listen): (&str, std::net::SocketAddr),
+) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -355,7 +393,7 @@ pub(crate) fn run(
         let js = async_nats::jetstream::new(client.clone());
         let host = start(
             applied.decl,
-            &stages,
+            stages,
             &applied.components,
             runtime,
             data_dir,

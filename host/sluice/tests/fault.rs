@@ -12,8 +12,8 @@ use sluice_model::state::{Query, SortKeyCondition, StateSession, SystemClock};
 use sluice_store::{Store, StoreConfig};
 use sluice_test_artifacts as guests;
 use sluice_tests::{
-    KillOnDrop, NatsServer, UpArgs, create_stream, messages_in, order, orders_table, read_stream,
-    start_up,
+    KillOnDrop, NatsServer, UpArgs, create_stream, describe_streams, messages_in, order,
+    orders_table, read_stream, start_up,
 };
 
 const ORDERS: usize = 10_000;
@@ -87,12 +87,14 @@ async fn setup() -> Setup {
 async fn wait_drained(js: &jetstream::Context, valid: u64, invalid: u64, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while messages_in(js, "NOTIFY").await < valid || messages_in(js, "SLUICE_DLQ").await < invalid {
-        assert!(
-            Instant::now() < deadline,
-            "did not drain: {} notifications, {} dead letters",
-            messages_in(js, "NOTIFY").await,
-            messages_in(js, "SLUICE_DLQ").await
-        );
+        if Instant::now() >= deadline {
+            panic!(
+                "did not drain: {} notifications, {} dead letters\n{}",
+                messages_in(js, "NOTIFY").await,
+                messages_in(js, "SLUICE_DLQ").await,
+                describe_streams(js).await
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

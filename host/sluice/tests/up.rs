@@ -24,15 +24,23 @@ impl Host {
     /// Start `sluice --cache-dir <dir>/cache up --data-dir <dir>/data --nats <url> <extra>`
     /// and wait for it to come up.
     fn start(dir: &Path, nats: &str, extra: &[&std::ffi::OsStr]) -> Self {
+        let mut args = extra.to_vec();
+        args.extend([std::ffi::OsStr::new("--nats"), nats.as_ref()]);
+        Self::spawn(dir, &args)
+    }
+
+    /// Start `sluice --cache-dir <dir>/cache up --data-dir <dir>/data --listen 127.0.0.1:0
+    /// <args>` and wait for it to come up.
+    fn spawn(dir: &Path, args: &[&std::ffi::OsStr]) -> Self {
         let mut child = KillOnDrop(
             Command::new(env!("CARGO_BIN_EXE_sluice"))
                 .arg("--cache-dir")
                 .arg(dir.join("cache"))
                 .arg("up")
-                .args(extra)
+                .args(args)
                 .arg("--data-dir")
                 .arg(dir.join("data"))
-                .args(["--nats", nats, "--listen", "127.0.0.1:0"])
+                .args(["--listen", "127.0.0.1:0"])
                 .stderr(Stdio::piped())
                 .stdout(Stdio::null())
                 .spawn()
@@ -222,24 +230,96 @@ async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_regist
     assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 6);
 }
 
-/// Without `--config` and with nothing recorded, `up` refuses clearly.
-#[test]
-fn up_without_a_declaration_or_a_registry_says_what_to_do() {
+/// The process id in the managed nats-server's pid file under `dir`.
+fn managed_pid(dir: &Path) -> u32 {
+    let file = dir.join("data/nats/nats-server.pid");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+    text.trim().parse().unwrap()
+}
+
+/// Kills (by process id) a managed nats-server a failed test would leave behind.
+struct KillPid(u32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        if sluice_nats::process_runs(self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.0.to_string()])
+                .status();
+        }
+    }
+}
+
+/// `sluice up` with neither `--config` nor `--nats`, on an empty data directory: the host
+/// starts empty, says so, and runs a nats-server of its own (JetStream on, its store in the
+/// data directory) that clients can use. A host killed with SIGKILL leaves that server
+/// behind; the next host stops it before starting its own on the same store, and a host
+/// stopped with SIGTERM stops its server too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_no_arguments_runs_an_empty_host_on_a_managed_nats_server() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .arg("up")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--nats", "nats://127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut host = Host::spawn(dir.path(), &[]);
     assert!(
-        stderr.contains("holds no declaration yet; pass --config FILE"),
-        "{stderr}"
+        host.log.iter().any(|l| l.contains("no declaration yet")),
+        "{:#?}",
+        host.log
+    );
+    let url_of = |log: &[String]| {
+        let line = log
+            .iter()
+            .find(|l| l.contains("nats-server (managed) on "))
+            .unwrap_or_else(|| panic!("no managed nats-server: {log:#?}"))
+            .clone();
+        line.split_whitespace()
+            .find(|w| w.starts_with("nats://"))
+            .unwrap()
+            .trim_end_matches(',')
+            .to_owned()
+    };
+    let url = url_of(&host.log);
+    let first = KillPid(managed_pid(dir.path()));
+    assert!(sluice_nats::process_runs(first.0));
+    // JetStream works on it, with its store inside the data directory.
+    let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+    create_stream(&js, "PROBE", "probe.>").await;
+    publish_with_id(&js, "probe.one", "p-1", b"{}".to_vec()).await;
+    assert_eq!(messages_in(&js, "PROBE").await, 1);
+    assert!(dir.path().join("data/nats/jetstream").is_dir());
+    let (status, _) = http(&host.api_addr(), "/readyz", None);
+    assert_eq!(status, 200);
+
+    // SIGKILL: the host cannot stop its server, which stays on the store.
+    host.child.kill().unwrap();
+    host.child.wait().unwrap();
+    assert!(sluice_nats::process_runs(first.0), "the orphan still runs");
+
+    // The next host stops the orphan and starts its own on the same store: the stream and
+    // its message are still there.
+    let host = Host::spawn(dir.path(), &[]);
+    assert!(
+        !sluice_nats::process_runs(first.0),
+        "the orphan was stopped"
+    );
+    let second = KillPid(managed_pid(dir.path()));
+    assert_ne!(second.0, first.0);
+    let js = jetstream::new(async_nats::connect(&url_of(&host.log)).await.unwrap());
+    assert_eq!(messages_in(&js, "PROBE").await, 1);
+    drop(js);
+
+    // SIGTERM stops the host and its server.
+    let pid = host.child.id();
+    let mut host = host;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(host.child.wait().unwrap().success());
+    assert!(
+        !sluice_nats::process_runs(second.0),
+        "stopped with its host"
     );
 }
 

@@ -3,6 +3,7 @@
 
 mod config;
 mod pipeline;
+mod probe;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 use config::partition_of;
 pub use config::{PartitionKey, TriggerConfig};
 use pipeline::{InFlight, Pipeline, Reply};
+use probe::{LOOP, Probe, SETTLE};
 
 use crate::pattern::{EventPattern, PatternError};
 use crate::relay::OutboxRelay;
@@ -96,6 +98,8 @@ pub struct Trigger {
     stage: Arc<Stage>,
     store: Store,
     relay: OutboxRelay,
+    /// What the loop and the settling wait on, for the stall watchdog.
+    probe: Arc<Probe>,
 }
 
 impl std::fmt::Debug for Trigger {
@@ -122,6 +126,7 @@ impl Trigger {
             stage,
             store,
             relay,
+            probe: Arc::default(),
         }
     }
 
@@ -150,7 +155,7 @@ impl Trigger {
                 })?,
             ),
         };
-        this.run_parsed(shutdown).await
+        Box::pin(this.run_parsed(shutdown)).await
     }
 
     async fn run_parsed(
@@ -160,10 +165,19 @@ impl Trigger {
         // Shared with the tasks that settle batches in the background.
         let this = Arc::new(self);
         let self_ = &this;
+        let probe = &self_.probe;
+        probe.watch(
+            self_.config.name.clone(),
+            Duration::from_secs(5),
+            Duration::from_secs(20),
+        );
         // Connection trouble (a broker restart) is waited out; a conflicting definition is
         // not, since no retry can fix it.
         let consumer = loop {
-            match self_.consumer().await {
+            match probe
+                .on(LOOP, "creating its consumer", self_.consumer())
+                .await
+            {
                 Ok(c) => break c,
                 Err(e @ TriggerError::Conflict { .. }) => return Err(e),
                 Err(e) => {
@@ -196,13 +210,12 @@ impl Trigger {
                 // pull request for the server to handle) per message. A small floor keeps the
                 // buffer full; buffered messages wait at most a few batches, far inside the
                 // ack wait for any stage within its deadline.
-                match consumer
+                let opened = consumer
                     .stream()
                     .max_messages_per_batch(self_.config.batch_size.max(MIN_PREFETCH))
                     .heartbeat(Duration::from_secs(5))
-                    .messages()
-                    .await
-                {
+                    .messages();
+                match probe.on(LOOP, "opening its pull", opened).await {
                     Ok(s) => incoming = Some(s),
                     Err(e) => {
                         tracing::warn!("trigger {}: {e}; retrying", self_.config.name);
@@ -218,9 +231,8 @@ impl Trigger {
             // whenever the trigger is idle or an error interrupted it. While batches flow,
             // each batch's settling drains what it committed, off this loop.
             let drained = if drain_due {
-                self_
-                    .relay
-                    .drain()
+                probe
+                    .on(LOOP, "the outbox relay", self_.relay.drain())
                     .await
                     .map(drop)
                     .map_err(|e| self_.nats(std::io::Error::other(e)))
@@ -236,14 +248,18 @@ impl Trigger {
                     self_.config.name
                 );
             }
-            let step = self_
-                .step(
-                    &this,
-                    &mut settling,
-                    stream,
-                    &mut pipe,
-                    &mut stats,
-                    &mut shutdown,
+            let step = probe
+                .on(
+                    LOOP,
+                    "its next batch",
+                    self_.step(
+                        &this,
+                        &mut settling,
+                        stream,
+                        &mut pipe,
+                        &mut stats,
+                        &mut shutdown,
+                    ),
                 )
                 .await;
             let step = match step {
@@ -262,8 +278,9 @@ impl Trigger {
                 if *shutdown.borrow() {
                     break;
                 }
+                let flush = self_.flush(&this, &mut settling, &mut pipe, &mut stats);
                 let flushed = tokio::select! {
-                    flushed = self_.flush(&this, &mut settling, &mut pipe, &mut stats) => flushed,
+                    flushed = probe.on(LOOP, "its partitions' batches", flush) => flushed,
                     _ = shutdown.changed() => break,
                 };
                 if let Err(e) = flushed {
@@ -477,16 +494,21 @@ impl Trigger {
                 }),
                 None => TriggerStats::default(),
             };
+            let probe = &me.probe;
             let outcome: Result<(), TriggerError> = async {
                 let mut counted = Vec::new();
                 for (msg, inv) in msgs.iter().zip(&results) {
-                    if me.settle(msg, inv, &mut settled).await? && inv.failures.is_some() {
+                    let settle = me.settle(msg, inv, &mut settled);
+                    if probe.on(SETTLE, "an acknowledgement", settle).await?
+                        && inv.failures.is_some()
+                    {
                         counted.push(to_event(msg).id);
                     }
                 }
-                me.forget_failures(counted).await;
-                me.relay
-                    .drain()
+                let forget = me.forget_failures(counted);
+                probe.on(SETTLE, "the store", forget).await;
+                probe
+                    .on(SETTLE, "the outbox relay", me.relay.drain())
                     .await
                     .map_err(|e| me.nats(std::io::Error::other(e)))?;
                 Ok(())
