@@ -48,3 +48,57 @@ async fn an_outbox_row_no_stream_takes_waits_without_holding_up_the_others() {
     assert_eq!(messages_in(&js, "LATE").await, 1);
     assert_eq!(messages_in(&js, "GOOD").await, 4, "nothing published twice");
 }
+
+/// Publishes whose acks never come (a broker killed as they went out loses them; here a
+/// plain subscriber takes the subject and answers nothing) cost one ack time-out (5 s) per
+/// drain, not one per row: the relay, which every trigger waits for, is free again within
+/// seconds, and the rows stay in the outbox for the next drain. (Awaited one by one, 100
+/// lost acks held the relay for 500 s; 1,000 of them stalled the broker-restart fault test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_publish_acks_hold_the_relay_for_one_time_out_not_one_per_row() {
+    use futures::StreamExt;
+    use sluice_model::state::{Emitted, StateSession};
+    let nats = NatsServer::start();
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let js = jetstream::new(client.clone());
+    // A subscriber, so no "no responders" status answers the publishes: they just wait.
+    let mut swallow = client.subscribe("void.>").await.unwrap();
+    let swallowed = tokio::spawn(async move {
+        let mut n = 0;
+        // Every row, and then no more for a second: none was published twice.
+        while let Ok(Some(_)) =
+            tokio::time::timeout(std::time::Duration::from_secs(1), swallow.next()).await
+        {
+            n += 1;
+        }
+        n
+    });
+    client.flush().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path(), vec![]);
+    let mut s = store.open_session();
+    s.begin_event("lost");
+    for n in 0..100u8 {
+        s.emit(Emitted {
+            subject: format!("void.{n}"),
+            data: vec![n],
+            headers: vec![],
+        });
+    }
+    s.finish_event(true);
+    s.commit().unwrap();
+    let relay = OutboxRelay::new(js, store.clone());
+    let started = std::time::Instant::now();
+    let drained = relay.drain().await;
+    let took = started.elapsed();
+    assert!(
+        drained.is_err(),
+        "unacknowledged publishes are an error: {drained:?}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "the drain held the relay for {took:?}"
+    );
+    assert_eq!(store.outbox(1000).unwrap().len(), 100, "every row kept");
+    assert_eq!(swallowed.await.unwrap(), 100, "each row was published once");
+}

@@ -125,10 +125,18 @@ impl OutboxRelay {
                     .map_err(|e| format!("publishing {}: {e}", row.msg_id))?;
                 acks.push(ack);
             }
+            // The acks are awaited together: each has its own time-out (5 s), and a broker
+            // that lost the publishes (killed as they went out) answers none of them. Awaited
+            // one after another, 1,000 lost acks held the relay, and with it every trigger,
+            // for 5,000 s (the broker-restart fault test's stall).
+            let acks = acks.into_iter().map(IntoFuture::into_future);
+            let answers = self
+                .named("the publish acks", futures::future::join_all(acks))
+                .await;
             let mut published = Vec::with_capacity(rows.len());
             let mut failed = None;
-            for (row, ack) in rows.iter().zip(acks) {
-                match self.named("a publish ack", ack).await {
+            for (row, answer) in rows.iter().zip(answers) {
+                match answer {
                     Ok(_) => published.push(row.seq),
                     Err(e)
                         if matches!(
