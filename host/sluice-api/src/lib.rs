@@ -11,6 +11,7 @@
 //! traits the `sluice` binary implements, so it knows no wasmtime, redb or NATS.
 
 pub mod auth;
+pub mod events;
 pub mod problem;
 mod tokens;
 
@@ -29,6 +30,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Scope, TokenInfo, TokenStore};
+pub use events::{EventSink, Outgoing, PublishFailure, Published};
 pub use problem::{Json, Problem};
 
 /// Whether the platform behind the API can serve: its store and its NATS connection.
@@ -62,6 +64,8 @@ pub struct Api {
     pub tokens: Arc<TokenStore>,
     /// The platform's dependencies, for `/readyz`.
     pub readiness: Arc<dyn Readiness>,
+    /// Where `POST /v1/events/{subject}` publishes.
+    pub events: Arc<dyn EventSink>,
 }
 
 /// The caller of a `/v1` route: the token it presented, checked.
@@ -113,7 +117,10 @@ impl FromRequestParts<Api> for Caller {
 #[openapi(
     info(title = "Sluice", description = "The Sluice platform API: stages, workflows, triggers, events, tokens."),
     modifiers(&BearerAuth),
-    tags((name = "tokens", description = "Bearer tokens and their scopes")),
+    tags(
+        (name = "tokens", description = "Bearer tokens and their scopes"),
+        (name = "events", description = "Events published to JetStream (plain JSON or CloudEvents)"),
+    ),
 )]
 struct ApiDoc;
 
@@ -133,6 +140,7 @@ impl Modify for BearerAuth {
 pub fn router(api: Api, limits: &Limits) -> axum::Router {
     let (routes, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tokens::routes())
+        .merge(events::routes())
         .split_for_parts();
     let doc = Arc::new(doc);
     routes

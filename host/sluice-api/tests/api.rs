@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sluice_api::{Api, Limits, Readiness, TokenStore, auth, router};
+use sluice_api::{
+    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, TokenStore, auth,
+    router,
+};
 
 /// Readiness a test switches: the store's, always ready; NATS's, as `nats_up` says.
 struct Switch {
@@ -25,7 +28,43 @@ impl Readiness for Switch {
     }
 }
 
+/// Records what the API publishes, as a stream `TEST` capturing every subject but `void.>`
+/// would: a repeated id is a duplicate.
+#[derive(Default)]
+struct Recorder {
+    sent: parking_lot::Mutex<Vec<Outgoing>>,
+}
+
+impl EventSink for Recorder {
+    fn publish(
+        &self,
+        m: Outgoing,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Published, PublishFailure>> + Send + '_>>
+    {
+        Box::pin(async move {
+            if m.subject.starts_with("void.") {
+                return Err(PublishFailure::NoStream);
+            }
+            let mut sent = self.sent.lock();
+            if let Some(i) = sent.iter().position(|s| s.id == m.id) {
+                return Ok(Published {
+                    stream: "TEST".into(),
+                    seq: i as u64 + 1,
+                    duplicate: true,
+                });
+            }
+            sent.push(m);
+            Ok(Published {
+                stream: "TEST".into(),
+                seq: sent.len() as u64,
+                duplicate: false,
+            })
+        })
+    }
+}
+
 struct Host {
+    events: Arc<Recorder>,
     base: String,
     admin: String,
     tokens: Arc<TokenStore>,
@@ -42,9 +81,11 @@ async fn host() -> Host {
     let switch = Arc::new(Switch {
         nats_up: AtomicBool::new(true),
     });
+    let events = Arc::new(Recorder::default());
     let api = Api {
         tokens: Arc::clone(&tokens),
         readiness: switch.clone(),
+        events: events.clone(),
     };
     let limits = Limits {
         body_bytes: 4096,
@@ -58,6 +99,7 @@ async fn host() -> Host {
         let _ = stopped.await;
     }));
     Host {
+        events,
         base: format!("http://{addr}"),
         admin,
         tokens,
@@ -352,4 +394,125 @@ async fn unknown_routes_and_methods_are_problems() {
     )
     .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// `POST /v1/events/{subject}`: plain JSON with an `Idempotency-Key` (a repeat is a
+/// duplicate, stored once), binary and structured CloudEvents mapped to `ce-*` headers, and
+/// each refusal (scope, reserved subject, missing attribute, media type, no stream) a
+/// problem that publishes nothing.
+#[tokio::test]
+async fn events_are_published_once_per_id_in_every_mode() {
+    let h = host().await;
+    let url = |subject: &str| format!("{}/v1/events/{subject}", h.base);
+    let post = |subject: &str| h.http.post(url(subject)).bearer_auth(&h.admin);
+    let post_json = |subject: &str, body: &'static str| {
+        post(subject)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = post("orders.new")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "order-1")
+        .body(r#"{"order":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"id": "order-1", "stream": "TEST", "seq": 1, "duplicate": false})
+    );
+    let again: Value = post("orders.new")
+        .header("content-type", "application/json")
+        .header("idempotency-key", "order-1")
+        .body(r#"{"order":1}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["duplicate"], true);
+    // Binary mode.
+    let r = post("orders.new")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "ce-1")
+        .header("ce-source", "/shop")
+        .header("ce-type", "order.created")
+        .header("content-type", "application/json")
+        .body(r#"{"order":2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Structured mode.
+    let r = post("orders.new")
+        .header("content-type", "application/cloudevents+json")
+        .body(r#"{"specversion":"1.0","id":"ce-2","source":"/shop","type":"order.created","data":{"order":3}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    {
+        let sent = h.events.sent.lock();
+        assert_eq!(sent.len(), 3, "the duplicate was not stored twice");
+        assert_eq!(sent[1].id, "ce-1");
+        assert!(
+            sent[1]
+                .headers
+                .contains(&("ce-type".into(), "order.created".into()))
+        );
+        assert_eq!(sent[2].payload, br#"{"order":3}"#);
+    }
+    // Refusals.
+    let reader = h
+        .tokens
+        .create("reader", &[sluice_api::Scope::Read], 1)
+        .unwrap()
+        .1;
+    let r = h
+        .http
+        .post(url("orders.new"))
+        .bearer_auth(reader)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::FORBIDDEN);
+    let r = post_json("$JS.API.STREAM.DELETE.ORDERS", "{}")
+        .await
+        .unwrap();
+    let (status, body) = problem(r).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("subject"))
+    );
+    let r = post("orders.new")
+        .header("content-type", "application/cloudevents+json")
+        .body(r#"{"specversion":"1.0","id":"x","type":"t"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(r).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("/source"))
+    );
+    let r = post("orders.new")
+        .header("content-type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = post_json("void.x", "{}").await.unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.events.sent.lock().len(),
+        3,
+        "no refusal published anything"
+    );
 }

@@ -1,13 +1,15 @@
 //! The platform API on the running host (`sluice-api`): its tokens in the data directory
 //! (`tokens.json`, and the admin token in `admin.token`, both mode 0600), readiness from the
-//! store and the NATS connection.
+//! store and the NATS connection, events published through the host's JetStream context.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use sluice_api::{Api, Limits, Readiness, TokenStore};
+use sluice_api::{
+    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, TokenStore,
+};
 use sluice_store::{Health, Store};
 
 /// The store can commit; the NATS client is connected.
@@ -27,6 +29,45 @@ impl Readiness for HostReadiness {
             other => Err(format!("{other:?}")),
         };
         vec![("store".into(), store), ("nats".into(), nats)]
+    }
+}
+
+/// Events from the API go to JetStream with their id as `Nats-Msg-Id`.
+struct HostEvents {
+    js: async_nats::jetstream::Context,
+}
+
+impl EventSink for HostEvents {
+    fn publish(
+        &self,
+        m: Outgoing,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Published, PublishFailure>> + Send + '_>>
+    {
+        use async_nats::jetstream::context::PublishErrorKind;
+        Box::pin(async move {
+            let mut headers = async_nats::HeaderMap::new();
+            for (k, v) in &m.headers {
+                headers.insert(k.as_str(), v.as_str());
+            }
+            headers.insert("Nats-Msg-Id", m.id.as_str());
+            let failure = |e: async_nats::jetstream::context::PublishError| match e.kind() {
+                PublishErrorKind::StreamNotFound => PublishFailure::NoStream,
+                PublishErrorKind::MaxPayloadExceeded => PublishFailure::TooLarge(e.to_string()),
+                _ => PublishFailure::Unavailable(e.to_string()),
+            };
+            let ack = self
+                .js
+                .publish_with_headers(m.subject, headers, m.payload.into())
+                .await
+                .map_err(failure)?
+                .await
+                .map_err(failure)?;
+            Ok(Published {
+                stream: ack.stream,
+                seq: ack.sequence,
+                duplicate: ack.duplicate,
+            })
+        })
     }
 }
 
@@ -56,12 +97,14 @@ pub(crate) async fn start(
     data_dir: &Path,
     store: Store,
     nats: async_nats::Client,
+    js: async_nats::jetstream::Context,
 ) -> anyhow::Result<Running> {
     let tokens = Arc::new(TokenStore::open(&data_dir.join("tokens.json"))?);
     sluice_api::auth::admin_token(data_dir, &tokens, now_ms())?;
     let api = Api {
         tokens,
         readiness: Arc::new(HostReadiness { store, nats }),
+        events: Arc::new(HostEvents { js }),
     };
     let (listener, addr) = sluice_api::bind(listen)
         .await

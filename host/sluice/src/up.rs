@@ -399,7 +399,9 @@ fn serve(
             data_dir,
             &js,
         )?;
-        let api = match crate::api::start(listen, data_dir, host.store.clone(), client).await {
+        let api = match crate::api::start(listen, data_dir, host.store.clone(), client, js.clone())
+            .await
+        {
             Ok(api) => api,
             Err(e) => {
                 // The triggers already run: stop them as on SIGTERM before giving up.

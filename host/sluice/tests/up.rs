@@ -121,6 +121,24 @@ fn http(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
     (status.unwrap_or_else(|| panic!("not HTTP: {out:?}")), out)
 }
 
+/// `POST path` with `body` and the extra header lines `headers` to the API at `addr`: the
+/// status and the whole answer.
+fn http_post(addr: &str, path: &str, token: &str, headers: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n{headers}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+    (status.unwrap_or_else(|| panic!("not HTTP: {out:?}")), out)
+}
+
 /// Publish orders `range`; every 7th has no items (dead-lettered by validation).
 async fn publish_orders(js: &jetstream::Context, range: std::ops::Range<usize>) {
     for i in range {
@@ -287,6 +305,41 @@ async fn up_with_no_arguments_runs_an_empty_host_on_a_managed_nats_server() {
     assert!(dir.path().join("data/nats/jetstream").is_dir());
     let (status, _) = http(&host.api_addr(), "/readyz", None);
     assert_eq!(status, 200);
+    // An event through the API: a binary CloudEvent, stored with its id as Nats-Msg-Id and
+    // its attributes as ce-* headers; the same id again is a duplicate.
+    let admin = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let event = "ce-specversion: 1.0\r\nce-id: evt-1\r\nce-source: /test\r\n\
+                 ce-type: probe.made\r\nContent-Type: application/json\r\n";
+    for duplicate in [false, true] {
+        let (status, answer) = http_post(
+            &host.api_addr(),
+            "/v1/events/probe.api",
+            admin.trim(),
+            event,
+            r#"{"n":2}"#,
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            answer.contains(&format!(
+                r#""id":"evt-1","stream":"PROBE","seq":2,"duplicate":{duplicate}"#
+            )),
+            "{answer}"
+        );
+    }
+    assert_eq!(messages_in(&js, "PROBE").await, 2);
+    let stored = js
+        .get_stream("PROBE")
+        .await
+        .unwrap()
+        .get_raw_message(2)
+        .await
+        .unwrap();
+    assert_eq!(stored.headers.get("Nats-Msg-Id").unwrap().as_str(), "evt-1");
+    assert_eq!(
+        stored.headers.get("ce-type").unwrap().as_str(),
+        "probe.made"
+    );
+    assert_eq!(&stored.payload[..], br#"{"n":2}"#);
 
     // SIGKILL: the host cannot stop its server, which stays on the store.
     host.child.kill().unwrap();
@@ -303,7 +356,7 @@ async fn up_with_no_arguments_runs_an_empty_host_on_a_managed_nats_server() {
     let second = KillPid(managed_pid(dir.path()));
     assert_ne!(second.0, first.0);
     let js = jetstream::new(async_nats::connect(&url_of(&host.log)).await.unwrap());
-    assert_eq!(messages_in(&js, "PROBE").await, 1);
+    assert_eq!(messages_in(&js, "PROBE").await, 2);
     drop(js);
 
     // SIGTERM stops the host and its server.
