@@ -180,6 +180,13 @@ fn outgoing(subject: String, headers: &HeaderMap, body: &[u8]) -> Result<Outgoin
     if media.as_deref() == Some("application/cloudevents+json") {
         return structured(subject, body);
     }
+    if media.as_deref() == Some("application/cloudevents-batch+json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "batches of CloudEvents are not taken: post each event on its own",
+        ));
+    }
     if headers.keys().any(|k| k.as_str().starts_with("ce-")) {
         return binary(subject, headers, media, body);
     }
@@ -213,10 +220,14 @@ fn is_json(media: &str) -> bool {
     media == "application/json" || media.ends_with("+json")
 }
 
+/// An id a caller may give: 1 to 256 bytes, no control characters, and no `/`. The host's
+/// own message ids have a `/` (`<event>/<n>` for a stage's emits, `dlq/...`), so a caller's
+/// can never take one's place in a stream's duplicate window (and make the host's own
+/// message count as already stored).
 fn check_id(id: &str, field: &str) -> Result<(), Problem> {
-    if id.is_empty() || id.len() > MAX_ID || id.chars().any(char::is_control) {
+    if id.is_empty() || id.len() > MAX_ID || id.chars().any(|c| c.is_control() || c == '/') {
         return Err(invalid(
-            "the event id must be 1 to 256 bytes without control characters",
+            "the event id must be 1 to 256 bytes, without control characters or `/`",
             field,
         ));
     }
@@ -535,6 +546,20 @@ mod tests {
             assert!(check_subject(bad).is_err(), "{bad:?}");
         }
         assert!(check_subject("orders.new").is_ok());
+        let keyed = headers(&[
+            ("content-type", "application/json"),
+            ("idempotency-key", "e/0"),
+        ]);
+        assert_eq!(
+            field(&keyed, b"{}"),
+            "Idempotency-Key",
+            "host-shaped ids are refused"
+        );
+        let batch = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        assert_eq!(
+            outgoing("a.b".into(), &batch, b"[]").unwrap_err().status,
+            415
+        );
         assert_eq!(percent_decode("a%20b%C3%A9").as_deref(), Some("a bé"));
         assert_eq!(percent_decode("a%2"), None);
     }

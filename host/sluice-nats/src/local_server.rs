@@ -20,6 +20,8 @@ pub struct LocalNatsServer {
     child: Child,
     port: u16,
     store: PathBuf,
+    /// A managed server's host lock, held while it runs (see `start_managed`).
+    _host_lock: Option<std::fs::File>,
 }
 
 impl LocalNatsServer {
@@ -31,12 +33,37 @@ impl LocalNatsServer {
     /// Start the server a host manages: like [`LocalNatsServer::start`] on an ephemeral port,
     /// after stopping a server a killed host left running on `store`, and writing its own
     /// process id into `store` for the next start to find.
+    ///
+    /// The store's `host.lock` is held (an OS file lock, gone with the process) while the
+    /// server runs: a second host on the same data directory is refused before it could
+    /// take a live host's server for an orphan.
     pub fn start_managed(store: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(store)?;
         // Absolute, so the next host finds this server by its store whatever its own cwd.
         let store = std::path::absolute(store)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(store.join("host.lock"))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(std::io::Error::other(format!(
+                "another sluice host runs a nats-server on {} ({e}); stop it first, or give this one another --data-dir",
+                store.display()
+            )));
+        }
         stop_orphan(&store)?;
-        Self::spawn(&store, None, true)
+        // A SIGKILLed server leaves its ports file; pids repeat, so none may be read later.
+        for entry in std::fs::read_dir(&store)?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("nats-server_") && name.ends_with(".ports") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let mut server = Self::spawn(&store, None, true)?;
+        server._host_lock = Some(lock);
+        Ok(server)
     }
 
     /// Spawn the server. A test's or the demo's logs to a pipe read here, where its port is
@@ -50,6 +77,9 @@ impl LocalNatsServer {
             .args(["-a", "127.0.0.1", "-p", &port_arg, "-js", "-sd"])
             .arg(store);
         if managed {
+            // A process group of its own: the terminal's Ctrl-C reaches the host, which
+            // drains against a live broker and then stops it, not both at once.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
             command
                 .arg("-P")
                 .arg(store.join(PID_FILE))
@@ -108,6 +138,7 @@ impl LocalNatsServer {
             child,
             port: 0,
             store: store.to_owned(),
+            _host_lock: None,
         };
         server.port = rx.recv_timeout(Duration::from_secs(20)).map_err(|_| {
             std::io::Error::new(
@@ -138,7 +169,9 @@ impl LocalNatsServer {
     /// Kill the server (SIGKILL) and start it again on the same port and store.
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();
+        let lock = self._host_lock.take();
         *self = Self::start(&self.store.clone(), Some(self.port))?;
+        self._host_lock = lock;
         Ok(())
     }
 

@@ -260,7 +260,10 @@ struct KillPid(u32);
 
 impl Drop for KillPid {
     fn drop(&mut self) {
-        if sluice_nats::process_runs(self.0) {
+        // Only while it is still a nats-server: a pid may have been reused since.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.0)).unwrap_or_default();
+        let is_nats = String::from_utf8_lossy(&cmdline).contains("nats-server");
+        if is_nats && sluice_nats::process_runs(self.0) {
             let _ = Command::new("kill")
                 .args(["-KILL", &self.0.to_string()])
                 .status();
@@ -358,6 +361,24 @@ async fn up_with_no_arguments_runs_an_empty_host_on_a_managed_nats_server() {
     let js = jetstream::new(async_nats::connect(&url_of(&host.log)).await.unwrap());
     assert_eq!(messages_in(&js, "PROBE").await, 2);
     drop(js);
+
+    // A second host on the same data directory is refused, and the live server untouched.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another sluice host runs"), "{stderr}");
+    assert!(
+        sluice_nats::process_runs(second.0),
+        "the live host's server still runs"
+    );
 
     // SIGTERM stops the host and its server.
     let pid = host.child.id();

@@ -86,9 +86,9 @@ mod tests {
         let p = Probe::default();
         p.enter(LOOP, "the outbox");
         p.enter(SETTLE, "an ack");
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(600));
         p.enter(SETTLE, "a dead letter");
-        let overdue = p.overdue(Duration::from_millis(20));
+        let overdue = p.overdue(Duration::from_millis(300));
         assert_eq!(overdue.len(), 1);
         assert_eq!(overdue[0].0, "the outbox");
         p.leave(LOOP);
