@@ -16,7 +16,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
@@ -26,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Scope;
-use crate::problem::Problem;
+use crate::problem::{Body, Problem};
 use crate::{Api, Caller};
 
 /// A message for JetStream.
@@ -115,7 +114,7 @@ async fn publish_event(
     caller: Caller,
     Path(subject): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<axum::Json<Accepted>, Problem> {
     caller.require(Scope::Invoke)?;
     check_subject(&subject)?;

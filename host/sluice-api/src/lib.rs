@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod events;
 pub mod problem;
+pub mod stages;
 mod tokens;
 
 use std::net::SocketAddr;
@@ -32,6 +33,9 @@ use utoipa_axum::router::OpenApiRouter;
 pub use auth::{Scope, TokenInfo, TokenStore};
 pub use events::{EventSink, Outgoing, PublishFailure, Published};
 pub use problem::{Json, Problem};
+pub use stages::{
+    Description, Invocation, Invoked, StageErrorInfo, StageFailure, StageService, Summary, Version,
+};
 
 /// Whether the platform behind the API can serve: its store and its NATS connection.
 pub trait Readiness: Send + Sync {
@@ -46,6 +50,14 @@ pub struct Limits {
     pub body_bytes: usize,
     /// How long a request may take before it is answered 408.
     pub request_time: Duration,
+    /// The largest component upload.
+    pub component_bytes: usize,
+    /// How long an upload (its validation and compilation) may take.
+    pub upload_time: Duration,
+    /// The largest event a synchronous invocation takes (Lambda's cap: 6 MB).
+    pub invoke_bytes: usize,
+    /// How many invocations may run at once; more are answered 429.
+    pub invocations: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +65,13 @@ impl Default for Limits {
         Self {
             body_bytes: 1 << 20,
             request_time: Duration::from_secs(30),
+            // The runtime's own cap is 32 MiB; a little more so that it, with its precise
+            // message, is what refuses a component just past it.
+            component_bytes: (32 << 20) + (1 << 20),
+            // Past the runtime's 60 s compile budget, which answers first with a named error.
+            upload_time: Duration::from_secs(90),
+            invoke_bytes: 6 << 20,
+            invocations: 256,
         }
     }
 }
@@ -66,6 +85,8 @@ pub struct Api {
     pub readiness: Arc<dyn Readiness>,
     /// Where `POST /v1/events/{subject}` publishes.
     pub events: Arc<dyn EventSink>,
+    /// The stages: versions, aliases, invocations.
+    pub stages: Arc<dyn StageService>,
 }
 
 /// The caller of a `/v1` route: the token it presented, checked.
@@ -120,6 +141,7 @@ impl FromRequestParts<Api> for Caller {
     tags(
         (name = "tokens", description = "Bearer tokens and their scopes"),
         (name = "events", description = "Events published to JetStream (plain JSON or CloudEvents)"),
+        (name = "stages", description = "Stage components: versions, aliases, synchronous invocation"),
     ),
 )]
 struct ApiDoc;
@@ -138,10 +160,26 @@ impl Modify for BearerAuth {
 
 /// The whole API as one axum router, with its OpenAPI document.
 pub fn router(api: Api, limits: &Limits) -> axum::Router {
-    let (routes, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    // Each group carries its own body limit and request time: a component upload is larger
+    // and slower (it compiles) than a JSON call, an invocation's event may be larger too.
+    let timeout =
+        |t| tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, t);
+    let json = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(tokens::routes())
         .merge(events::routes())
-        .split_for_parts();
+        .merge(stages::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
+        .layer(timeout(limits.request_time));
+    let uploads = stages::upload_routes()
+        .layer(axum::extract::DefaultBodyLimit::max(limits.component_bytes))
+        .layer(timeout(limits.upload_time));
+    let invoke = stages::invoke_routes()
+        .layer(axum::Extension(stages::InvokeSlots(Arc::new(
+            tokio::sync::Semaphore::new(limits.invocations),
+        ))))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.invoke_bytes))
+        .layer(timeout(limits.request_time));
+    let (routes, doc) = json.merge(uploads).merge(invoke).split_for_parts();
     let doc = Arc::new(doc);
     routes
         .route(
@@ -161,12 +199,7 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
                 "this route does not take that method",
             )
         })
-        .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_time,
-        ))
-        // Outermost: the time-out's bare 408 becomes a problem body too.
+        // Outermost: a time-out's bare 408 becomes a problem body too.
         .layer(axum::middleware::map_response(timed_out_as_problem))
         .with_state(api)
 }

@@ -31,6 +31,20 @@ pub struct Problem {
     /// The request field at fault, as a JSON pointer into the body or a parameter's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Members of this kind of problem (RFC 9457 extensions), e.g. a stage error's `error`,
+    /// `cause` and `retryable`.
+    /// (Boxed: most problems have none, and a problem travels in every handler's `Err`.)
+    #[serde(flatten, skip_serializing_if = "no_extensions")]
+    #[schema(ignore)]
+    pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[expect(
+    clippy::borrowed_box,
+    reason = "serde's skip_serializing_if passes the field as it is"
+)]
+fn no_extensions(e: &Box<serde_json::Map<String, serde_json::Value>>) -> bool {
+    e.is_empty()
 }
 
 impl Problem {
@@ -42,6 +56,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            extensions: Box::default(),
         }
     }
 
@@ -148,5 +163,27 @@ pub fn too_large() -> Problem {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A raw body whose rejections are problems (413 past the route's body limit, 400 for a body
+/// that could not be read), where axum's `Bytes` would answer plain text.
+#[derive(Debug, Clone, Default)]
+pub struct Body(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    too_large()
+                } else {
+                    Problem::bad_request(e.body_text())
+                }
+            })
     }
 }

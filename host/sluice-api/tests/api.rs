@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sluice_api::stages::{Bytes, Reply};
 use sluice_api::{
-    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, TokenStore, auth,
-    router,
+    Api, Description, EventSink, Invocation, Invoked, Limits, Outgoing, PublishFailure, Published,
+    Readiness, StageFailure, StageService, Summary, TokenStore, Version, auth, router,
 };
 
 /// Readiness a test switches: the store's, always ready; NATS's, as `nats_up` says.
@@ -63,8 +64,64 @@ impl EventSink for Recorder {
     }
 }
 
+/// Stages for the HTTP layer's own checks (limits, concurrency): an upload is accepted as
+/// version 1; an invocation echoes its data once `gate` lets it through. The stage routes on
+/// real components are tested through `sluice up` (`host/sluice/tests/stages.rs`).
+#[derive(Default)]
+struct GatedStages {
+    gate: tokio::sync::Notify,
+    entered: std::sync::atomic::AtomicUsize,
+}
+
+impl StageService for GatedStages {
+    fn deploy(&self, name: String, c: Option<Bytes>, _: Option<Value>) -> Reply<'_, Version> {
+        Box::pin(async move {
+            Ok(Version {
+                stage: name,
+                version: 1,
+                sha256: String::new(),
+                size: c.map_or(0, |c| c.len() as u64),
+                world: "stage".into(),
+                config: json!({}),
+                created_ms: 0,
+            })
+        })
+    }
+    fn list(&self) -> Result<Vec<Summary>, StageFailure> {
+        Ok(Vec::new())
+    }
+    fn describe(&self, name: &str) -> Result<Description, StageFailure> {
+        Err(StageFailure::NotFound {
+            detail: format!("no stage named '{name}'"),
+            field: "name",
+        })
+    }
+    fn set_alias(&self, _: &str, _: &str, _: u64) -> Result<(), StageFailure> {
+        Ok(())
+    }
+    fn remove_alias(&self, _: &str, _: &str) -> Result<(), StageFailure> {
+        Ok(())
+    }
+    fn delete(&self, _: &str) -> Result<(), StageFailure> {
+        Ok(())
+    }
+    fn invoke(&self, i: Invocation) -> Reply<'_, Invoked> {
+        Box::pin(async move {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            self.gate.notified().await;
+            Ok(Invoked {
+                version: 1,
+                event_id: i.key.unwrap_or_default(),
+                replayed: false,
+                outcome: Ok(i.data),
+            })
+        })
+    }
+}
+
 struct Host {
     events: Arc<Recorder>,
+    stages: Arc<GatedStages>,
     base: String,
     admin: String,
     tokens: Arc<TokenStore>,
@@ -82,13 +139,18 @@ async fn host() -> Host {
         nats_up: AtomicBool::new(true),
     });
     let events = Arc::new(Recorder::default());
+    let stages = Arc::new(GatedStages::default());
     let api = Api {
         tokens: Arc::clone(&tokens),
         readiness: switch.clone(),
         events: events.clone(),
+        stages: stages.clone(),
     };
     let limits = Limits {
         body_bytes: 4096,
+        component_bytes: 16384,
+        invoke_bytes: 8192,
+        invocations: 1,
         ..Limits::default()
     };
     let (listener, addr): (_, SocketAddr) = sluice_api::bind("127.0.0.1:0".parse().unwrap())
@@ -100,6 +162,7 @@ async fn host() -> Host {
     }));
     Host {
         events,
+        stages,
         base: format!("http://{addr}"),
         admin,
         tokens,
@@ -178,7 +241,16 @@ async fn the_openapi_document_is_3_1_and_describes_the_routes_and_their_auth() {
         "{}",
         doc["openapi"]
     );
-    for path in ["/v1/tokens", "/v1/tokens/{id}"] {
+    for path in [
+        "/v1/tokens",
+        "/v1/tokens/{id}",
+        "/v1/events/{subject}",
+        "/v1/stages",
+        "/v1/stages/{name}",
+        "/v1/stages/{name}/config",
+        "/v1/stages/{name}/aliases/{alias}",
+        "/v1/stages/{target}/invoke",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }
     assert_eq!(
@@ -514,5 +586,64 @@ async fn events_are_published_once_per_id_in_every_mode() {
         h.events.sent.lock().len(),
         3,
         "no refusal published anything"
+    );
+}
+
+#[tokio::test]
+async fn uploads_and_invocations_have_their_own_body_limits_and_invocations_a_concurrency_limit() {
+    let h = host().await;
+    let put = |len: usize| {
+        h.http
+            .put(format!("{}/v1/stages/s", h.base))
+            .bearer_auth(&h.admin)
+            .header("content-type", "application/wasm")
+            .body(vec![0u8; len])
+            .send()
+    };
+    // Past the JSON routes' 4 KiB, within the uploads' 16 KiB.
+    assert_eq!(put(10_000).await.unwrap().status(), StatusCode::CREATED);
+    let (status, _) = problem(put(20_000).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let invoke = |len: usize| {
+        h.http
+            .post(format!("{}/v1/stages/s/invoke", h.base))
+            .bearer_auth(&h.admin)
+            .header("idempotency-key", "k-1")
+            .body(vec![b'x'; len])
+            .send()
+    };
+    let (status, _) = problem(invoke(9000).await.unwrap()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // One invocation at a time: the second, while the first waits at the gate, is 429.
+    let first = tokio::spawn(invoke(6000));
+    while h.stages.entered.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let second = invoke(10).await.unwrap();
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(second.headers()["retry-after"], "1");
+    let (_, body) = problem(second).await;
+    assert_eq!(body["type"], "urn:sluice:problem:too-many-invocations");
+    h.stages.gate.notify_one();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["sluice-event-id"], "k-1");
+    assert_eq!(first.headers()["content-type"], "application/octet-stream");
+    assert_eq!(first.bytes().await.unwrap().len(), 6000);
+    // A malformed key is the client's error.
+    let r = h
+        .http
+        .post(format!("{}/v1/stages/s/invoke", h.base))
+        .bearer_auth(&h.admin)
+        .header("idempotency-key", "a/b")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(r).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("Idempotency-Key"))
     );
 }

@@ -26,16 +26,21 @@ pub enum RecordTable {
     /// `<workflow>/<status>/<start ms, zero-padded>/<execution id>` → (): executions listed
     /// by workflow and status.
     ExecutionIndex,
+    /// Event id → the outcome of a synchronous invocation made with that id (an
+    /// `Idempotency-Key`), so a repeat answers it without running the stage again. A row
+    /// lives as long as its event's dedupe record: the store's sweeper removes both.
+    InvokeResults,
 }
 
 impl RecordTable {
     /// Every table, for backends that declare them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Executions,
         Self::History,
         Self::Timers,
         Self::TaskResults,
         Self::ExecutionIndex,
+        Self::InvokeResults,
     ];
 }
 

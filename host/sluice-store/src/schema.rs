@@ -65,6 +65,12 @@ pub(crate) const TASK_RESULTS: TableDefinition<'_, &str, &[u8]> =
 pub(crate) const EXECUTION_INDEX: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("execution_index");
 
+/// Event id → a synchronous invocation's outcome (`RecordTable::InvokeResults`); the sweeper
+/// removes a row with its event's dedupe record. Added in format 3 without a version bump, as
+/// `failures` was: a new table changes no existing encoding, and `init` creates it.
+pub(crate) const INVOKE_RESULTS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("invoke_results");
+
 /// The redb table of one of the engine's tables.
 pub(crate) fn record_table(
     t: sluice_model::records::RecordTable,
@@ -76,5 +82,6 @@ pub(crate) fn record_table(
         R::Timers => TIMERS,
         R::TaskResults => TASK_RESULTS,
         R::ExecutionIndex => EXECUTION_INDEX,
+        R::InvokeResults => INVOKE_RESULTS,
     }
 }

@@ -20,8 +20,8 @@ use crate::health::{Handle, Health, Opener};
 use crate::locks::StateLocks;
 use crate::outbox::{self, OutboxRow};
 use crate::schema::{
-    DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FAILURES, FORMAT_VERSION, INDEX, ITEMS, KV, META,
-    OUTBOX, POSITIONS, TTL,
+    DEDUPE, DEDUPE_BATCHES, DEDUPE_BY_TIME_V1, FAILURES, FORMAT_VERSION, INDEX, INVOKE_RESULTS,
+    ITEMS, KV, META, OUTBOX, POSITIONS, TTL,
 };
 use crate::session::StoreSession;
 use crate::{codec, session};
@@ -65,6 +65,8 @@ pub struct SweepReport {
     /// Retryable-failure counts older than the retention removed (events that stopped
     /// coming back without a final outcome, e.g. their stream was purged).
     pub failure_counts: usize,
+    /// Kept invocation outcomes removed with their dedupe records.
+    pub invoke_results: usize,
 }
 
 pub(crate) struct Inner {
@@ -351,6 +353,7 @@ impl Store {
             let horizon = now.saturating_sub(self.inner.retention_ms);
             let mut batches = txn.open_table(DEDUPE_BATCHES).map_err(storage)?;
             let mut dedupe = txn.open_table(DEDUPE).map_err(storage)?;
+            let mut invoked = txn.open_table(INVOKE_RESULTS).map_err(storage)?;
             let old: Vec<(u64, String, Vec<String>)> = batches
                 .range(..(horizon, ""))
                 .map_err(storage)?
@@ -365,6 +368,11 @@ impl Store {
                 for id in ids {
                     if dedupe.remove(id.as_str()).map_err(storage)?.is_some() {
                         report.dedupe_records += 1;
+                    }
+                    // An invocation's kept outcome goes with its dedupe record: past the
+                    // retention, its key is a new event.
+                    if invoked.remove(id.as_str()).map_err(storage)?.is_some() {
+                        report.invoke_results += 1;
                     }
                 }
             }

@@ -1,5 +1,6 @@
 //! Store maintenance and bookkeeping: TTL sweeps, dedupe retention, partition positions.
 
+use sluice_model::records::RecordTable;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -139,6 +140,9 @@ fn dedupe_records_expire_after_the_retention() {
             },
         );
     }
+    // An invocation's kept outcome lives as long as its event's dedupe record.
+    s.put_record(RecordTable::InvokeResults, "old-1", Some(b"kept".to_vec()))
+        .unwrap();
     s.commit().unwrap();
     clock.0.store(1_800, Ordering::SeqCst);
     s.record_outcome(
@@ -148,17 +152,32 @@ fn dedupe_records_expire_after_the_retention() {
             cause: "c".into(),
         },
     );
+    s.put_record(RecordTable::InvokeResults, "new", Some(b"kept".to_vec()))
+        .unwrap();
     s.commit().unwrap();
     clock.0.store(2_500, Ordering::SeqCst); // old ones are 1.5 s old, the new one 0.7 s
     assert_eq!(
         store.sweep().unwrap(),
         SweepReport {
             dedupe_records: 2,
+            invoke_results: 1,
             ..SweepReport::default()
         }
     );
     assert!(store.recorded("old-1").unwrap().is_none());
     assert!(store.recorded("new").unwrap().is_some());
+    let mut s = store.open_session();
+    assert!(
+        s.get_record(RecordTable::InvokeResults, "old-1")
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get_record(RecordTable::InvokeResults, "new")
+            .unwrap()
+            .is_some()
+    );
+    s.rollback();
 }
 
 /// Retryable-failure counts commit with the batch (a rolled-back batch counts nothing), a

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_api::{
-    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, TokenStore,
+    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, StageService,
+    TokenStore,
 };
 use sluice_store::{Health, Store};
 
@@ -96,8 +97,8 @@ pub(crate) async fn start(
     listen: SocketAddr,
     data_dir: &Path,
     store: Store,
-    nats: async_nats::Client,
-    js: async_nats::jetstream::Context,
+    (nats, js): (async_nats::Client, async_nats::jetstream::Context),
+    stages: Arc<dyn StageService>,
 ) -> anyhow::Result<Running> {
     let tokens = Arc::new(TokenStore::open(&data_dir.join("tokens.json"))?);
     sluice_api::auth::admin_token(data_dir, &tokens, now_ms())?;
@@ -105,6 +106,7 @@ pub(crate) async fn start(
         tokens,
         readiness: Arc::new(HostReadiness { store, nats }),
         events: Arc::new(HostEvents { js }),
+        stages,
     };
     let (listener, addr) = sluice_api::bind(listen)
         .await

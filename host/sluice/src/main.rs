@@ -8,6 +8,7 @@ mod api;
 mod demo;
 mod demo_nats;
 mod registry;
+mod stages;
 mod up;
 mod workflow;
 

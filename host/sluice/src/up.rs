@@ -25,7 +25,8 @@ use crate::workflow::tasks::StageTasks;
 use sluice_runtime::{Runtime, Stage, StageConfig};
 use sluice_store::{Store, StoreConfig};
 
-use crate::registry::{self, Applied};
+use crate::registry::{Applied, Registry};
+use crate::stages::{HostStages, Usage};
 
 /// The declaration file: stages, tables and triggers (the shape the HTTP API will accept).
 #[derive(Debug, Serialize, Deserialize)]
@@ -203,13 +204,12 @@ fn start_engine(
 ) -> anyhow::Result<Arc<Engine>> {
     let tasks = StageTasks::from_deployed(runtime, stages, components, decl.tables.clone());
     let mut scope = LockScope::default();
-    for s in &decl.stages {
-        scope
-            .buckets
-            .extend(s.config.grants.kv_buckets.iter().cloned());
+    for s in stages.values() {
+        let grants = &s.config().grants;
+        scope.buckets.extend(grants.kv_buckets.iter().cloned());
         scope
             .tables
-            .extend(s.config.grants.tables.iter().map(|t| t.name.clone()));
+            .extend(grants.tables.iter().map(|t| t.name.clone()));
     }
     scope.buckets.sort();
     scope.buckets.dedup();
@@ -239,16 +239,7 @@ fn start_engine(
     let k = kick.clone();
     engine.on_outbox(Arc::new(move || k.notify_one()));
     // Whatever a crash left in the outbox goes out at once, not at the next execution's end.
-    kick.notify_one();
-    let relay = relay.clone();
-    tokio::spawn(async move {
-        loop {
-            kick.notified().await;
-            if let Err(e) = relay.drain().await {
-                tracing::warn!("draining the outbox after a workflow ended: {e}; later");
-            }
-        }
-    });
+    spawn_drainer(relay.clone(), kick, "a workflow ended");
     Ok(Arc::new(engine))
 }
 
@@ -325,30 +316,38 @@ pub(crate) fn run(
     data_dir: &Path,
     (nats_url, listen): (Option<&str>, std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
-    let applied = match file {
-        Some(file) => read_declaration(file, components)?,
-        None => match registry::load(data_dir)? {
-            Some(applied) => applied,
+    let registry = Arc::new(Registry::open(data_dir)?);
+    let decl = match file {
+        Some(file) => {
+            let applied = read_declaration(file, components)?;
+            // Deployed before anything is recorded: a declaration that cannot deploy must
+            // not replace the one that ran.
+            let checked = deploy(runtime, &applied)?;
+            let worlds = checked
+                .iter()
+                .map(|(n, s)| (n.clone(), world(s).to_owned()))
+                .collect();
+            registry.apply(&applied, &worlds)?;
+            eprintln!(
+                "declaration {} recorded in {}",
+                file.display(),
+                registry.path().display()
+            );
+            applied.decl
+        }
+        None => match registry.declaration()? {
+            Some(decl) => decl,
             None => {
                 eprintln!(
-                    "no declaration yet ({} holds none): the host starts empty; apply one with --config FILE",
-                    registry::path(data_dir).display()
+                    "no declaration yet ({} holds none): the host starts empty; apply one with --config FILE or deploy stages over the API",
+                    registry.path().display()
                 );
-                Applied::empty()
+                Applied::empty().decl
             }
         },
     };
-    // Deployed before anything is recorded: a declaration that cannot deploy must not replace
-    // the one that ran.
-    let stages = deploy(runtime, &applied)?;
-    if let Some(file) = file {
-        registry::save(data_dir, &applied)?;
-        eprintln!(
-            "declaration {} recorded in {}",
-            file.display(),
-            registry::path(data_dir).display()
-        );
-    }
+    // What runs is every stage's live version (the declaration's, or a later upload's).
+    let live = deploy_live(runtime, &registry)?;
     // Without --nats, a nats-server of the host's own, stopped (gracefully) when it stops.
     let managed = match nats_url {
         Some(_) => None,
@@ -367,19 +366,78 @@ pub(crate) fn run(
     let nats_url = managed
         .as_ref()
         .map_or_else(|| nats_url.unwrap_or_default().to_owned(), |s| s.url());
-    let exit = serve(runtime, applied, &stages, data_dir, (&nats_url, listen));
+    let exit = serve(runtime, decl, live, registry, data_dir, (&nats_url, listen));
     if let Some(server) = managed {
         server.shutdown(Duration::from_secs(10));
     }
     exit
 }
 
+/// `stage`, or `batch-stage` when the component also exports `handle-batch`.
+pub(crate) fn world(stage: &Stage) -> &'static str {
+    if stage.has_batch_export() {
+        "batch-stage"
+    } else {
+        "stage"
+    }
+}
+
+/// The live versions of the registry's stages, deployed.
+pub(crate) struct Live {
+    pub stages: Stages,
+    /// Each stage's component, by name.
+    pub components: HashMap<String, Vec<u8>>,
+    /// The deployed versions, by (stage, version).
+    pub versions: Vec<((String, u64), Arc<Stage>)>,
+}
+
+fn deploy_live(runtime: &Runtime, registry: &Registry) -> anyhow::Result<Live> {
+    let mut live = Live {
+        stages: HashMap::new(),
+        components: HashMap::new(),
+        versions: Vec::new(),
+    };
+    for (name, loaded) in registry.live()? {
+        let stage = runtime
+            .deploy(&name, &loaded.component, loaded.record.config)
+            .with_context(|| format!("deploying stage {name} version {}", loaded.version))?;
+        eprintln!(
+            "deployed {name} version {} ({:?})",
+            loaded.version,
+            stage.cache_outcome()
+        );
+        live.versions
+            .push(((name.clone(), loaded.version), stage.clone()));
+        live.stages.insert(name.clone(), stage);
+        live.components.insert(name, loaded.component);
+    }
+    Ok(live)
+}
+
+/// Drain `relay` whenever `kick` is notified (and once at once, for what a crash left).
+pub(crate) fn spawn_drainer(
+    relay: OutboxRelay,
+    kick: Arc<tokio::sync::Notify>,
+    what: &'static str,
+) {
+    kick.notify_one();
+    tokio::spawn(async move {
+        loop {
+            kick.notified().await;
+            if let Err(e) = relay.drain().await {
+                tracing::warn!("draining the outbox after {what}: {e}; later");
+            }
+        }
+    });
+}
+
 /// Connect to NATS at `nats_url`, start the host and its API, and serve until SIGTERM or
 /// Ctrl-C.
 fn serve(
     runtime: &Runtime,
-    applied: Applied,
-    stages: &Stages,
+    decl: Declaration,
+    live: Live,
+    registry: Arc<Registry>,
     data_dir: &Path,
     (nats_url, listen): (&str, std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
@@ -391,16 +449,26 @@ fn serve(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client.clone());
-        let host = start(
-            applied.decl,
-            stages,
-            &applied.components,
-            runtime,
+        let usage = Usage::of_declaration(&decl);
+        let host = start(decl, &live.stages, &live.components, runtime, data_dir, &js)?;
+        let kick = Arc::new(tokio::sync::Notify::new());
+        spawn_drainer(host.relay.clone(), kick.clone(), "an invocation");
+        let stages = Arc::new(HostStages::new(
+            registry,
+            runtime.clone(),
+            host.store.clone(),
+            usage,
+            kick,
+            live.versions,
+        ));
+        let api = match crate::api::start(
+            listen,
             data_dir,
-            &js,
-        )?;
-        let api = match crate::api::start(listen, data_dir, host.store.clone(), client, js.clone())
-            .await
+            host.store.clone(),
+            (client, js.clone()),
+            stages,
+        )
+        .await
         {
             Ok(api) => api,
             Err(e) => {

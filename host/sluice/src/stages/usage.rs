@@ -1,0 +1,130 @@
+//! Which triggers and workflows use a stage (a stage in use cannot be deleted): the
+//! triggers that name it, and the workflows with a Task whose `Resource` names it (directly,
+//! as a Lambda function ARN, or as `lambda:invoke`'s literal `FunctionName`).
+
+use serde_json::Value;
+use sluice_workflow::resource::Resource;
+
+use crate::up::Declaration;
+
+/// The triggers and workflows of the running host, and the stages each uses.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    triggers: Vec<(String, String)>,
+    workflows: Vec<(String, Vec<String>)>,
+}
+
+/// Stage names compare with `_` and `-` alike, as Task resources resolve them.
+fn key(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+impl Usage {
+    /// What `decl`'s triggers and workflows use.
+    pub(crate) fn of_declaration(decl: &Declaration) -> Self {
+        let triggers = decl
+            .triggers
+            .iter()
+            .filter_map(|t| Some((t.trigger.name.clone(), key(t.stage.as_ref()?))))
+            .collect();
+        let workflows = decl
+            .workflows
+            .iter()
+            .map(|w| {
+                let mut stages = Vec::new();
+                task_stages(&w.definition, &mut stages);
+                stages.sort();
+                stages.dedup();
+                (w.name.clone(), stages)
+            })
+            .collect();
+        Self {
+            triggers,
+            workflows,
+        }
+    }
+
+    /// The triggers and the workflows that use `stage`.
+    pub(crate) fn of(&self, stage: &str) -> (Vec<String>, Vec<String>) {
+        let k = key(stage);
+        let triggers = self
+            .triggers
+            .iter()
+            .filter(|(_, s)| *s == k)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let workflows = self
+            .workflows
+            .iter()
+            .filter(|(_, s)| s.contains(&k))
+            .map(|(w, _)| w.clone())
+            .collect();
+        (triggers, workflows)
+    }
+}
+
+/// Every stage a Task in `v` (a definition, or any part of one) names, found by walking it
+/// (Parallel branches and Map processors are nested definitions).
+fn task_stages(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("Type").and_then(Value::as_str) == Some("Task")
+                && let Some(resource) = m.get("Resource").and_then(Value::as_str)
+            {
+                match Resource::parse(resource) {
+                    Ok(Resource::Stage { name, .. }) => out.push(key(&name)),
+                    Ok(Resource::LambdaInvoke) => {
+                        let name = ["Parameters", "Arguments"]
+                            .iter()
+                            .find_map(|p| m.get(*p)?.get("FunctionName")?.as_str());
+                        if let Some(name) = name {
+                            out.push(key(function_name(name)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for child in m.values() {
+                task_stages(child, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| task_stages(c, out)),
+        _ => {}
+    }
+}
+
+/// The function of a `FunctionName`: a name, or an ARN (`...:function:NAME[:qualifier]`).
+fn function_name(f: &str) -> &str {
+    match f.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => f.split(':').next().unwrap_or(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_stages_of_nested_tasks_in_every_resource_form() {
+        let def = serde_json::json!({
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Task", "Resource": "validate_order", "Next": "P"},
+                "P": {"Type": "Parallel", "Branches": [{
+                    "StartAt": "B",
+                    "States": {"B": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:store-order:live", "End": true}}
+                }], "Next": "C"},
+                "C": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                      "Parameters": {"FunctionName": "notify", "Payload.$": "$"}, "Next": "D"},
+                "D": {"Type": "Task", "Resource": "arn:sluice:states:::nats:publish", "End": true}
+            }
+        });
+        let mut found = Vec::new();
+        task_stages(&def, &mut found);
+        found.sort();
+        assert_eq!(found, ["notify", "store-order", "validate-order"]);
+        assert_eq!(function_name("arn:aws:lambda:r:1:function:f:3"), "f");
+        assert_eq!(function_name("f:live"), "f");
+    }
+}

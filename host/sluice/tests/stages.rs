@@ -1,0 +1,371 @@
+//! `/v1/stages` on a real `sluice up` (managed nats-server, real redb files, real guests over
+//! loopback HTTP): upload, versions and aliases, describe and delete, invocations with and
+//! without an `Idempotency-Key`, every kind of refusal, and the registry surviving a restart.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sluice_test_artifacts as guests;
+
+mod common;
+use common::Host;
+
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn of(host: &Host, dir: &std::path::Path) -> Self {
+        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
+        Self {
+            base: format!("http://{}", host.api_addr()),
+            token: token.trim().to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    async fn upload(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let r = self
+            .req(reqwest::Method::PUT, &format!("/v1/stages/{name}"))
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    async fn invoke(&self, target: &str, key: Option<&str>, body: Value) -> reqwest::Response {
+        let mut r = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/v1/stages/{target}/invoke"),
+            )
+            .json(&body);
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        r.send().await.unwrap()
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+}
+
+/// A problem body's status and `type` suffix, checked to be a problem.
+async fn problem(r: reqwest::Response) -> (StatusCode, String, Value) {
+    let status = r.status();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "{status}"
+    );
+    let body: Value = r.json().await.unwrap();
+    let kind = body["type"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("urn:sluice:problem:")
+        .unwrap();
+    (status, kind.to_owned(), body)
+}
+
+fn counter(key: &str, delta: i64) -> Value {
+    json!({"bucket": "counters", "key": key, "delta": delta})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_are_uploaded_versioned_aliased_invoked_once_per_key_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::spawn(dir.path(), &[]);
+    let api = Api::of(&host, dir.path());
+
+    // Refused uploads store nothing: garbage, a core module, a component of another world.
+    for (bytes, why) in [
+        (b"not wasm at all".to_vec(), "not a WebAssembly component"),
+        (
+            vec![0, b'a', b's', b'm', 1, 0, 0, 0],
+            "core WebAssembly module",
+        ),
+        (
+            b"(component)".to_vec(),
+            "does not export `sluice:platform/handler@0.1.0`",
+        ),
+    ] {
+        let (status, body) = api.upload("counter", bytes).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["field"], "component", "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(why), "{body}");
+    }
+    let (status, body) = api.upload("Bad:Name", b"x".to_vec()).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("name"))
+    );
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(api.get("/v1/stages").await.1, json!({"stages": []}));
+
+    // Version 1: the component alone (no grants), then version 2 with the bucket granted,
+    // through a multipart upload of both.
+    let component = sluice_test_artifacts::read(guests::KV_COUNTER);
+    let (status, v1) = api.upload("counter", component.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!(
+        (v1["version"].as_u64(), v1["alias"].as_str()),
+        (Some(1), Some("live"))
+    );
+    assert_eq!(v1["world"], "stage");
+    assert_eq!(v1["size"], component.len());
+    let r = api.invoke("counter", None, counter("a", 1)).await;
+    let (status, kind, body) = problem(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "stage-error")
+    );
+    assert_eq!(body["error"], "State.AccessDenied", "{body}");
+    assert_eq!(body["retryable"], false);
+
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(component.clone()),
+        )
+        .text(
+            "config",
+            json!({"grants": {"kv_buckets": ["counters"]}}).to_string(),
+        );
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v2: Value = r.json().await.unwrap();
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["sha256"], v1["sha256"], "the same component");
+    assert_eq!(v2["config"]["grants"]["kv_buckets"], json!(["counters"]));
+
+    // A configuration that grants host directories is refused over the API.
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter/config")
+        .json(&json!({"grants": {"dirs": [["/etc", "/etc"]]}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = problem(r).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "config/grants/dirs");
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter/config")
+        .json(&json!({"limits": {"no_such_limit": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = problem(r).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("config"))
+    );
+
+    // An invocation with a key runs once: the repeat answers the first output and the
+    // counter moved once; the same key with another body is refused.
+    let first = api
+        .invoke("counter", Some("order-1"), counter("a", 5))
+        .await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["sluice-version"], "2");
+    assert_eq!(first.headers()["sluice-event-id"], "order-1");
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    assert_eq!(first.json::<Value>().await.unwrap(), json!({"value": 5}));
+    let again = api
+        .invoke("counter", Some("order-1"), counter("a", 5))
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), json!({"value": 5}));
+    let reused = api
+        .invoke("counter", Some("order-1"), counter("a", 6))
+        .await;
+    let (status, kind, _) = problem(reused).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::CONFLICT, "idempotency-key-reused")
+    );
+    // Without a key, each call is a new event.
+    for want in [6, 7] {
+        let r = api.invoke("counter", None, counter("a", 1)).await;
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"value": want}));
+    }
+    // Concurrent invocations share commits and each counts once.
+    let calls = (0..40).map(|n| {
+        let key = format!("burst-{n}");
+        let api = &api;
+        async move {
+            api.invoke("counter", Some(&key), counter("b", 1))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(calls).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let r = api.invoke("counter", None, counter("b", 0)).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"value": 40}));
+
+    // A stage's named error is 422, a sandbox's 502.
+    let r = api.invoke("counter", None, json!({"bucket": 1})).await;
+    let (status, kind, body) = problem(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "stage-error")
+    );
+    assert_eq!(body["error"], "Input.Invalid");
+    let (status, _) = api
+        .upload("panics", sluice_test_artifacts::read(guests::TRAP_PANIC))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let r = api.invoke("panics", None, json!({})).await;
+    let (status, kind, body) = problem(r).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::BAD_GATEWAY, "sandbox-error"),
+        "{body}"
+    );
+    assert_eq!(body["error"], "Sandbox.Trap");
+
+    // Aliases: live back to version 1 (no grant), a named alias at 2, explicit versions.
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter/aliases/live")
+        .json(&json!({"version": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter/aliases/granted")
+        .json(&json!({"version": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = api.invoke("counter", None, counter("a", 1)).await;
+    assert_eq!(r.headers()["sluice-version"], "1");
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for target in ["counter:granted", "counter:2"] {
+        let r = api.invoke(target, None, counter("a", 0)).await;
+        assert_eq!(r.headers()["sluice-version"], "2", "{target}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"value": 7}),
+            "{target}"
+        );
+    }
+    for (target, field) in [
+        ("counter:9", "target"),
+        ("counter:beta", "target"),
+        ("nope", "target"),
+    ] {
+        let (status, kind, body) = problem(api.invoke(target, None, json!({})).await).await;
+        assert_eq!(
+            (status, kind.as_str()),
+            (StatusCode::NOT_FOUND, "not-found"),
+            "{target}"
+        );
+        assert_eq!(body["field"], field, "{target}");
+    }
+    let r = api
+        .req(reqwest::Method::PUT, "/v1/stages/counter/aliases/live")
+        .json(&json!({"version": 9}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, StatusCode::NOT_FOUND);
+
+    let (status, d) = api.get("/v1/stages/counter").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(d["aliases"], json!({"granted": 2, "live": 1}));
+    assert_eq!(d["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(d["triggers"], json!([]));
+    let (_, list) = api.get("/v1/stages").await;
+    let names: Vec<&str> = list["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["counter", "panics"]);
+
+    // A read-only token may look but not deploy or invoke.
+    let r = api
+        .req(reqwest::Method::POST, "/v1/tokens")
+        .json(&json!({"name": "ro", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    let ro = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ro_api = Api {
+        base: api.base.clone(),
+        token: ro,
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(ro_api.get("/v1/stages/counter").await.0, StatusCode::OK);
+    assert_eq!(
+        ro_api.upload("x", component.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ro_api.invoke("counter", None, json!({})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // Delete: gone from the listing, and from invocation.
+    let r = api
+        .req(reqwest::Method::DELETE, "/v1/stages/panics")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.get("/v1/stages/panics").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.invoke("panics", None, json!({})).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // After a restart the registry serves the same versions and aliases, and a kept
+    // outcome still answers its key.
+    host.stop();
+    let host = Host::spawn(dir.path(), &[]);
+    let api = Api::of(&host, dir.path());
+    let (_, d2) = api.get("/v1/stages/counter").await;
+    assert_eq!(d2["aliases"], d["aliases"]);
+    assert_eq!(d2["versions"], d["versions"]);
+    let again = api
+        .invoke("counter:2", Some("order-1"), counter("a", 5))
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), json!({"value": 5}));
+    let r = api.invoke("counter:granted", None, counter("a", 0)).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"value": 7}));
+    host.stop();
+}
