@@ -15,14 +15,16 @@ pub mod events;
 pub mod problem;
 pub mod stages;
 mod tokens;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
+pub use axum::http::StatusCode;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -36,6 +38,7 @@ pub use problem::{Json, Problem};
 pub use stages::{
     Description, Invocation, Invoked, StageErrorInfo, StageFailure, StageService, Summary, Version,
 };
+pub use triggers::{ConsumerState, TriggerInfo, TriggerService};
 
 /// Whether the platform behind the API can serve: its store and its NATS connection.
 pub trait Readiness: Send + Sync {
@@ -87,6 +90,8 @@ pub struct Api {
     pub events: Arc<dyn EventSink>,
     /// The stages: versions, aliases, invocations.
     pub stages: Arc<dyn StageService>,
+    /// The running triggers.
+    pub triggers: Arc<dyn TriggerService>,
 }
 
 /// The caller of a `/v1` route: the token it presented, checked.
@@ -142,6 +147,7 @@ impl FromRequestParts<Api> for Caller {
         (name = "tokens", description = "Bearer tokens and their scopes"),
         (name = "events", description = "Events published to JetStream (plain JSON or CloudEvents)"),
         (name = "stages", description = "Stage components: versions, aliases, synchronous invocation"),
+        (name = "triggers", description = "Streams bound to stages or workflows on the running host"),
     ),
 )]
 struct ApiDoc;
@@ -168,6 +174,7 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
         .merge(tokens::routes())
         .merge(events::routes())
         .merge(stages::routes())
+        .merge(triggers::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
         .layer(timeout(limits.request_time));
     let uploads = stages::upload_routes()

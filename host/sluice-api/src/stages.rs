@@ -63,8 +63,8 @@ pub trait StageService: Send + Sync {
     fn list(&self) -> Result<Vec<Summary>, StageFailure>;
     /// One stage, with its versions and what uses it.
     fn describe(&self, name: &str) -> Result<Description, StageFailure>;
-    /// Point `alias` of `name` at `version`.
-    fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<(), StageFailure>;
+    /// Point `alias` of `name` at `version` (`live`: what triggers run from their next batch).
+    fn set_alias(&self, name: String, alias: String, version: u64) -> Reply<'_, ()>;
     /// Remove `alias` of `name` (`live` cannot be removed).
     fn remove_alias(&self, name: &str, alias: &str) -> Result<(), StageFailure>;
     /// Delete `name` with every version (refused while a trigger or workflow uses it).
@@ -548,7 +548,7 @@ async fn set_alias(
     let (name, alias) = path(names)?;
     check_name(&name, "name")?;
     check_name(&alias, "alias")?;
-    api.stages.set_alias(&name, &alias, target.version)?;
+    api.stages.set_alias(name, alias, target.version).await?;
     Ok(Json(target))
 }
 

@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_api::stages::{Bytes, Reply};
+use sluice_api::triggers::Reply as TriggerReply;
 use sluice_api::{
-    Api, Description, EventSink, Invocation, Invoked, Limits, Outgoing, PublishFailure, Published,
-    Readiness, StageFailure, StageService, Summary, TokenStore, Version, auth, router,
+    Api, Description, EventSink, Invocation, Invoked, Limits, Outgoing, Problem, PublishFailure,
+    Published, Readiness, StageFailure, StageService, Summary, TokenStore, TriggerInfo,
+    TriggerService, Version, auth, router,
 };
 
 /// Readiness a test switches: the store's, always ready; NATS's, as `nats_up` says.
@@ -96,8 +98,8 @@ impl StageService for GatedStages {
             field: "name",
         })
     }
-    fn set_alias(&self, _: &str, _: &str, _: u64) -> Result<(), StageFailure> {
-        Ok(())
+    fn set_alias(&self, _: String, _: String, _: u64) -> Reply<'_, ()> {
+        Box::pin(async { Ok(()) })
     }
     fn remove_alias(&self, _: &str, _: &str) -> Result<(), StageFailure> {
         Ok(())
@@ -116,6 +118,25 @@ impl StageService for GatedStages {
                 outcome: Ok(i.data),
             })
         })
+    }
+}
+
+/// No triggers: the trigger routes on a real host are tested through `sluice up`
+/// (`host/sluice/tests/live.rs`); here only what the HTTP layer refuses by itself.
+struct NoTriggers;
+
+impl TriggerService for NoTriggers {
+    fn create(&self, _: Value) -> TriggerReply<'_, TriggerInfo> {
+        Box::pin(async { Err(Problem::not_found("no such stage").at("/stage")) })
+    }
+    fn list(&self) -> TriggerReply<'_, Vec<TriggerInfo>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn describe(&self, name: String) -> TriggerReply<'_, TriggerInfo> {
+        Box::pin(async move { Err(Problem::not_found(format!("no trigger named '{name}'"))) })
+    }
+    fn delete(&self, name: String) -> TriggerReply<'_, ()> {
+        Box::pin(async move { Err(Problem::not_found(format!("no trigger named '{name}'"))) })
     }
 }
 
@@ -145,6 +166,7 @@ async fn host() -> Host {
         readiness: switch.clone(),
         events: events.clone(),
         stages: stages.clone(),
+        triggers: Arc::new(NoTriggers),
     };
     let limits = Limits {
         body_bytes: 4096,
@@ -250,6 +272,8 @@ async fn the_openapi_document_is_3_1_and_describes_the_routes_and_their_auth() {
         "/v1/stages/{name}/config",
         "/v1/stages/{name}/aliases/{alias}",
         "/v1/stages/{target}/invoke",
+        "/v1/triggers",
+        "/v1/triggers/{name}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }
@@ -646,4 +670,29 @@ async fn uploads_and_invocations_have_their_own_body_limits_and_invocations_a_co
         (status, &body["field"]),
         (StatusCode::BAD_REQUEST, &json!("Idempotency-Key"))
     );
+}
+
+#[tokio::test]
+async fn a_trigger_definition_must_be_an_object_and_needs_deploy() {
+    let h = host().await;
+    let post = |token: &str, body: Value| {
+        h.http
+            .post(format!("{}/v1/triggers", h.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let (status, _) = problem(post(&h.admin, json!([1, 2])).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, reader) = h.tokens.create("r", &[sluice_api::Scope::Read], 1).unwrap();
+    let (status, _) = problem(post(&reader, json!({})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let r = h
+        .http
+        .get(format!("{}/v1/triggers", h.base))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"triggers": []}));
 }

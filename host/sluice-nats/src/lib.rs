@@ -31,7 +31,9 @@ pub use message::to_event;
 pub use pattern::{EventPattern, PatternError};
 pub use relay::OutboxRelay;
 pub use start::{INVALID_INPUT, WorkflowTrigger, execution_name};
-pub use trigger::{PartitionKey, Trigger, TriggerConfig, TriggerError, TriggerStats};
+pub use trigger::{
+    PartitionKey, StageSlot, Trigger, TriggerConfig, TriggerError, TriggerStats, ensure_consumer,
+};
 
 pub use sluice_model::names::{
     DLQ_ATTEMPTS, DLQ_ERROR_CAUSE, DLQ_ERROR_NAME, DLQ_ORIGINAL_SUBJECT,

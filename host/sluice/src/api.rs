@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sluice_api::{
     Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, StageService,
-    TokenStore,
+    TokenStore, TriggerService,
 };
 use sluice_store::{Health, Store};
 
@@ -99,6 +99,7 @@ pub(crate) async fn start(
     store: Store,
     (nats, js): (async_nats::Client, async_nats::jetstream::Context),
     stages: Arc<dyn StageService>,
+    triggers: Arc<dyn TriggerService>,
 ) -> anyhow::Result<Running> {
     let tokens = Arc::new(TokenStore::open(&data_dir.join("tokens.json"))?);
     sluice_api::auth::admin_token(data_dir, &tokens, now_ms())?;
@@ -107,6 +108,7 @@ pub(crate) async fn start(
         readiness: Arc::new(HostReadiness { store, nats }),
         events: Arc::new(HostEvents { js }),
         stages,
+        triggers,
     };
     let (listener, addr) = sluice_api::bind(listen)
         .await

@@ -80,13 +80,13 @@ pub(crate) fn run(
         let host = up::start(
             applied.decl,
             &stages,
-            &applied.components,
-            runtime,
+            (&applied.components, runtime),
             data_dir,
             &js,
+            None,
         )?;
         seed_inventory(&host.store)?;
-        println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.triggers());
+        println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.trigger_count());
         let deadline = Instant::now() + Duration::from_secs(30);
         while js.get_stream("ORDERS").await.is_err() {
             anyhow::ensure!(Instant::now() < deadline, "the triggers did not create the ORDERS stream");
@@ -178,10 +178,10 @@ async fn workflow_phase(
     let host = up::start(
         applied.decl,
         &stages,
-        &applied.components,
-        runtime,
+        (&applied.components, runtime),
         &data_dir.join("workflow"),
         js,
+        None,
     )?;
     seed_inventory(&host.store)?;
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -9,6 +9,7 @@ mod demo;
 mod demo_nats;
 mod registry;
 mod stages;
+mod triggers;
 mod up;
 mod workflow;
 

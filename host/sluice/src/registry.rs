@@ -33,6 +33,11 @@ const VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("
 /// (stage, alias) → version.
 const ALIASES: TableDefinition<'_, (&str, &str), u64> = TableDefinition::new("stage_aliases");
 
+/// Trigger name → its record (JSON [`TriggerRecord`]).
+const TRIGGERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("triggers");
+/// Markers of migrations done (`"triggers"`: the declaration's triggers were copied).
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+
 /// File name of the registry inside the data directory.
 pub(crate) const FILE: &str = "registry.redb";
 
@@ -87,6 +92,14 @@ pub(crate) struct VersionRecord {
     pub created_ms: i64,
 }
 
+/// A trigger the host runs: its definition (a declaration's trigger entry) and where it came
+/// from, `declaration` (replaced when a declaration is applied) or `api`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TriggerRecord {
+    pub source: String,
+    pub definition: serde_json::Value,
+}
+
 /// A version and the bytes of its component.
 pub(crate) struct Loaded {
     pub version: u64,
@@ -138,6 +151,8 @@ impl Registry {
         txn.open_table(DECLARATION)?;
         txn.open_table(VERSIONS)?;
         txn.open_table(ALIASES)?;
+        txn.open_table(TRIGGERS)?;
+        txn.open_table(META)?;
         txn.commit()?;
         let registry = Self { db, path };
         registry.migrate()?;
@@ -181,6 +196,24 @@ impl Registry {
                 false
             }
         };
+        // The declaration's triggers move to the triggers table (once).
+        let mut meta = txn.open_table(META)?;
+        if meta.get("triggers")?.is_none() {
+            if let Some(stored) = txn.open_table(DECLARATION)?.get("current")? {
+                let decl: serde_json::Value = serde_json::from_slice(stored.value())?;
+                let mut triggers = txn.open_table(TRIGGERS)?;
+                for t in decl["triggers"].as_array().into_iter().flatten() {
+                    let name = t["name"].as_str().unwrap_or_default();
+                    let record = TriggerRecord {
+                        source: "declaration".into(),
+                        definition: t.clone(),
+                    };
+                    triggers.insert(name, serde_json::to_vec(&record)?.as_slice())?;
+                }
+            }
+            meta.insert("triggers", 1)?;
+        }
+        drop(meta);
         txn.commit()?;
         if migrated {
             eprintln!(
@@ -189,6 +222,50 @@ impl Registry {
             );
         }
         Ok(())
+    }
+
+    /// Every trigger, by name.
+    pub(crate) fn triggers(&self) -> Result<Vec<(String, TriggerRecord)>, RegistryError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(TRIGGERS).map_err(storage)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(storage)? {
+            let (k, v) = row.map_err(storage)?;
+            let record = serde_json::from_slice(v.value())
+                .map_err(|e| storage(format!("a trigger record: {e}")))?;
+            out.push((k.value().to_owned(), record));
+        }
+        Ok(out)
+    }
+
+    /// Record the trigger `name`.
+    pub(crate) fn put_trigger(
+        &self,
+        name: &str,
+        record: &TriggerRecord,
+    ) -> Result<(), RegistryError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        txn.open_table(TRIGGERS)
+            .map_err(storage)?
+            .insert(
+                name,
+                serde_json::to_vec(record).map_err(storage)?.as_slice(),
+            )
+            .map_err(storage)?;
+        txn.commit().map_err(storage)
+    }
+
+    /// Forget the trigger `name`; false if there was none.
+    pub(crate) fn remove_trigger(&self, name: &str) -> Result<bool, RegistryError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        let removed = txn
+            .open_table(TRIGGERS)
+            .map_err(storage)?
+            .remove(name)
+            .map_err(storage)?
+            .is_some();
+        txn.commit().map_err(storage)?;
+        Ok(removed)
     }
 
     /// Record `applied` as what the host runs: the declaration, and each declared stage whose
@@ -219,6 +296,28 @@ impl Registry {
             }
             txn.open_table(DECLARATION)?
                 .insert("current", serde_json::to_vec(&stored)?.as_slice())?;
+            // The declaration's triggers replace those it brought before; the API's stay.
+            let mut triggers = txn.open_table(TRIGGERS)?;
+            let old: Vec<String> = triggers
+                .iter()?
+                .filter_map(Result::ok)
+                .filter(|(_, v)| {
+                    serde_json::from_slice::<TriggerRecord>(v.value())
+                        .is_ok_and(|r| r.source == "declaration")
+                })
+                .map(|(k, _)| k.value().to_owned())
+                .collect();
+            for name in old {
+                triggers.remove(name.as_str())?;
+            }
+            for t in stored["triggers"].as_array().into_iter().flatten() {
+                let name = t["name"].as_str().unwrap_or_default();
+                let record = TriggerRecord {
+                    source: "declaration".into(),
+                    definition: t.clone(),
+                };
+                triggers.insert(name, serde_json::to_vec(&record)?.as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())

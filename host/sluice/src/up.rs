@@ -16,9 +16,7 @@ use serde::{Deserialize, Serialize};
 use sluice_durable::{Config as EngineConfig, Engine, ExecutionType};
 use sluice_model::state::LockScope;
 use sluice_model::state::{SystemClock, TableDef};
-use sluice_nats::{
-    OutboxRelay, TASK_CALLBACK_PREFIX, TaskCallbacks, Trigger, TriggerConfig, WorkflowTrigger,
-};
+use sluice_nats::{OutboxRelay, TASK_CALLBACK_PREFIX, TaskCallbacks, TriggerConfig};
 use sluice_workflow::run::WallClock;
 
 use crate::workflow::tasks::StageTasks;
@@ -27,6 +25,7 @@ use sluice_store::{Store, StoreConfig};
 
 use crate::registry::{Applied, Registry};
 use crate::stages::{HostStages, Usage};
+use crate::triggers::{HostTriggers, Triggers};
 
 /// The declaration file: stages, tables and triggers (the shape the HTTP API will accept).
 #[derive(Debug, Serialize, Deserialize)]
@@ -89,6 +88,20 @@ pub(crate) struct TriggerDecl {
     pub trigger: TriggerConfig,
 }
 
+/// Parse one trigger of a declaration (or of the API). serde does not enforce the trigger
+/// settings' `deny_unknown_fields` through `#[serde(flatten)]`, so the settings are parsed
+/// once more on their own: a misspelt `batch_sizes` is an error, not a silent default.
+pub(crate) fn parse_trigger(v: &serde_json::Value) -> Result<TriggerDecl, serde_json::Error> {
+    let decl: TriggerDecl = serde_json::from_value(v.clone())?;
+    if let Some(obj) = v.as_object() {
+        let mut settings = obj.clone();
+        settings.remove("stage");
+        settings.remove("workflow");
+        serde_json::from_value::<TriggerConfig>(serde_json::Value::Object(settings))?;
+    }
+    Ok(decl)
+}
+
 /// A running host: the store, the relay, the workflow engine and one task per trigger.
 pub(crate) struct Host {
     pub store: Store,
@@ -96,11 +109,9 @@ pub(crate) struct Host {
     engine: Option<Arc<Engine>>,
     /// SendTaskSuccess / Failure / Heartbeat on `sluice.task.*`, while workflows run.
     callbacks: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    /// Stops the task callbacks.
     stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<(
-        String,
-        tokio::task::JoinHandle<Result<sluice_nats::TriggerStats, sluice_nats::TriggerError>>,
-    )>,
+    pub triggers: Arc<Triggers>,
 }
 
 /// The deployed stages of a declaration, by name.
@@ -124,14 +135,15 @@ pub(crate) fn deploy(runtime: &Runtime, applied: &Applied) -> anyhow::Result<Sta
 }
 
 /// Open the store in `data_dir` and start `decl`'s triggers on `js`, running the `stages`
-/// [`deploy`] returned. Must run inside a tokio runtime.
+/// [`deploy`] returned; triggers created later are recorded in `registry`, when given. Must
+/// run inside a tokio runtime.
 pub(crate) fn start(
     decl: Declaration,
     stages: &Stages,
-    components: &HashMap<String, Vec<u8>>,
-    runtime: &Runtime,
+    (components, runtime): (&HashMap<String, Vec<u8>>, &Runtime),
     data_dir: &Path,
     js: &async_nats::jetstream::Context,
+    registry: Option<Arc<Registry>>,
 ) -> anyhow::Result<Host> {
     std::fs::create_dir_all(data_dir)?;
     let store = Store::open(
@@ -156,30 +168,24 @@ pub(crate) fn start(
         let cb = TaskCallbacks::new(js.client(), e.clone(), TASK_CALLBACK_PREFIX);
         tokio::spawn(cb.run(stopped.clone()))
     });
-    let mut tasks = Vec::new();
+    let workflows = decl.workflows.iter().map(|w| w.name.clone()).collect();
+    let triggers = Arc::new(Triggers::new(
+        js.clone(),
+        (store.clone(), relay.clone()),
+        (engine.clone(), workflows),
+        registry,
+    ));
     for t in decl.triggers {
-        let name = t.trigger.name.clone();
-        match (t.stage, t.workflow) {
-            (Some(stage), None) => {
-                let stage = stages
-                    .get(&stage)
-                    .with_context(|| format!("trigger {name} names unknown stage {stage}"))?
-                    .clone();
-                let trigger =
-                    Trigger::new(js.clone(), t.trigger, stage, store.clone(), relay.clone());
-                tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
-            }
-            (None, Some(workflow)) => {
-                let engine = engine
-                    .as_ref()
-                    .filter(|_| decl.workflows.iter().any(|w| w.name == workflow))
-                    .with_context(|| format!("trigger {name} names unknown workflow {workflow}"))?;
-                let trigger =
-                    WorkflowTrigger::new(js.clone(), t.trigger, &workflow, engine.clone());
-                tasks.push((name, tokio::spawn(trigger.run(stopped.clone()))));
-            }
-            _ => anyhow::bail!("trigger {name} must name exactly one of `stage` and `workflow`"),
-        }
+        let stage = match &t.stage {
+            Some(s) => Some(
+                stages
+                    .get(s)
+                    .with_context(|| format!("trigger {} names unknown stage {s}", t.trigger.name))?
+                    .clone(),
+            ),
+            None => None,
+        };
+        triggers.start(t, stage)?;
     }
     Ok(Host {
         store,
@@ -187,7 +193,7 @@ pub(crate) fn start(
         engine,
         callbacks,
         stop,
-        tasks,
+        triggers,
     })
 }
 
@@ -247,21 +253,8 @@ impl Host {
     /// Finish the batches in flight, then drain the outbox. Returns whether every trigger
     /// ended cleanly.
     pub(crate) async fn shutdown(self) -> anyhow::Result<bool> {
+        let clean = self.triggers.shutdown().await;
         self.stop.send(true).ok();
-        let mut clean = true;
-        for (name, task) in self.tasks {
-            match task.await {
-                Ok(Ok(stats)) => eprintln!("trigger {name}: {stats:?}"),
-                Ok(Err(e)) => {
-                    eprintln!("trigger {name} failed: {e}");
-                    clean = false;
-                }
-                Err(e) => {
-                    eprintln!("trigger {name} panicked: {e}");
-                    clean = false;
-                }
-            }
-        }
         if let Some(cb) = self.callbacks {
             match cb.await {
                 Ok(Ok(())) => {}
@@ -278,8 +271,8 @@ impl Host {
         Ok(clean)
     }
 
-    pub(crate) fn triggers(&self) -> usize {
-        self.tasks.len()
+    pub(crate) fn trigger_count(&self) -> usize {
+        self.triggers.count()
     }
 
     /// The durable workflow engine, when the declaration has workflows.
@@ -295,6 +288,11 @@ pub(crate) fn read_declaration(file: &Path, components: Option<&Path>) -> anyhow
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut decl: Declaration = serde_json::from_str(&text)
         .with_context(|| format!("parsing the declaration {}", file.display()))?;
+    let raw: serde_json::Value = serde_json::from_str(&text)?;
+    for (i, t) in raw["triggers"].as_array().into_iter().flatten().enumerate() {
+        parse_trigger(t)
+            .with_context(|| format!("parsing the declaration {}: trigger {i}", file.display()))?;
+    }
     let folder = file.parent().unwrap_or(Path::new("."));
     for w in &mut decl.workflows {
         if let serde_json::Value::String(path) = &w.definition {
@@ -450,14 +448,31 @@ fn serve(
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client.clone());
         let usage = Usage::of_declaration(&decl);
-        let host = start(decl, &live.stages, &live.components, runtime, data_dir, &js)?;
+        let mut decl = decl;
+        // What runs is what the registry records: the declaration's triggers and the API's.
+        decl.triggers = registry
+            .triggers()?
+            .into_iter()
+            .map(|(name, r)| {
+                serde_json::from_value(r.definition)
+                    .with_context(|| format!("the registry's trigger {name} does not parse"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let host = start(
+            decl,
+            &live.stages,
+            (&live.components, runtime),
+            data_dir,
+            &js,
+            Some(registry.clone()),
+        )?;
         let kick = Arc::new(tokio::sync::Notify::new());
         spawn_drainer(host.relay.clone(), kick.clone(), "an invocation");
         let stages = Arc::new(HostStages::new(
             registry,
             runtime.clone(),
             host.store.clone(),
-            usage,
+            (usage, host.triggers.clone()),
             kick,
             live.versions,
         ));
@@ -466,7 +481,11 @@ fn serve(
             data_dir,
             host.store.clone(),
             (client, js.clone()),
-            stages,
+            stages.clone(),
+            Arc::new(HostTriggers {
+                triggers: host.triggers.clone(),
+                stages,
+            }),
         )
         .await
         {
@@ -482,7 +501,10 @@ fn serve(
             api.addr,
             data_dir.join("admin.token").display()
         );
-        eprintln!("sluice is up: {} triggers on {nats_url}", host.triggers());
+        eprintln!(
+            "sluice is up: {} triggers on {nats_url}",
+            host.trigger_count()
+        );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -90,12 +90,35 @@ impl TriggerStats {
     }
 }
 
+/// The version of a stage a trigger runs, replaceable while it runs: each partition moves to
+/// the new version at its next batch boundary (after the batch it is committing), so every
+/// batch runs on one version, and no event runs twice or not at all.
+#[derive(Debug)]
+pub struct StageSlot(parking_lot::Mutex<Arc<Stage>>);
+
+impl StageSlot {
+    /// A slot holding `stage`.
+    pub fn new(stage: Arc<Stage>) -> Arc<Self> {
+        Arc::new(Self(parking_lot::Mutex::new(stage)))
+    }
+
+    /// The version batches start on from now.
+    pub fn get(&self) -> Arc<Stage> {
+        self.0.lock().clone()
+    }
+
+    /// Run `stage` from each partition's next batch.
+    pub fn set(&self, stage: Arc<Stage>) {
+        *self.0.lock() = stage;
+    }
+}
+
 /// A running binding of a stream to a stage.
 pub struct Trigger {
     pattern: Option<EventPattern>,
     js: Context,
     config: TriggerConfig,
-    stage: Arc<Stage>,
+    stage: Arc<StageSlot>,
     store: Store,
     relay: OutboxRelay,
     /// What the loop and the settling wait on, for the stall watchdog.
@@ -116,6 +139,17 @@ impl Trigger {
         js: Context,
         config: TriggerConfig,
         stage: Arc<Stage>,
+        store: Store,
+        relay: OutboxRelay,
+    ) -> Self {
+        Self::with_slot(js, config, StageSlot::new(stage), store, relay)
+    }
+
+    /// A trigger running whatever version `stage` holds at each batch.
+    pub fn with_slot(
+        js: Context,
+        config: TriggerConfig,
+        stage: Arc<StageSlot>,
         store: Store,
         relay: OutboxRelay,
     ) -> Self {
@@ -192,12 +226,12 @@ impl Trigger {
         // Each worker has a spare session, so one batch commits while the next runs.
         let workers: Vec<Worker> = (0..self_.config.partitions.max(1))
             .map(|_| {
-                Worker::new(self_.stage.clone(), Box::new(self_.store.open_session()))
+                Worker::new(self_.stage.get(), Box::new(self_.store.open_session()))
                     .with_spare_session(Box::new(self_.store.open_session()))
                     .with_output_subject(self_.config.output_subject.clone())
             })
             .collect();
-        let mut pipe = Pipeline::start(&self_.config.name, workers);
+        let mut pipe = Pipeline::start(&self_.config.name, workers, Some(self_.stage.clone()));
         // A continuous pull: the client keeps up to two batches requested ahead, so the next
         // batch arrives while this one runs (PERFORMANCE.md: ~40% faster than fetch()).
         let mut incoming: Option<pull::Stream> = None;
@@ -653,7 +687,7 @@ fn sanitize(s: &str) -> String {
 
 /// Create `c`'s stream and durable consumer when missing; refuse conflicting ones. Shared by
 /// the stage triggers and the workflow triggers.
-pub(crate) async fn ensure_consumer(
+pub async fn ensure_consumer(
     js: &Context,
     c: &TriggerConfig,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, TriggerError> {

@@ -98,13 +98,20 @@ pub(super) struct Pipeline {
 
 impl Pipeline {
     /// One thread per worker (partition `i` runs on `workers[i]`), named after `trigger`.
-    pub(super) fn start(trigger: &str, workers: Vec<Worker>) -> Self {
+    /// `slot`: where the partitions find the stage version to run (checked before each
+    /// batch); `None` keeps each worker's own.
+    pub(super) fn start(
+        trigger: &str,
+        workers: Vec<Worker>,
+        slot: Option<Arc<super::StageSlot>>,
+    ) -> Self {
         let (reply_tx, replies) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
         let cancel = Arc::new(AtomicBool::new(false));
         let give_up = Arc::new(AtomicBool::new(false));
         let mut jobs = Vec::new();
         let mut threads = Vec::new();
+        let stage_slot = slot;
         for (slot, worker) in workers.into_iter().enumerate() {
             // A worker holds a batch while the store is down, until it heals; at shutdown it
             // stops waiting, and the batch's messages are retried without being counted.
@@ -113,9 +120,18 @@ impl Pipeline {
             let replies = reply_tx.clone();
             let runtime = runtime.clone();
             let cancel = cancel.clone();
+            let stage = stage_slot.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-{trigger}-{slot}"))
-                .spawn(move || partition(slot, worker, rx, replies, &runtime, &cancel))
+                .spawn(move || {
+                    partition(
+                        slot,
+                        worker,
+                        rx,
+                        replies,
+                        (&runtime, &cancel, stage.as_deref()),
+                    );
+                })
                 .expect("spawning a partition thread");
             jobs.push(tx);
             threads.push(thread);
@@ -248,8 +264,11 @@ fn partition(
     mut w: Worker,
     mut jobs: mpsc::UnboundedReceiver<Vec<Event>>,
     replies: mpsc::UnboundedSender<Reply>,
-    runtime: &tokio::runtime::Handle,
-    cancel: &AtomicBool,
+    (runtime, cancel, stage): (
+        &tokio::runtime::Handle,
+        &AtomicBool,
+        Option<&super::StageSlot>,
+    ),
 ) {
     // Moved into the guard, which reports the partition lost if this thread unwinds.
     let guard = LostGuard { slot, replies };
@@ -287,6 +306,16 @@ fn partition(
                 finish(&mut w, share, None);
             }
             continue;
+        }
+        // A new version takes over here, between batches: the share committing finishes on
+        // the version that ran it, and this batch runs wholly on the new one.
+        if let Some(current) = stage.map(super::StageSlot::get)
+            && !Arc::ptr_eq(&current, w.stage())
+        {
+            if let Some(share) = committing.take() {
+                finish(&mut w, share, None);
+            }
+            w.replace_stage(current);
         }
         let mut ran = w.run_pending(&run);
         if let Some(share) = committing.take() {
@@ -355,7 +384,7 @@ mod tests {
         let stage = stage(dir);
         let backend = MemoryBackend::new(Vec::new(), Arc::new(SystemClock));
         let workers = spares.map(|spare| worker(&stage, &backend, spare));
-        Pipeline::start("t", workers.into())
+        Pipeline::start("t", workers.into(), None)
     }
 
     async fn next_reply(pipe: &mut Pipeline) -> Reply {

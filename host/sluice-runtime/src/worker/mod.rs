@@ -240,6 +240,21 @@ impl Worker {
         self
     }
 
+    /// Run `stage` (another version of this worker's stage) from the next batch on: the warm
+    /// instance of the old one is dropped, the sessions keep their state and take the new
+    /// stage's lock scope. Call it between batches, with no batch detached (its commit must
+    /// have come back through [`Worker::complete`]), which is what makes a new version take
+    /// over at a batch boundary with nothing lost or run twice.
+    pub fn replace_stage(&mut self, stage: Arc<Stage>) {
+        self.recycle(None);
+        let scope = lock_scope(&stage);
+        self.stage = stage;
+        self.session().set_lock_scope(Some(scope.clone()));
+        if let Some(spare) = self.spare.as_mut() {
+            spare.set_lock_scope(Some(scope));
+        }
+    }
+
     /// What this worker has done so far.
     pub fn stats(&self) -> WorkerStats {
         self.stats

@@ -32,6 +32,8 @@ pub(crate) type Deployed = ((String, u64), Arc<Stage>);
 /// The host's stages, served to the API.
 pub(crate) struct HostStages {
     registry: Arc<Registry>,
+    /// The running triggers: what uses a stage, and who runs its live version.
+    triggers: Arc<crate::triggers::Triggers>,
     runtime: Runtime,
     usage: Usage,
     /// Deployed versions by (stage, version), oldest first.
@@ -47,17 +49,29 @@ impl HostStages {
         registry: Arc<Registry>,
         runtime: Runtime,
         store: Store,
-        usage: Usage,
+        (usage, triggers): (Usage, Arc<crate::triggers::Triggers>),
         kick: Arc<tokio::sync::Notify>,
         deployed: Vec<Deployed>,
     ) -> Self {
         Self {
             registry,
+            triggers,
             runtime,
             usage,
             deployed: Mutex::new(deployed),
             lanes: invoke::Lanes::new(store, kick),
         }
+    }
+
+    /// The deployed live version of `name`.
+    pub(crate) async fn live_stage(&self, name: &str) -> Result<Arc<Stage>, StageFailure> {
+        let version = self.registry.resolve(name, None).map_err(failure)?;
+        self.stage(name, version).await
+    }
+
+    /// The triggers and workflows that use `name`.
+    fn users(&self, name: &str) -> (Vec<String>, Vec<String>) {
+        (self.triggers.using(name), self.usage.of(name))
     }
 
     /// Keep `stage` as the deployed `version` of `name`.
@@ -208,7 +222,9 @@ impl StageService for HostStages {
                 "stage {name}: version {version} deployed ({:?}), live",
                 stage.cache_outcome()
             );
-            self.remember(&name, version, stage);
+            self.remember(&name, version, stage.clone());
+            // Live now: the triggers running this stage take it from their next batch.
+            self.triggers.stage_moved(&name, stage);
             Ok(version_info(&name, version, record))
         })
     }
@@ -236,7 +252,7 @@ impl StageService for HostStages {
             .remove(name)
             .map(|(_, a)| a)
             .unwrap_or_default();
-        let (triggers, workflows) = self.usage.of(name);
+        let (triggers, workflows) = self.users(name);
         Ok(Description {
             name: name.to_owned(),
             versions: versions
@@ -249,10 +265,23 @@ impl StageService for HostStages {
         })
     }
 
-    fn set_alias(&self, name: &str, alias: &str, version: u64) -> Result<(), StageFailure> {
-        self.registry
-            .set_alias(name, alias, version)
-            .map_err(failure)
+    fn set_alias(&self, name: String, alias: String, version: u64) -> Reply<'_, ()> {
+        Box::pin(async move {
+            // Deployed first: a live alias must point at a version that can run.
+            let stage = if alias == crate::registry::LIVE {
+                self.registry.load(&name, version).map_err(failure)?;
+                Some(self.stage(&name, version).await?)
+            } else {
+                None
+            };
+            self.registry
+                .set_alias(&name, &alias, version)
+                .map_err(failure)?;
+            if let Some(stage) = stage {
+                self.triggers.stage_moved(&name, stage);
+            }
+            Ok(())
+        })
     }
 
     fn remove_alias(&self, name: &str, alias: &str) -> Result<(), StageFailure> {
@@ -260,7 +289,7 @@ impl StageService for HostStages {
     }
 
     fn delete(&self, name: &str) -> Result<(), StageFailure> {
-        let (triggers, workflows) = self.usage.of(name);
+        let (triggers, workflows) = self.users(name);
         if !triggers.is_empty() || !workflows.is_empty() {
             return Err(StageFailure::Conflict {
                 kind: "in-use",

@@ -1,16 +1,15 @@
-//! Which triggers and workflows use a stage (a stage in use cannot be deleted): the
-//! triggers that name it, and the workflows with a Task whose `Resource` names it (directly,
-//! as a Lambda function ARN, or as `lambda:invoke`'s literal `FunctionName`).
+//! Which workflows use a stage (a stage in use cannot be deleted): those with a Task whose
+//! `Resource` names it (directly, as a Lambda function ARN, or as `lambda:invoke`'s literal
+//! `FunctionName`). The running triggers say for themselves which stage they run.
 
 use serde_json::Value;
 use sluice_workflow::resource::Resource;
 
 use crate::up::Declaration;
 
-/// The triggers and workflows of the running host, and the stages each uses.
+/// The workflows of the running host, and the stages each uses.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
-    triggers: Vec<(String, String)>,
     workflows: Vec<(String, Vec<String>)>,
 }
 
@@ -20,13 +19,8 @@ fn key(name: &str) -> String {
 }
 
 impl Usage {
-    /// What `decl`'s triggers and workflows use.
+    /// What `decl`'s workflows use.
     pub(crate) fn of_declaration(decl: &Declaration) -> Self {
-        let triggers = decl
-            .triggers
-            .iter()
-            .filter_map(|t| Some((t.trigger.name.clone(), key(t.stage.as_ref()?))))
-            .collect();
         let workflows = decl
             .workflows
             .iter()
@@ -38,28 +32,17 @@ impl Usage {
                 (w.name.clone(), stages)
             })
             .collect();
-        Self {
-            triggers,
-            workflows,
-        }
+        Self { workflows }
     }
 
-    /// The triggers and the workflows that use `stage`.
-    pub(crate) fn of(&self, stage: &str) -> (Vec<String>, Vec<String>) {
+    /// The workflows that use `stage`.
+    pub(crate) fn of(&self, stage: &str) -> Vec<String> {
         let k = key(stage);
-        let triggers = self
-            .triggers
-            .iter()
-            .filter(|(_, s)| *s == k)
-            .map(|(t, _)| t.clone())
-            .collect();
-        let workflows = self
-            .workflows
+        self.workflows
             .iter()
             .filter(|(_, s)| s.contains(&k))
             .map(|(w, _)| w.clone())
-            .collect();
-        (triggers, workflows)
+            .collect()
     }
 }
 

@@ -1,0 +1,3 @@
+//! The benchmark of `POST /v1/stages/{name}/invoke` (being written).
+
+fn main() {}
