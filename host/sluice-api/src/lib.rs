@@ -14,8 +14,10 @@ pub mod auth;
 pub mod events;
 pub mod problem;
 pub mod stages;
+pub mod state;
 mod tokens;
 pub mod triggers;
+pub mod workflows;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +40,9 @@ pub use problem::{Json, Problem};
 pub use stages::{
     Description, Invocation, Invoked, StageErrorInfo, StageFailure, StageService, Summary, Version,
 };
+pub use state::StateService;
 pub use triggers::{ConsumerState, TriggerInfo, TriggerService};
+pub use workflows::{Callback, Page, WorkflowService};
 
 /// Whether the platform behind the API can serve: its store and its NATS connection.
 pub trait Readiness: Send + Sync {
@@ -92,6 +96,10 @@ pub struct Api {
     pub stages: Arc<dyn StageService>,
     /// The running triggers.
     pub triggers: Arc<dyn TriggerService>,
+    /// The durable workflow engine.
+    pub workflows: Arc<dyn WorkflowService>,
+    /// The stages' state, read-only.
+    pub state: Arc<dyn StateService>,
 }
 
 /// The caller of a `/v1` route: the token it presented, checked.
@@ -148,6 +156,8 @@ impl FromRequestParts<Api> for Caller {
         (name = "events", description = "Events published to JetStream (plain JSON or CloudEvents)"),
         (name = "stages", description = "Stage components: versions, aliases, synchronous invocation"),
         (name = "triggers", description = "Streams bound to stages or workflows on the running host"),
+        (name = "workflows", description = "Amazon States Language workflows, executions and task tokens"),
+        (name = "state", description = "The stages' key-value and table state, read-only"),
     ),
 )]
 struct ApiDoc;
@@ -175,6 +185,8 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
         .merge(events::routes())
         .merge(stages::routes())
         .merge(triggers::routes())
+        .merge(workflows::routes())
+        .merge(state::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limits.body_bytes))
         .layer(timeout(limits.request_time));
     let uploads = stages::upload_routes()

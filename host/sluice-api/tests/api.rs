@@ -9,10 +9,11 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sluice_api::stages::{Bytes, Reply};
 use sluice_api::triggers::Reply as TriggerReply;
+use sluice_api::workflows::Reply as WorkflowReply;
 use sluice_api::{
-    Api, Description, EventSink, Invocation, Invoked, Limits, Outgoing, Problem, PublishFailure,
-    Published, Readiness, StageFailure, StageService, Summary, TokenStore, TriggerInfo,
-    TriggerService, Version, auth, router,
+    Api, Callback, Description, EventSink, Invocation, Invoked, Limits, Outgoing, Page, Problem,
+    PublishFailure, Published, Readiness, StageFailure, StageService, StateService, Summary,
+    TokenStore, TriggerInfo, TriggerService, Version, WorkflowService, auth, router,
 };
 
 /// Readiness a test switches: the store's, always ready; NATS's, as `nats_up` says.
@@ -140,6 +141,78 @@ impl TriggerService for NoTriggers {
     }
 }
 
+/// No workflows: the workflow routes on a real engine are tested through `sluice up`
+/// (`host/sluice/tests/workflows_api.rs`).
+struct NoWorkflows;
+
+fn no_workflow<T>() -> WorkflowReply<'static, T> {
+    Box::pin(async { Err(Problem::not_found("no such workflow")) })
+}
+
+impl WorkflowService for NoWorkflows {
+    fn put(&self, _: String, _: Value, _: Option<String>) -> WorkflowReply<'_, (bool, Value)> {
+        no_workflow()
+    }
+    fn list(&self) -> WorkflowReply<'_, Value> {
+        Box::pin(async { Ok(json!({"workflows": []})) })
+    }
+    fn get(&self, _: String) -> WorkflowReply<'_, Value> {
+        no_workflow()
+    }
+    fn delete(&self, _: String) -> WorkflowReply<'_, ()> {
+        no_workflow()
+    }
+    fn start(&self, _: String, _: Option<String>, _: Value) -> WorkflowReply<'_, (bool, Value)> {
+        no_workflow()
+    }
+    fn executions(&self, _: String, _: Page) -> WorkflowReply<'_, Value> {
+        no_workflow()
+    }
+    fn describe(&self, _: String, _: String) -> WorkflowReply<'_, Value> {
+        no_workflow()
+    }
+    fn history(&self, _: String, _: String, _: Page) -> WorkflowReply<'_, Value> {
+        no_workflow()
+    }
+    fn stop(
+        &self,
+        _: String,
+        _: String,
+        _: Option<String>,
+        _: Option<String>,
+    ) -> WorkflowReply<'_, Value> {
+        no_workflow()
+    }
+    fn callback(&self, _: String, _: Callback) -> WorkflowReply<'_, ()> {
+        no_workflow()
+    }
+}
+
+/// An empty store: the state routes on a real one are tested through `sluice up`.
+struct NoState;
+
+impl StateService for NoState {
+    fn kv_get(&self, _: &str, _: &str) -> Result<Option<Vec<u8>>, Problem> {
+        Ok(None)
+    }
+    fn kv_list(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<sluice_model::state::KeyPage, Problem> {
+        Ok(sluice_model::state::KeyPage::default())
+    }
+    fn query(
+        &self,
+        _: &str,
+        _: sluice_model::state::Query,
+    ) -> Result<sluice_model::state::QueryPage, Problem> {
+        Ok(sluice_model::state::QueryPage::default())
+    }
+}
+
 struct Host {
     events: Arc<Recorder>,
     stages: Arc<GatedStages>,
@@ -167,6 +240,8 @@ async fn host() -> Host {
         events: events.clone(),
         stages: stages.clone(),
         triggers: Arc::new(NoTriggers),
+        workflows: Arc::new(NoWorkflows),
+        state: Arc::new(NoState),
     };
     let limits = Limits {
         body_bytes: 4096,
@@ -274,6 +349,18 @@ async fn the_openapi_document_is_3_1_and_describes_the_routes_and_their_auth() {
         "/v1/stages/{target}/invoke",
         "/v1/triggers",
         "/v1/triggers/{name}",
+        "/v1/workflows",
+        "/v1/workflows/{name}",
+        "/v1/workflows/{name}/executions",
+        "/v1/workflows/{name}/executions/{execution}",
+        "/v1/workflows/{name}/executions/{execution}/history",
+        "/v1/workflows/{name}/executions/{execution}/stop",
+        "/v1/tasks/success",
+        "/v1/tasks/failure",
+        "/v1/tasks/heartbeat",
+        "/v1/state/kv/{bucket}",
+        "/v1/state/kv/{bucket}/{key}",
+        "/v1/state/tables/{table}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} is described");
     }

@@ -528,6 +528,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Forget the workflow `name` (its closed executions stay readable); false if it was not
+    /// registered. The caller makes sure none of its executions runs: one would park until
+    /// the workflow is registered again.
+    pub fn unregister(&self, name: &str) -> bool {
+        self.inner.workflows.write().remove(name).is_some()
+    }
+
+    /// The registered workflows and their types, by name.
+    pub fn workflows(&self) -> Vec<(String, ExecutionType)> {
+        let mut out: Vec<(String, ExecutionType)> = self
+            .inner
+            .workflows
+            .read()
+            .iter()
+            .map(|(n, w)| (n.clone(), w.kind))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Start the execution `name` of `workflow` on `input`, durably: when this returns
     /// `Ok`, the start is committed. Idempotent as AWS defines it (see the crate docs).
     pub fn start(&self, workflow: &str, name: &str, input: Value) -> Result<Started, EngineError> {

@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_api::{
-    Api, EventSink, Limits, Outgoing, PublishFailure, Published, Readiness, StageService,
-    TokenStore, TriggerService,
+    Api, EventSink, Limits, Outgoing, Problem, PublishFailure, Published, Readiness, StageService,
+    StateService, StatusCode, TokenStore, TriggerService, WorkflowService,
+};
+use sluice_model::state::{
+    KeyPage, LockScope, Query, QueryPage, StateBackend, StateSession, TableError,
 };
 use sluice_store::{Health, Store};
 
@@ -30,6 +33,77 @@ impl Readiness for HostReadiness {
             other => Err(format!("{other:?}")),
         };
         vec![("store".into(), store), ("nats".into(), nats)]
+    }
+}
+
+/// The state routes read the store in sessions scoped to what they read (so they wait only
+/// for batches holding that bucket or table), and commit nothing.
+struct HostState {
+    store: Store,
+}
+
+impl HostState {
+    fn read<T>(
+        &self,
+        scope: LockScope,
+        f: impl FnOnce(&mut dyn StateSession) -> Result<T, Problem>,
+    ) -> Result<T, Problem> {
+        let mut session = self.store.session();
+        session.set_lock_scope(Some(scope));
+        let out = f(session.as_mut());
+        session.rollback();
+        out
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        e.to_string(),
+    )
+}
+
+impl StateService for HostState {
+    fn kv_get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Problem> {
+        let scope = LockScope {
+            buckets: vec![bucket.to_owned()],
+            tables: Vec::new(),
+        };
+        self.read(scope, |s| s.kv_get(bucket, key).map_err(unavailable))
+    }
+
+    fn kv_list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KeyPage, Problem> {
+        let scope = LockScope {
+            buckets: vec![bucket.to_owned()],
+            tables: Vec::new(),
+        };
+        self.read(scope, |s| {
+            s.kv_list(bucket, prefix, cursor, limit)
+                .map_err(unavailable)
+        })
+    }
+
+    fn query(&self, table: &str, query: Query) -> Result<QueryPage, Problem> {
+        let scope = LockScope {
+            buckets: Vec::new(),
+            tables: vec![table.to_owned()],
+        };
+        self.read(scope, |s| {
+            s.table_query(table, &query).map_err(|e| match e {
+                TableError::NoSuchIndex(_) => Problem::not_found(e.to_string()).at("index"),
+                TableError::InvalidArgument(_) | TableError::ConditionFailed(_) => {
+                    Problem::bad_request(e.to_string())
+                }
+                TableError::Store(_) => unavailable(e),
+            })
+        })
     }
 }
 
@@ -99,8 +173,11 @@ pub(crate) async fn start(
     store: Store,
     (nats, js): (async_nats::Client, async_nats::jetstream::Context),
     stages: Arc<dyn StageService>,
-    triggers: Arc<dyn TriggerService>,
+    (triggers, workflows): (Arc<dyn TriggerService>, Arc<dyn WorkflowService>),
 ) -> anyhow::Result<Running> {
+    let state = Arc::new(HostState {
+        store: store.clone(),
+    });
     let tokens = Arc::new(TokenStore::open(&data_dir.join("tokens.json"))?);
     sluice_api::auth::admin_token(data_dir, &tokens, now_ms())?;
     let api = Api {
@@ -109,6 +186,8 @@ pub(crate) async fn start(
         events: Arc::new(HostEvents { js }),
         stages,
         triggers,
+        workflows,
+        state,
     };
     let (listener, addr) = sluice_api::bind(listen)
         .await

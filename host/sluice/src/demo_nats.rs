@@ -83,7 +83,7 @@ pub(crate) fn run(
             (&applied.components, runtime),
             data_dir,
             &js,
-            None,
+            up::Extras::default(),
         )?;
         seed_inventory(&host.store)?;
         println!("host up: {} triggers, validate → price → pay → reserve → aggregate → store → notify", host.trigger_count());
@@ -181,7 +181,7 @@ async fn workflow_phase(
         (&applied.components, runtime),
         &data_dir.join("workflow"),
         js,
-        None,
+        up::Extras::default(),
     )?;
     seed_inventory(&host.store)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -211,10 +211,7 @@ async fn workflow_phase(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
-    let engine = host
-        .engine()
-        .context("the host runs a workflow engine")?
-        .clone();
+    let engine = host.engine().clone();
     for i in 0..orders.len() {
         let id = format!("orders/demo-wf-{i}");
         let d = engine.describe(&id)?;

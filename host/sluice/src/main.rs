@@ -2,9 +2,12 @@
 //!
 //! It runs a stage component on one event (`sluice stage run`), the in-process demo of the
 //! order pipeline (`sluice demo`), the long-lived host (`sluice up`), and Amazon States
-//! Language workflows on stages (`sluice workflow`).
+//! Language workflows on stages (`sluice workflow`). Its client commands (`sluice stage
+//! deploy|list|describe|delete|invoke|alias`, `sluice publish`, `sluice token`) call a running
+//! host's HTTP API; [`client`] documents their connection settings and exit codes.
 
 mod api;
+mod client;
 mod demo;
 mod demo_nats;
 mod registry;
@@ -12,6 +15,7 @@ mod stages;
 mod triggers;
 mod up;
 mod workflow;
+mod workflows;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +98,13 @@ enum Command {
         #[arg(long, requires = "data_dir")]
         nats: bool,
     },
+    /// Publish an event to JetStream through a running host's API.
+    Publish(client::PublishArgs),
+    /// Create, list and revoke a running host's bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: client::TokenCommand,
+    },
     /// Amazon States Language workflows: validate a definition, run one execution on stage
     /// components, run a conformance corpus.
     Workflow {
@@ -124,6 +135,9 @@ enum StageCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The commands that call a running host's API.
+    #[command(flatten)]
+    Remote(client::StageCommand),
 }
 
 fn main() -> ExitCode {
@@ -168,6 +182,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return workflow::validate(file);
     }
+    // Nor do the API's client commands: the host they call runs the stages.
+    let command = match cli.command {
+        Command::Stage {
+            command: StageCommand::Remote(c),
+        } => return Ok(c.run()),
+        Command::Publish(p) => return Ok(p.run()),
+        Command::Token { command } => return Ok(command.run()),
+        other => other,
+    };
     let cache_dir = cli.cache_dir.unwrap_or_else(default_cache_dir);
     let mut engine = EngineConfig::new(cache_dir.join("artifacts"));
     // Compile in a child process of this binary, so a component's compilation is bounded
@@ -179,7 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     engine.max_compile_memory_bytes = cli.compile_memory_mib.saturating_mul(1 << 20);
     engine.compile_timeout = std::time::Duration::from_millis(cli.compile_timeout_ms);
     let runtime = Runtime::new(&engine)?;
-    match cli.command {
+    match command {
         Command::Stage {
             command:
                 StageCommand::Run {
@@ -217,6 +240,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => demo::run(&runtime, &components, data_dir.as_deref()),
         Command::Workflow { command } => workflow::run(&runtime, command),
         Command::CompileComponent { .. } => unreachable!("handled in main"),
+        Command::Stage {
+            command: StageCommand::Remote(_),
+        }
+        | Command::Publish(_)
+        | Command::Token { .. } => unreachable!("handled above"),
     }
 }
 

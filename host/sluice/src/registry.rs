@@ -33,8 +33,34 @@ const VERSIONS: TableDefinition<'_, (&str, u64), &[u8]> = TableDefinition::new("
 /// (stage, alias) → version.
 const ALIASES: TableDefinition<'_, (&str, &str), u64> = TableDefinition::new("stage_aliases");
 
-/// Trigger name → its record (JSON [`TriggerRecord`]).
+/// Trigger name → its record (JSON [`Record`]).
 const TRIGGERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("triggers");
+/// Workflow name → its record (JSON [`Record`] of a declaration's workflow entry).
+const WORKFLOWS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("workflows");
+
+/// What a [`Record`] is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Trigger,
+    Workflow,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Self::Trigger => TRIGGERS,
+            Self::Workflow => WORKFLOWS,
+        }
+    }
+
+    /// The declaration's field listing these.
+    fn field(self) -> &'static str {
+        match self {
+            Self::Trigger => "triggers",
+            Self::Workflow => "workflows",
+        }
+    }
+}
 /// Markers of migrations done (`"triggers"`: the declaration's triggers were copied).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
@@ -92,10 +118,10 @@ pub(crate) struct VersionRecord {
     pub created_ms: i64,
 }
 
-/// A trigger the host runs: its definition (a declaration's trigger entry) and where it came
-/// from, `declaration` (replaced when a declaration is applied) or `api`.
+/// A trigger or workflow the host runs: its definition (as a declaration's entry) and where
+/// it came from, `declaration` (replaced when a declaration is applied) or `api`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct TriggerRecord {
+pub(crate) struct Record {
     pub source: String,
     pub definition: serde_json::Value,
 }
@@ -152,6 +178,7 @@ impl Registry {
         txn.open_table(VERSIONS)?;
         txn.open_table(ALIASES)?;
         txn.open_table(TRIGGERS)?;
+        txn.open_table(WORKFLOWS)?;
         txn.open_table(META)?;
         txn.commit()?;
         let registry = Self { db, path };
@@ -196,22 +223,17 @@ impl Registry {
                 false
             }
         };
-        // The declaration's triggers move to the triggers table (once).
+        // The declaration's triggers and workflows move to their tables (once each).
         let mut meta = txn.open_table(META)?;
-        if meta.get("triggers")?.is_none() {
+        for kind in [Kind::Trigger, Kind::Workflow] {
+            if meta.get(kind.field())?.is_some() {
+                continue;
+            }
             if let Some(stored) = txn.open_table(DECLARATION)?.get("current")? {
                 let decl: serde_json::Value = serde_json::from_slice(stored.value())?;
-                let mut triggers = txn.open_table(TRIGGERS)?;
-                for t in decl["triggers"].as_array().into_iter().flatten() {
-                    let name = t["name"].as_str().unwrap_or_default();
-                    let record = TriggerRecord {
-                        source: "declaration".into(),
-                        definition: t.clone(),
-                    };
-                    triggers.insert(name, serde_json::to_vec(&record)?.as_slice())?;
-                }
+                put_declared(&txn, kind, &decl)?;
             }
-            meta.insert("triggers", 1)?;
+            meta.insert(kind.field(), 1)?;
         }
         drop(meta);
         txn.commit()?;
@@ -224,28 +246,24 @@ impl Registry {
         Ok(())
     }
 
-    /// Every trigger, by name.
-    pub(crate) fn triggers(&self) -> Result<Vec<(String, TriggerRecord)>, RegistryError> {
+    /// Every trigger or workflow, by name.
+    pub(crate) fn records(&self, kind: Kind) -> Result<Vec<(String, Record)>, RegistryError> {
         let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(TRIGGERS).map_err(storage)?;
+        let table = txn.open_table(kind.table()).map_err(storage)?;
         let mut out = Vec::new();
         for row in table.iter().map_err(storage)? {
             let (k, v) = row.map_err(storage)?;
             let record = serde_json::from_slice(v.value())
-                .map_err(|e| storage(format!("a trigger record: {e}")))?;
+                .map_err(|e| storage(format!("a {kind:?} record: {e}")))?;
             out.push((k.value().to_owned(), record));
         }
         Ok(out)
     }
 
-    /// Record the trigger `name`.
-    pub(crate) fn put_trigger(
-        &self,
-        name: &str,
-        record: &TriggerRecord,
-    ) -> Result<(), RegistryError> {
+    /// Record the trigger or workflow `name`.
+    pub(crate) fn put(&self, kind: Kind, name: &str, record: &Record) -> Result<(), RegistryError> {
         let txn = self.db.begin_write().map_err(storage)?;
-        txn.open_table(TRIGGERS)
+        txn.open_table(kind.table())
             .map_err(storage)?
             .insert(
                 name,
@@ -255,11 +273,11 @@ impl Registry {
         txn.commit().map_err(storage)
     }
 
-    /// Forget the trigger `name`; false if there was none.
-    pub(crate) fn remove_trigger(&self, name: &str) -> Result<bool, RegistryError> {
+    /// Forget the trigger or workflow `name`; false if there was none.
+    pub(crate) fn remove(&self, kind: Kind, name: &str) -> Result<bool, RegistryError> {
         let txn = self.db.begin_write().map_err(storage)?;
         let removed = txn
-            .open_table(TRIGGERS)
+            .open_table(kind.table())
             .map_err(storage)?
             .remove(name)
             .map_err(storage)?
@@ -296,27 +314,24 @@ impl Registry {
             }
             txn.open_table(DECLARATION)?
                 .insert("current", serde_json::to_vec(&stored)?.as_slice())?;
-            // The declaration's triggers replace those it brought before; the API's stay.
-            let mut triggers = txn.open_table(TRIGGERS)?;
-            let old: Vec<String> = triggers
-                .iter()?
-                .filter_map(Result::ok)
-                .filter(|(_, v)| {
-                    serde_json::from_slice::<TriggerRecord>(v.value())
-                        .is_ok_and(|r| r.source == "declaration")
-                })
-                .map(|(k, _)| k.value().to_owned())
-                .collect();
-            for name in old {
-                triggers.remove(name.as_str())?;
-            }
-            for t in stored["triggers"].as_array().into_iter().flatten() {
-                let name = t["name"].as_str().unwrap_or_default();
-                let record = TriggerRecord {
-                    source: "declaration".into(),
-                    definition: t.clone(),
-                };
-                triggers.insert(name, serde_json::to_vec(&record)?.as_slice())?;
+            // The declaration's triggers and workflows replace those it brought before; the
+            // API's stay.
+            for kind in [Kind::Trigger, Kind::Workflow] {
+                let mut table = txn.open_table(kind.table())?;
+                let old: Vec<String> = table
+                    .iter()?
+                    .filter_map(Result::ok)
+                    .filter(|(_, v)| {
+                        serde_json::from_slice::<Record>(v.value())
+                            .is_ok_and(|r| r.source == "declaration")
+                    })
+                    .map(|(k, _)| k.value().to_owned())
+                    .collect();
+                for name in old {
+                    table.remove(name.as_str())?;
+                }
+                drop(table);
+                put_declared(&txn, kind, &stored)?;
             }
         }
         txn.commit()?;
@@ -565,6 +580,24 @@ impl Registry {
         txn.commit().map_err(storage)?;
         Ok(())
     }
+}
+
+/// Record each of the declaration `decl`'s triggers or workflows as the declaration's.
+fn put_declared(
+    txn: &redb::WriteTransaction,
+    kind: Kind,
+    decl: &serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut table = txn.open_table(kind.table())?;
+    for t in decl[kind.field()].as_array().into_iter().flatten() {
+        let name = t["name"].as_str().unwrap_or_default();
+        let record = Record {
+            source: "declaration".into(),
+            definition: t.clone(),
+        };
+        table.insert(name, serde_json::to_vec(&record)?.as_slice())?;
+    }
+    Ok(())
 }
 
 fn decode(bytes: &[u8]) -> Result<VersionRecord, RegistryError> {

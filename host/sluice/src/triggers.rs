@@ -21,7 +21,7 @@ use sluice_runtime::Stage;
 use sluice_store::Store;
 use tokio::sync::watch;
 
-use crate::registry::{Registry, TriggerRecord};
+use crate::registry::{Kind, Record, Registry};
 use crate::stages::HostStages;
 use crate::up::TriggerDecl;
 
@@ -42,7 +42,6 @@ pub(crate) struct Triggers {
     store: Store,
     relay: OutboxRelay,
     engine: Option<Arc<Engine>>,
-    workflows: Vec<String>,
     registry: Option<Arc<Registry>>,
     /// The slot of each stage some trigger runs, by stage name.
     slots: Mutex<HashMap<String, Arc<StageSlot>>>,
@@ -53,7 +52,7 @@ impl Triggers {
     pub(crate) fn new(
         js: async_nats::jetstream::Context,
         (store, relay): (Store, OutboxRelay),
-        (engine, workflows): (Option<Arc<Engine>>, Vec<String>),
+        engine: Option<Arc<Engine>>,
         registry: Option<Arc<Registry>>,
     ) -> Self {
         Self {
@@ -61,7 +60,6 @@ impl Triggers {
             store,
             relay,
             engine,
-            workflows,
             registry,
             slots: Mutex::new(HashMap::new()),
             running: Mutex::new(BTreeMap::new()),
@@ -101,7 +99,7 @@ impl Triggers {
                 let engine = self
                     .engine
                     .as_ref()
-                    .filter(|_| self.workflows.contains(&workflow))
+                    .filter(|e| e.workflows().iter().any(|(w, _)| *w == workflow))
                     .ok_or_else(|| {
                         anyhow::anyhow!("trigger {name} names unknown workflow {workflow}")
                     })?;
@@ -130,6 +128,23 @@ impl Triggers {
             .lock()
             .iter()
             .filter(|(_, r)| r.stage.as_deref().is_some_and(|s| key(s) == key(stage)))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Whether the engine has the workflow `name`.
+    pub(crate) fn has_workflow(&self, name: &str) -> bool {
+        self.engine
+            .as_ref()
+            .is_some_and(|e| e.workflows().iter().any(|(w, _)| w == name))
+    }
+
+    /// The triggers that start `workflow`.
+    pub(crate) fn starting(&self, workflow: &str) -> Vec<String> {
+        self.running
+            .lock()
+            .iter()
+            .filter(|(_, r)| r.definition["workflow"].as_str() == Some(workflow))
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -233,7 +248,7 @@ impl HostTriggers {
                 p
             })?),
             (None, Some(w)) => {
-                if !self.triggers.workflows.contains(w) {
+                if !self.triggers.has_workflow(w) {
                     return Err(
                         Problem::not_found(format!("no workflow named '{w}'")).at("/workflow")
                     );
@@ -261,12 +276,12 @@ impl HostTriggers {
                     other.to_string(),
                 ),
             })?;
-        let record = TriggerRecord {
+        let record = Record {
             source: "api".into(),
             definition: serde_json::to_value(&t).unwrap_or(definition),
         };
         if let Some(registry) = &self.triggers.registry {
-            registry.put_trigger(&name, &record).map_err(|e| {
+            registry.put(Kind::Trigger, &name, &record).map_err(|e| {
                 Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -331,7 +346,7 @@ impl TriggerService for HostTriggers {
                 None => {}
             }
             if let Some(registry) = &self.triggers.registry {
-                registry.remove_trigger(&name).map_err(|e| {
+                registry.remove(Kind::Trigger, &name).map_err(|e| {
                     Problem::new(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "unavailable",

@@ -23,9 +23,10 @@ use crate::workflow::tasks::StageTasks;
 use sluice_runtime::{Runtime, Stage, StageConfig};
 use sluice_store::{Store, StoreConfig};
 
-use crate::registry::{Applied, Registry};
-use crate::stages::{HostStages, Usage};
+use crate::registry::{Applied, Kind, Registry};
+use crate::stages::{HostStages, LiveStages};
 use crate::triggers::{HostTriggers, Triggers};
+use crate::workflows::HostWorkflows;
 
 /// The declaration file: stages, tables and triggers (the shape the HTTP API will accept).
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,11 +103,20 @@ pub(crate) fn parse_trigger(v: &serde_json::Value) -> Result<TriggerDecl, serde_
     Ok(decl)
 }
 
+/// What a host started by `sluice up` has beyond a demo's.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// Where the triggers created over the API are recorded.
+    pub registry: Option<Arc<Registry>>,
+    /// The stages' live versions, for the workflows' Tasks to follow.
+    pub live: Option<Arc<LiveStages>>,
+}
+
 /// A running host: the store, the relay, the workflow engine and one task per trigger.
 pub(crate) struct Host {
     pub store: Store,
     relay: OutboxRelay,
-    engine: Option<Arc<Engine>>,
+    engine: Arc<Engine>,
     /// SendTaskSuccess / Failure / Heartbeat on `sluice.task.*`, while workflows run.
     callbacks: Option<tokio::task::JoinHandle<Result<(), String>>>,
     /// Stops the task callbacks.
@@ -143,7 +153,7 @@ pub(crate) fn start(
     (components, runtime): (&HashMap<String, Vec<u8>>, &Runtime),
     data_dir: &Path,
     js: &async_nats::jetstream::Context,
-    registry: Option<Arc<Registry>>,
+    extras: Extras,
 ) -> anyhow::Result<Host> {
     std::fs::create_dir_all(data_dir)?;
     let store = Store::open(
@@ -157,23 +167,23 @@ pub(crate) fn start(
     store.spawn_sweeper(Duration::from_secs(60));
     let relay = OutboxRelay::new(js.clone(), store.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let engine = if decl.workflows.is_empty() {
-        None
-    } else {
-        Some(start_engine(
-            &decl, stages, components, runtime, &store, &relay,
-        )?)
-    };
-    let callbacks = engine.as_ref().map(|e| {
-        let cb = TaskCallbacks::new(js.client(), e.clone(), TASK_CALLBACK_PREFIX);
-        tokio::spawn(cb.run(stopped.clone()))
+    // Always on, so a workflow put over the API runs without a restart.
+    let engine = start_engine(
+        &decl,
+        stages,
+        (components, runtime),
+        (&store, &relay),
+        extras.live,
+    )?;
+    let callbacks = Some({
+        let cb = TaskCallbacks::new(js.client(), engine.clone(), TASK_CALLBACK_PREFIX);
+        tokio::spawn(cb.run(stopped))
     });
-    let workflows = decl.workflows.iter().map(|w| w.name.clone()).collect();
     let triggers = Arc::new(Triggers::new(
         js.clone(),
         (store.clone(), relay.clone()),
-        (engine.clone(), workflows),
-        registry,
+        Some(engine.clone()),
+        extras.registry,
     ));
     for t in decl.triggers {
         let stage = match &t.stage {
@@ -203,12 +213,14 @@ pub(crate) fn start(
 fn start_engine(
     decl: &Declaration,
     stages: &Stages,
-    components: &HashMap<String, Vec<u8>>,
-    runtime: &Runtime,
-    store: &Store,
-    relay: &OutboxRelay,
+    (components, runtime): (&HashMap<String, Vec<u8>>, &Runtime),
+    (store, relay): (&Store, &OutboxRelay),
+    live: Option<Arc<LiveStages>>,
 ) -> anyhow::Result<Arc<Engine>> {
-    let tasks = StageTasks::from_deployed(runtime, stages, components, decl.tables.clone());
+    let mut tasks = StageTasks::from_deployed(runtime, stages, components, decl.tables.clone());
+    if let Some(live) = live {
+        tasks = tasks.following(live);
+    }
     let mut scope = LockScope::default();
     for s in stages.values() {
         let grants = &s.config().grants;
@@ -262,10 +274,9 @@ impl Host {
                 Err(e) => eprintln!("task callbacks panicked: {e}"),
             }
         }
-        if let Some(engine) = self.engine {
-            // The executors finish their batches (open executions stay in the store).
-            tokio::task::spawn_blocking(move || engine.shutdown()).await?;
-        }
+        let engine = self.engine;
+        // The executors finish their batches (open executions stay in the store).
+        tokio::task::spawn_blocking(move || engine.shutdown()).await?;
         let drained = self.relay.drain().await.map_err(anyhow::Error::msg)?;
         eprintln!("outbox drained ({drained} published at shutdown)");
         Ok(clean)
@@ -275,9 +286,9 @@ impl Host {
         self.triggers.count()
     }
 
-    /// The durable workflow engine, when the declaration has workflows.
-    pub(crate) fn engine(&self) -> Option<&Arc<Engine>> {
-        self.engine.as_ref()
+    /// The durable workflow engine.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
     }
 }
 
@@ -371,6 +382,21 @@ pub(crate) fn run(
     exit
 }
 
+/// The registry's triggers or workflows, as a declaration's entries.
+fn recorded<T: serde::de::DeserializeOwned>(
+    registry: &Registry,
+    kind: Kind,
+) -> anyhow::Result<Vec<T>> {
+    registry
+        .records(kind)?
+        .into_iter()
+        .map(|(name, r)| {
+            serde_json::from_value(r.definition)
+                .with_context(|| format!("the registry's {kind:?} {name} does not parse"))
+        })
+        .collect()
+}
+
 /// `stage`, or `batch-stage` when the component also exports `handle-batch`.
 pub(crate) fn world(stage: &Stage) -> &'static str {
     if stage.has_batch_export() {
@@ -447,32 +473,34 @@ fn serve(
             .await
             .with_context(|| format!("connecting to {nats_url}"))?;
         let js = async_nats::jetstream::new(client.clone());
-        let usage = Usage::of_declaration(&decl);
         let mut decl = decl;
-        // What runs is what the registry records: the declaration's triggers and the API's.
-        decl.triggers = registry
-            .triggers()?
-            .into_iter()
-            .map(|(name, r)| {
-                serde_json::from_value(r.definition)
-                    .with_context(|| format!("the registry's trigger {name} does not parse"))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        // What runs is what the registry records: the declaration's triggers and workflows
+        // and the API's.
+        decl.triggers = recorded(&registry, Kind::Trigger)?;
+        decl.workflows = recorded(&registry, Kind::Workflow)?;
+        let live_stages = Arc::new(LiveStages::default());
+        for (name, stage) in &live.stages {
+            let bytes = Arc::new(live.components.get(name).cloned().unwrap_or_default());
+            live_stages.set(name, stage.clone(), bytes);
+        }
         let host = start(
             decl,
             &live.stages,
             (&live.components, runtime),
             data_dir,
             &js,
-            Some(registry.clone()),
+            Extras {
+                registry: Some(registry.clone()),
+                live: Some(live_stages.clone()),
+            },
         )?;
         let kick = Arc::new(tokio::sync::Notify::new());
         spawn_drainer(host.relay.clone(), kick.clone(), "an invocation");
         let stages = Arc::new(HostStages::new(
-            registry,
+            registry.clone(),
             runtime.clone(),
             host.store.clone(),
-            (usage, host.triggers.clone()),
+            (host.triggers.clone(), live_stages),
             kick,
             live.versions,
         ));
@@ -482,10 +510,17 @@ fn serve(
             host.store.clone(),
             (client, js.clone()),
             stages.clone(),
-            Arc::new(HostTriggers {
-                triggers: host.triggers.clone(),
-                stages,
-            }),
+            (
+                Arc::new(HostTriggers {
+                    triggers: host.triggers.clone(),
+                    stages,
+                }),
+                Arc::new(HostWorkflows {
+                    engine: host.engine().clone(),
+                    registry: registry.clone(),
+                    triggers: host.triggers.clone(),
+                }),
+            ),
         )
         .await
         {

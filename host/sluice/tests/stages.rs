@@ -330,6 +330,40 @@ async fn stages_are_uploaded_versioned_aliased_invoked_once_per_key_and_kept() {
         http: reqwest::Client::new(),
     };
     assert_eq!(ro_api.get("/v1/stages/counter").await.0, StatusCode::OK);
+    // The state the invocations wrote, read-only: the counters (8-byte little-endian
+    // integers, so not JSON: hex), keys by prefix, paged.
+    let (status, keys) = ro_api.get("/v1/state/kv/counters").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(keys, json!({"keys": ["a", "b"], "cursor": null}));
+    let (_, page) = ro_api.get("/v1/state/kv/counters?limit=1").await;
+    assert_eq!(page, json!({"keys": ["a"], "cursor": "a"}));
+    let (_, page) = ro_api.get("/v1/state/kv/counters?cursor=a").await;
+    assert_eq!(page["keys"], json!(["b"]));
+    let (_, a) = ro_api.get("/v1/state/kv/counters/a").await;
+    assert_eq!(
+        a,
+        json!({"bucket": "counters", "key": "a", "hex": "0700000000000000"})
+    );
+    let (status, _) = ro_api.get("/v1/state/kv/counters/zz").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, empty) = ro_api.get("/v1/state/tables/orders?pk=u-1").await;
+    assert_eq!(
+        (status, empty),
+        (StatusCode::OK, json!({"items": [], "cursor": null}))
+    );
+    for (q, field) in [
+        ("", "pk"),
+        ("?pk=u&op=near&sk=1", "op"),
+        ("?pk=u&op=between&sk=1", "sk2"),
+        ("?pk=u&limit=0", "limit"),
+    ] {
+        let (status, p) = ro_api.get(&format!("/v1/state/tables/orders{q}")).await;
+        assert_eq!(
+            (status, &p["field"]),
+            (StatusCode::BAD_REQUEST, &json!(field)),
+            "{q}"
+        );
+    }
     assert_eq!(
         ro_api.upload("x", component.clone()).await.0,
         StatusCode::FORBIDDEN

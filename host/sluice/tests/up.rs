@@ -114,6 +114,17 @@ async fn up_runs_the_declared_pipeline_stops_cleanly_and_resumes_from_its_regist
     assert_eq!(http(&api, "/v1/tokens", None).0, 401);
     publish_orders(&js, 0..20).await;
     wait_for_outputs(&js, 17, 3).await;
+    // The stored orders, through the state API: the table's `by-status` index.
+    let (status, page) = http(
+        &api,
+        "/v1/state/tables/orders?index=by-status&pk=stored&limit=1000",
+        Some(admin.trim()),
+    );
+    assert_eq!(status, 200, "{page}");
+    let body: serde_json::Value =
+        serde_json::from_str(&page[page.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 17, "{body}");
+    assert_eq!(body["items"][0]["doc"]["status"], "stored", "{body}");
     host.stop();
     assert_eq!(messages_in(&js, "NOTIFY").await, 17);
     assert_eq!(messages_in(&js, "SLUICE_DLQ").await, 3);

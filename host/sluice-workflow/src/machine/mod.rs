@@ -408,6 +408,13 @@ impl Execution {
         }
         self.runs.clear();
         self.status = Status::Aborted;
+        // As DescribeExecution shows a stopped execution: with the error and cause given.
+        if error.is_some() || cause.is_some() {
+            self.error = Some(StatesError::new(
+                error.unwrap_or_default(),
+                cause.unwrap_or_default(),
+            ));
+        }
         let mut d = Map::new();
         if let Some(e) = error {
             d.insert("error".into(), e.into());

@@ -7,6 +7,7 @@
 //! host starts (they run the live versions of that moment).
 
 mod invoke;
+mod live;
 mod usage;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use sluice_runtime::{DeployError, Runtime, Stage, StageConfig};
 use sluice_store::Store;
 
 use crate::registry::{Registry, RegistryError, VersionRecord};
+pub(crate) use live::LiveStages;
 pub(crate) use usage::Usage;
 
 /// How many deployed versions stay in memory at once besides the live ones (each holds its
@@ -34,8 +36,9 @@ pub(crate) struct HostStages {
     registry: Arc<Registry>,
     /// The running triggers: what uses a stage, and who runs its live version.
     triggers: Arc<crate::triggers::Triggers>,
+    /// The live versions the workflow engine's Tasks run.
+    live: Arc<LiveStages>,
     runtime: Runtime,
-    usage: Usage,
     /// Deployed versions by (stage, version), oldest first.
     deployed: Mutex<Vec<Deployed>>,
     lanes: invoke::Lanes,
@@ -49,15 +52,15 @@ impl HostStages {
         registry: Arc<Registry>,
         runtime: Runtime,
         store: Store,
-        (usage, triggers): (Usage, Arc<crate::triggers::Triggers>),
+        (triggers, live): (Arc<crate::triggers::Triggers>, Arc<LiveStages>),
         kick: Arc<tokio::sync::Notify>,
         deployed: Vec<Deployed>,
     ) -> Self {
         Self {
             registry,
             triggers,
+            live,
             runtime,
-            usage,
             deployed: Mutex::new(deployed),
             lanes: invoke::Lanes::new(store, kick),
         }
@@ -70,8 +73,17 @@ impl HostStages {
     }
 
     /// The triggers and workflows that use `name`.
-    fn users(&self, name: &str) -> (Vec<String>, Vec<String>) {
-        (self.triggers.using(name), self.usage.of(name))
+    fn users(&self, name: &str) -> Result<(Vec<String>, Vec<String>), StageFailure> {
+        let workflows = self
+            .registry
+            .records(crate::registry::Kind::Workflow)
+            .map_err(failure)?;
+        let usage = Usage::of_workflows(
+            workflows
+                .iter()
+                .map(|(n, r)| (n.as_str(), &r.definition["definition"])),
+        );
+        Ok((self.triggers.using(name), usage.of(name)))
     }
 
     /// Keep `stage` as the deployed `version` of `name`.
@@ -204,7 +216,7 @@ impl StageService for HostStages {
             let runtime = self.runtime.clone();
             let registry = self.registry.clone();
             let n = name.clone();
-            let (version, record, stage) = tokio::task::spawn_blocking(move || {
+            let (version, record, stage, bytes) = tokio::task::spawn_blocking(move || {
                 let stage = runtime
                     .deploy(&n, &bytes, config.clone())
                     .map_err(|e| deploy_failure(&e))?;
@@ -214,7 +226,7 @@ impl StageService for HostStages {
                     "stage"
                 };
                 let (version, record) = registry.add(&n, &bytes, config, world).map_err(failure)?;
-                Ok::<_, StageFailure>((version, record, stage))
+                Ok::<_, StageFailure>((version, record, stage, bytes))
             })
             .await
             .map_err(|e| StageFailure::Unavailable(e.to_string()))??;
@@ -223,7 +235,9 @@ impl StageService for HostStages {
                 stage.cache_outcome()
             );
             self.remember(&name, version, stage.clone());
-            // Live now: the triggers running this stage take it from their next batch.
+            // Live now: the triggers running this stage take it from their next batch, the
+            // workflows' Tasks from their next Task.
+            self.live.set(&name, stage.clone(), Arc::new(bytes));
             self.triggers.stage_moved(&name, stage);
             Ok(version_info(&name, version, record))
         })
@@ -252,7 +266,7 @@ impl StageService for HostStages {
             .remove(name)
             .map(|(_, a)| a)
             .unwrap_or_default();
-        let (triggers, workflows) = self.users(name);
+        let (triggers, workflows) = self.users(name)?;
         Ok(Description {
             name: name.to_owned(),
             versions: versions
@@ -269,15 +283,16 @@ impl StageService for HostStages {
         Box::pin(async move {
             // Deployed first: a live alias must point at a version that can run.
             let stage = if alias == crate::registry::LIVE {
-                self.registry.load(&name, version).map_err(failure)?;
-                Some(self.stage(&name, version).await?)
+                let loaded = self.registry.load(&name, version).map_err(failure)?;
+                Some((self.stage(&name, version).await?, loaded.component))
             } else {
                 None
             };
             self.registry
                 .set_alias(&name, &alias, version)
                 .map_err(failure)?;
-            if let Some(stage) = stage {
+            if let Some((stage, bytes)) = stage {
+                self.live.set(&name, stage.clone(), Arc::new(bytes));
                 self.triggers.stage_moved(&name, stage);
             }
             Ok(())
@@ -289,7 +304,7 @@ impl StageService for HostStages {
     }
 
     fn delete(&self, name: &str) -> Result<(), StageFailure> {
-        let (triggers, workflows) = self.users(name);
+        let (triggers, workflows) = self.users(name)?;
         if !triggers.is_empty() || !workflows.is_empty() {
             return Err(StageFailure::Conflict {
                 kind: "in-use",
@@ -303,6 +318,7 @@ impl StageService for HostStages {
         self.registry.delete(name).map_err(failure)?;
         self.deployed.lock().retain(|(k, _)| k.0 != name);
         self.lanes.forget(name);
+        self.live.remove(name);
         Ok(())
     }
 

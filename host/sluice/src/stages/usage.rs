@@ -5,8 +5,6 @@
 use serde_json::Value;
 use sluice_workflow::resource::Resource;
 
-use crate::up::Declaration;
-
 /// The workflows of the running host, and the stages each uses.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
@@ -19,17 +17,18 @@ fn key(name: &str) -> String {
 }
 
 impl Usage {
-    /// What `decl`'s workflows use.
-    pub(crate) fn of_declaration(decl: &Declaration) -> Self {
-        let workflows = decl
-            .workflows
-            .iter()
-            .map(|w| {
+    /// What the workflows `(name, definition)` use.
+    pub(crate) fn of_workflows<'a>(
+        workflows: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> Self {
+        let workflows = workflows
+            .into_iter()
+            .map(|(name, definition)| {
                 let mut stages = Vec::new();
-                task_stages(&w.definition, &mut stages);
+                task_stages(definition, &mut stages);
                 stages.sort();
                 stages.dedup();
-                (w.name.clone(), stages)
+                (name.to_owned(), stages)
             })
             .collect();
         Self { workflows }

@@ -57,6 +57,9 @@ struct Entry {
 
 /// Idle workers of one deployed stage (one per distinct Task deadline).
 struct Pool {
+    /// The version it was made for (its stage may be that version redeployed under a
+    /// shorter deadline): a pool of another version than the live one is replaced.
+    base: Arc<Stage>,
     stage: Arc<Stage>,
     idle: Mutex<Vec<Worker>>,
 }
@@ -71,6 +74,9 @@ pub(crate) struct StageTasks {
     entries: HashMap<String, Entry>,
     backend: MemoryBackend,
     pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    /// When set, each Task runs its stage's live version as this says (a host whose stages
+    /// change over the API), not the version it was built with.
+    live: Option<Arc<crate::stages::LiveStages>>,
 }
 
 fn key(name: &str) -> String {
@@ -161,7 +167,15 @@ impl StageTasks {
             entries,
             backend: MemoryBackend::new(tables, Arc::new(SystemClock)),
             pools: Mutex::new(HashMap::new()),
+            live: None,
         }
+    }
+
+    /// Run each Task on its stage's live version in `live`, looked up at each Task, so a
+    /// redeploy takes over at the next Task and a stage uploaded later is found.
+    pub(crate) fn following(mut self, live: Arc<crate::stages::LiveStages>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Whether `stage` names a stage this runner has.
@@ -227,12 +241,31 @@ impl StageTasks {
         } else {
             (timeout_seconds, names::TIMEOUT)
         };
-        let entry = self.entries.get(&key(stage)).ok_or_else(|| {
-            StatesError::new(
-                STAGE_NOT_FOUND,
-                format!("No stage named '{stage}' is deployed (none of the components offers it)"),
-            )
-        })?;
+        let current;
+        let entry = match self.live.as_ref().and_then(|l| l.get(stage)) {
+            Some((live, bytes)) => {
+                current = Entry {
+                    name: live.name().to_owned(),
+                    path: PathBuf::from(live.name()),
+                    config: live.config().clone(),
+                    stage: OnceLock::from(Ok(live)),
+                    bytes: OnceLock::from(Ok(bytes)),
+                };
+                &current
+            }
+            None => self
+                .entries
+                .get(&key(stage))
+                .filter(|_| self.live.is_none())
+                .ok_or_else(|| {
+                    StatesError::new(
+                        STAGE_NOT_FOUND,
+                        format!(
+                            "No stage named '{stage}' is deployed (none of the components offers it)"
+                        ),
+                    )
+                })?,
+        };
         let (pool, task_deadline) = self
             .pool(entry, limit)
             .map_err(|e| StatesError::new(DEPLOY_FAILED, e))?;
@@ -278,11 +311,13 @@ impl StageTasks {
         };
         let mut pools = self.pools.lock().map_err(|e| e.to_string())?;
         let k = (key(&entry.name), deadline_ms);
-        if let Some(p) = pools.get(&k) {
+        if let Some(p) = pools.get(&k)
+            && Arc::ptr_eq(&p.base, &base)
+        {
             return Ok((p.clone(), binding));
         }
         let stage = match deadline_ms {
-            None => base,
+            None => base.clone(),
             Some(ms) => {
                 let mut config = entry.config.clone();
                 config.limits.deadline = Duration::from_millis(ms);
@@ -292,6 +327,7 @@ impl StageTasks {
             }
         };
         let pool = Arc::new(Pool {
+            base,
             stage,
             idle: Mutex::new(Vec::new()),
         });
