@@ -50,6 +50,13 @@ pub trait Readiness: Send + Sync {
     fn check(&self) -> Vec<(String, Result<(), String>)>;
 }
 
+/// Where `/metrics` comes from: the host's Prometheus text, its scrape-time gauges
+/// (consumer lag, outbox depth, open executions) refreshed first.
+pub trait MetricsSource: Send + Sync {
+    /// The metrics in the Prometheus text format.
+    fn render(&self) -> std::pin::Pin<Box<dyn Future<Output = String> + Send + '_>>;
+}
+
 /// The API's bounds.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -100,6 +107,8 @@ pub struct Api {
     pub workflows: Arc<dyn WorkflowService>,
     /// The stages' state, read-only.
     pub state: Arc<dyn StateService>,
+    /// `/metrics`.
+    pub metrics: Arc<dyn MetricsSource>,
 }
 
 /// The caller of a `/v1` route: the token it presented, checked.
@@ -210,6 +219,7 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(
@@ -218,8 +228,10 @@ pub fn router(api: Api, limits: &Limits) -> axum::Router {
                 "this route does not take that method",
             )
         })
-        // Outermost: a time-out's bare 408 becomes a problem body too.
+        // A time-out's bare 408 becomes a problem body too.
         .layer(axum::middleware::map_response(timed_out_as_problem))
+        // Outermost: every answer is counted, by route and status, with its latency.
+        .layer(axum::middleware::from_fn(count_request))
         .with_state(api)
 }
 
@@ -235,6 +247,42 @@ async fn timed_out_as_problem(r: Response) -> Response {
         .into_response();
     }
     r
+}
+
+/// Count the request by its route's pattern (not its path: names in paths would make one
+/// series per stage or execution), method and status.
+async fn count_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let r = next.run(req).await;
+    let status = r.status().as_u16().to_string();
+    metrics::histogram!("sluice_http_request_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(
+        "sluice_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => status
+    )
+    .increment(1);
+    r
+}
+
+/// `/metrics` (no token, as `/healthz`): Prometheus text.
+async fn metrics_text(State(api): State<Api>) -> Response {
+    let text = api.metrics.render().await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// `/healthz`: the process answers.

@@ -213,6 +213,15 @@ impl StateService for NoState {
     }
 }
 
+/// Fixed metrics text.
+struct FixedMetrics;
+
+impl sluice_api::MetricsSource for FixedMetrics {
+    fn render(&self) -> std::pin::Pin<Box<dyn Future<Output = String> + Send + '_>> {
+        Box::pin(async { "sluice_test 1\n".to_owned() })
+    }
+}
+
 struct Host {
     events: Arc<Recorder>,
     stages: Arc<GatedStages>,
@@ -242,6 +251,7 @@ async fn host() -> Host {
         triggers: Arc::new(NoTriggers),
         workflows: Arc::new(NoWorkflows),
         state: Arc::new(NoState),
+        metrics: Arc::new(FixedMetrics),
     };
     let limits = Limits {
         body_bytes: 4096,
@@ -782,4 +792,23 @@ async fn a_trigger_definition_must_be_an_object_and_needs_deploy() {
         .await
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"triggers": []}));
+}
+
+#[tokio::test]
+async fn metrics_need_no_token_and_are_prometheus_text() {
+    let h = host().await;
+    let r = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    assert_eq!(r.text().await.unwrap(), "sluice_test 1\n");
 }

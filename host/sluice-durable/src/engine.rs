@@ -294,6 +294,14 @@ impl Inner {
                     cache.remove(&id);
                     if ended {
                         sched.open = sched.open.saturating_sub(1);
+                        if let Some(s) = &stored {
+                            metrics::counter!(
+                                "sluice_executions_closed_total",
+                                "workflow" => s.execution.workflow().to_owned(),
+                                "status" => keys::status_name(s.execution.status)
+                            )
+                            .increment(1);
+                        }
                     }
                     // Closed, by a stop or on its own: a stop asked for meanwhile has
                     // nothing left to do, and whoever waits for one hears it now.
@@ -631,6 +639,8 @@ impl Engine {
         }
         // Not cached: between the commit and here, a stop may already have stepped and
         // settled an execution, and caching the state started would bring back an older one.
+        metrics::counter!("sluice_executions_started_total", "workflow" => workflow.to_owned())
+            .increment(created.len() as u64);
         let mut sched = self.inner.sched.lock();
         sched.open += created.len();
         for id in created {

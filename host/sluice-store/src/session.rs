@@ -648,7 +648,12 @@ impl StateSession for StoreSession {
             self.release();
             return Ok(());
         }
+        let started = Instant::now();
         let result = self.write_batch();
+        metrics::histogram!("sluice_commit_seconds").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("sluice_commit_failures_total").increment(1);
+        }
         self.release();
         result
     }

@@ -394,6 +394,16 @@ impl Store {
         Ok(report)
     }
 
+    /// How many rows wait in the outbox (committed, not yet published).
+    pub fn outbox_depth(&self) -> Result<u64, StoreError> {
+        use redb::ReadableTableMetadata;
+        self.inner.handle.with(|db| {
+            let txn = db.begin_read().map_err(storage)?;
+            let table = txn.open_table(OUTBOX).map_err(storage)?;
+            table.len().map_err(storage)
+        })
+    }
+
     /// Up to `limit` outbox rows, oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         self.outbox_after(None, limit)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sluice_api::{
-    Api, EventSink, Limits, Outgoing, Problem, PublishFailure, Published, Readiness, StageService,
-    StateService, StatusCode, TokenStore, TriggerService, WorkflowService,
+    Api, EventSink, Limits, MetricsSource, Outgoing, Problem, PublishFailure, Published, Readiness,
+    StageService, StateService, StatusCode, TokenStore, TriggerService, WorkflowService,
 };
 use sluice_model::state::{
     KeyPage, LockScope, Query, QueryPage, StateBackend, StateSession, TableError,
@@ -174,6 +174,7 @@ pub(crate) async fn start(
     (nats, js): (async_nats::Client, async_nats::jetstream::Context),
     stages: Arc<dyn StageService>,
     (triggers, workflows): (Arc<dyn TriggerService>, Arc<dyn WorkflowService>),
+    metrics: Arc<dyn MetricsSource>,
 ) -> anyhow::Result<Running> {
     let state = Arc::new(HostState {
         store: store.clone(),
@@ -188,6 +189,7 @@ pub(crate) async fn start(
         triggers,
         workflows,
         state,
+        metrics,
     };
     let (listener, addr) = sluice_api::bind(listen)
         .await

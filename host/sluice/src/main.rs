@@ -10,6 +10,7 @@ mod api;
 mod client;
 mod demo;
 mod demo_nats;
+mod metrics;
 mod registry;
 mod stages;
 mod triggers;

@@ -132,6 +132,26 @@ impl Triggers {
             .collect()
     }
 
+    /// Each trigger's consumer state, as JetStream reports it now (those it answers for).
+    pub(crate) async fn consumer_states(&self) -> Vec<(String, ConsumerState)> {
+        let names: Vec<(String, String)> = self
+            .running
+            .lock()
+            .iter()
+            .map(|(n, r)| {
+                let stream = r.definition["stream"].as_str().unwrap_or_default();
+                (n.clone(), stream.to_owned())
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (name, stream) in names {
+            if let Some(s) = consumer_state(&self.js, &stream, &name).await {
+                out.push((name, s));
+            }
+        }
+        out
+    }
+
     /// Whether the engine has the workflow `name`.
     pub(crate) fn has_workflow(&self, name: &str) -> bool {
         self.engine

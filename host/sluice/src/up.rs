@@ -325,6 +325,8 @@ pub(crate) fn run(
     data_dir: &Path,
     (nats_url, listen): (Option<&str>, std::net::SocketAddr),
 ) -> anyhow::Result<ExitCode> {
+    // Before anything is deployed: a stage takes its metric handles when it is.
+    crate::metrics::install()?;
     let registry = Arc::new(Registry::open(data_dir)?);
     let decl = match file {
         Some(file) => {
@@ -521,6 +523,11 @@ fn serve(
                     triggers: host.triggers.clone(),
                 }),
             ),
+            Arc::new(crate::metrics::HostMetrics {
+                triggers: host.triggers.clone(),
+                store: host.store.clone(),
+                engine: host.engine().clone(),
+            }),
         )
         .await
         {

@@ -313,6 +313,46 @@ async fn stages_are_uploaded_versioned_aliased_invoked_once_per_key_and_kept() {
         .collect();
     assert_eq!(names, ["counter", "panics"]);
 
+    // What happened shows in /metrics (no token, as /healthz).
+    let text = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // 1 refused + 2 keyed (one replayed, not run) + 2 unkeyed + 40 + 1 read + 1 invalid + 2 aliases...:
+    // at least the 46 that ran before this point.
+    assert!(
+        value("sluice_invocations_total{stage=\"counter\"}") >= 46.0,
+        "{text}"
+    );
+    assert!(
+        value("sluice_invocation_errors_total{stage=\"counter\",error=\"Input.Invalid\"}") >= 1.0
+    );
+    assert!(
+        value("sluice_invocation_errors_total{stage=\"panics\",error=\"Sandbox.Trap\"}") >= 1.0
+    );
+    assert!(value("sluice_invocation_seconds_count{stage=\"counter\"}") >= 46.0);
+    assert!(value("sluice_batch_size_bucket{stage=\"counter\",le=\"64\"}") >= 1.0);
+    assert!(value("sluice_commit_seconds_count") >= 1.0);
+    assert!(
+        value(
+            "sluice_http_requests_total{route=\"/v1/stages/{target}/invoke\",method=\"POST\",status=\"200\"}"
+        ) >= 40.0,
+        "{text}"
+    );
+    assert_eq!(value("sluice_outbox_depth"), 0.0);
+
     // A read-only token may look but not deploy or invoke.
     let r = api
         .req(reqwest::Method::POST, "/v1/tokens")

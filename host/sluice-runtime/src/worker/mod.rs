@@ -466,7 +466,9 @@ impl Worker {
 
     /// Run `events` (through `handle-batch` when the stage has it) without committing.
     fn run_batch(&mut self, events: &[Event], lookup: bool) -> Vec<Invocation> {
+        let started = std::time::Instant::now();
         let mut results = self.run_batch_uncommitted(events, lookup);
+        self.record_metrics(&results, started.elapsed());
         if let Some(subject) = self.output_subject.clone() {
             for (event, inv) in events.iter().zip(results.iter_mut()) {
                 let Ok(output) = &inv.outcome else { continue };
@@ -490,6 +492,29 @@ impl Worker {
             }
         }
         results
+    }
+
+    /// Count a batch's events, their errors by name, their latency and the batch's size.
+    fn record_metrics(&self, results: &[Invocation], took: Duration) {
+        let m = &self.stage.metrics;
+        let n = results.len() as u64;
+        m.invocations.increment(n);
+        m.batch_size.record(n as f64);
+        if n > 0 {
+            m.latency
+                .record_many(took.as_secs_f64() / n as f64, n as usize);
+        }
+        for inv in results {
+            if let Err(e) = &inv.outcome {
+                // Errors are rare next to successes: a lookup by labels each is affordable.
+                metrics::counter!(
+                    "sluice_invocation_errors_total",
+                    "stage" => self.stage.name.clone(),
+                    "error" => e.name.clone()
+                )
+                .increment(1);
+            }
+        }
     }
 
     fn run_batch_uncommitted(&mut self, events: &[Event], lookup: bool) -> Vec<Invocation> {
