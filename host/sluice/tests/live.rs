@@ -13,70 +13,7 @@ use sluice_test_artifacts as guests;
 use sluice_tests::{create_stream, messages_in, publish_with_id, read_stream};
 
 mod common;
-use common::Host;
-
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn of(host: &Host, dir: &std::path::Path) -> Self {
-        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
-        Self {
-            base: format!("http://{}", host.api_addr()),
-            token: token.trim().to_owned(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn upload(&self, name: &str, path: &str) -> Value {
-        let r = self
-            .http
-            .put(format!("{}/v1/stages/{name}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/wasm")
-            .body(sluice_test_artifacts::read(path))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json().await.unwrap()
-    }
-}
-
-fn nats_url(host: &Host) -> String {
-    let line = host
-        .log
-        .iter()
-        .find(|l| l.contains("nats-server (managed) on "))
-        .unwrap();
-    line.split_whitespace()
-        .find(|w| w.starts_with("nats://"))
-        .unwrap()
-        .trim_end_matches(',')
-        .to_owned()
-}
+use common::{Api, Host};
 
 fn trigger(name: &str, output: &str) -> Value {
     // Each trigger its own stream: event ids are the dedupe keys of the whole host, so a
@@ -149,11 +86,11 @@ async fn a_redeploy_and_added_and_deleted_triggers_take_effect_on_the_running_ho
     let dir = tempfile::tempdir().unwrap();
     let host = Host::spawn(dir.path(), &[]);
     let api = Api::of(&host, dir.path());
-    let js = jetstream::new(async_nats::connect(nats_url(&host)).await.unwrap());
+    let js = jetstream::new(async_nats::connect(host.nats_url()).await.unwrap());
     create_stream(&js, "OUT_A", "out.a").await;
     create_stream(&js, "OUT_B", "out.b").await;
 
-    assert_eq!(api.upload("tag", guests::PASSTHROUGH).await["version"], 1);
+    assert_eq!(api.deploy("tag", guests::PASSTHROUGH).await["version"], 1);
     // Refusals first: an unknown stage, a bad field, a bad pattern; nothing is created.
     let mut bad = trigger("x", "out.a");
     bad["stage"] = json!("nope");
@@ -236,7 +173,7 @@ async fn a_redeploy_and_added_and_deleted_triggers_take_effect_on_the_running_ho
     wait_for(&js, "OUT_A", 100).await;
     let streaming = tokio::spawn(publish(200..400));
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(api.upload("tag", guests::ECHO).await["version"], 2);
+    assert_eq!(api.deploy("tag", guests::ECHO).await["version"], 2);
     streaming.await.unwrap();
     let (status, _) = api
         .send(
@@ -301,7 +238,7 @@ async fn a_redeploy_and_added_and_deleted_triggers_take_effect_on_the_running_ho
     host.stop();
     let host = Host::spawn(dir.path(), &[]);
     let api = Api::of(&host, dir.path());
-    let js = jetstream::new(async_nats::connect(nats_url(&host)).await.unwrap());
+    let js = jetstream::new(async_nats::connect(host.nats_url()).await.unwrap());
     let (_, list) = api.send(reqwest::Method::GET, "/v1/triggers", None).await;
     let names: Vec<&str> = list["triggers"]
         .as_array()

@@ -7,59 +7,7 @@ use serde_json::{Value, json};
 use sluice_test_artifacts as guests;
 
 mod common;
-use common::Host;
-
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn of(host: &Host, dir: &std::path::Path) -> Self {
-        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
-        Self {
-            base: format!("http://{}", host.api_addr()),
-            token: token.trim().to_owned(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-    }
-
-    async fn upload(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-        let r = self
-            .req(reqwest::Method::PUT, &format!("/v1/stages/{name}"))
-            .header("content-type", "application/wasm")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.json().await.unwrap())
-    }
-
-    async fn invoke(&self, target: &str, key: Option<&str>, body: Value) -> reqwest::Response {
-        let mut r = self
-            .req(
-                reqwest::Method::POST,
-                &format!("/v1/stages/{target}/invoke"),
-            )
-            .json(&body);
-        if let Some(k) = key {
-            r = r.header("idempotency-key", k);
-        }
-        r.send().await.unwrap()
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let r = self.req(reqwest::Method::GET, path).send().await.unwrap();
-        (r.status(), r.json().await.unwrap())
-    }
-}
+use common::{Api, Host};
 
 /// A problem body's status and `type` suffix, checked to be a problem.
 async fn problem(r: reqwest::Response) -> (StatusCode, String, Value) {
@@ -364,11 +312,7 @@ async fn stages_are_uploaded_versioned_aliased_invoked_once_per_key_and_kept() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ro_api = Api {
-        base: api.base.clone(),
-        token: ro,
-        http: reqwest::Client::new(),
-    };
+    let ro_api = api.with_token(&ro);
     assert_eq!(ro_api.get("/v1/stages/counter").await.0, StatusCode::OK);
     // The state the invocations wrote, read-only: the counters (8-byte little-endian
     // integers, so not JSON: hex), keys by prefix, paged.

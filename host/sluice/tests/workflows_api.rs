@@ -10,69 +10,25 @@ use serde_json::{Value, json};
 use sluice_test_artifacts as guests;
 
 mod common;
-use common::Host;
+use common::{Api, Host};
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    fn of(host: &Host, dir: &std::path::Path) -> Self {
-        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
-        Self {
-            base: format!("http://{}", host.api_addr()),
-            token: token.trim().to_owned(),
-            http: reqwest::Client::new(),
+/// Wait until the execution leaves RUNNING; its description.
+async fn closed(api: &Api, workflow: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, d) = api
+            .send(
+                Method::GET,
+                &format!("/v1/workflows/{workflow}/executions/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{d}");
+        if d["status"] != "RUNNING" {
+            return d;
         }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn upload(&self, name: &str, path: &str) {
-        let r = self
-            .http
-            .put(format!("{}/v1/stages/{name}", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/wasm")
-            .body(sluice_test_artifacts::read(path))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-    }
-
-    /// Wait until the execution leaves RUNNING; its description.
-    async fn closed(&self, workflow: &str, name: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, d) = self
-                .send(
-                    Method::GET,
-                    &format!("/v1/workflows/{workflow}/executions/{name}"),
-                    None,
-                )
-                .await;
-            assert_eq!(status, StatusCode::OK, "{d}");
-            if d["status"] != "RUNNING" {
-                return d;
-            }
-            assert!(Instant::now() < deadline, "{d}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert!(Instant::now() < deadline, "{d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -92,7 +48,7 @@ async fn workflows_and_executions_over_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let host = Host::spawn(dir.path(), &[]);
     let api = Api::of(&host, dir.path());
-    api.upload("pass", guests::PASSTHROUGH).await;
+    api.deploy("pass", guests::PASSTHROUGH).await;
 
     // Refused definitions are stored nowhere, and point at their field.
     let mut bad = flow();
@@ -151,7 +107,7 @@ async fn workflows_and_executions_over_the_api() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{s}");
     assert_eq!(s["id"], "flow/run-1");
-    let d = api.closed("flow", "run-1").await;
+    let d = closed(&api, "flow", "run-1").await;
     assert_eq!(d["status"], "SUCCEEDED", "{d}");
     assert_eq!(d["output"], json!({"x": 1, "b": {"done": true}}));
     let (status, p) = api
@@ -241,14 +197,14 @@ async fn workflows_and_executions_over_the_api() {
     assert_eq!(listed["executions"][0]["name"], "run-1", "{listed}");
 
     // A redeployed stage is what the next execution's Task runs.
-    api.upload("pass", guests::ECHO).await;
+    api.deploy("pass", guests::ECHO).await;
     api.send(
         Method::POST,
         "/v1/workflows/flow/executions",
         Some(start("run-2", json!({"x": 2}))),
     )
     .await;
-    let d = api.closed("flow", "run-2").await;
+    let d = closed(&api, "flow", "run-2").await;
     assert_eq!(
         d["output"]["data"],
         json!({"x": 2}),
@@ -350,7 +306,7 @@ async fn workflows_and_executions_over_the_api() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let d = api.closed("approve", "a1").await;
+    let d = closed(&api, "approve", "a1").await;
     assert_eq!(
         (&d["status"], &d["output"]),
         (&json!("SUCCEEDED"), &json!({"ok": 1}))
@@ -389,7 +345,7 @@ async fn workflows_and_executions_over_the_api() {
         list,
         json!({"workflows": [{"name": "approve", "type": "STANDARD"}, {"name": "flow", "type": "STANDARD"}]})
     );
-    assert_eq!(api.closed("flow", "run-2").await["status"], "SUCCEEDED");
+    assert_eq!(closed(&api, "flow", "run-2").await["status"], "SUCCEEDED");
     api.send(
         Method::POST,
         "/v1/workflows/flow/executions",
@@ -397,7 +353,7 @@ async fn workflows_and_executions_over_the_api() {
     )
     .await;
     assert_eq!(
-        api.closed("flow", "run-3").await["output"]["data"],
+        closed(&api, "flow", "run-3").await["output"]["data"],
         json!({"x": 3})
     );
     host.stop();

@@ -99,3 +99,118 @@ impl Host {
         );
     }
 }
+
+impl Host {
+    /// The managed nats-server's URL, as the host printed it.
+    pub fn nats_url(&self) -> String {
+        let line = self
+            .log
+            .iter()
+            .find(|l| l.contains("nats-server (managed) on "))
+            .unwrap_or_else(|| panic!("no managed nats-server: {:#?}", self.log));
+        line.split_whitespace()
+            .find(|w| w.starts_with("nats://"))
+            .unwrap()
+            .trim_end_matches(',')
+            .to_owned()
+    }
+}
+
+/// The API of a host in `<dir>/data`, with its admin token.
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn of(host: &Host, dir: &Path) -> Self {
+        let token = std::fs::read_to_string(dir.join("data/admin.token")).unwrap();
+        Self {
+            base: format!("http://{}", host.api_addr()),
+            token: token.trim().to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The same API with another token.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            base: self.base.clone(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// `method path` with an optional JSON body: the status and the JSON answer (`null`
+    /// when there is none).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// Upload `bytes` as the next version of stage `name`.
+    pub async fn upload(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let r = self
+            .req(reqwest::Method::PUT, &format!("/v1/stages/{name}"))
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json().await.unwrap())
+    }
+
+    /// Upload the guest component at `path` as stage `name`, which must succeed.
+    pub async fn deploy(&self, name: &str, path: &str) -> serde_json::Value {
+        let (status, v) = self.upload(name, sluice_test_artifacts::read(path)).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{v}");
+        v
+    }
+
+    pub async fn invoke(
+        &self,
+        target: &str,
+        key: Option<&str>,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        let mut r = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/v1/stages/{target}/invoke"),
+            )
+            .json(&body);
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        r.send().await.unwrap()
+    }
+}
