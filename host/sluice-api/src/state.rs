@@ -128,6 +128,7 @@ async fn list_keys(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The value", body = Object),
+        (status = 400, description = "A parameter is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),

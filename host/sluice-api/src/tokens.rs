@@ -59,6 +59,7 @@ struct TokenList {
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid", body = Problem, content_type = "application/problem+json"),
     )
@@ -117,6 +118,7 @@ async fn list_tokens(State(api): State<Api>, caller: Caller) -> Result<Json<Toke
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 400, description = "A parameter is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `admin`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),

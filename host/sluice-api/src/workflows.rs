@@ -152,6 +152,7 @@ struct PutWorkflow {
         (status = 400, description = "Malformed", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `deploy`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid definition: `field` points at the first problem, `problems` lists all", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The registry failed", body = Problem, content_type = "application/problem+json"),
@@ -200,6 +201,7 @@ async fn list_workflows(State(api): State<Api>, caller: Caller) -> Result<Json<V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The workflow", body = Object),
+        (status = 400, description = "A parameter is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such workflow", body = Problem, content_type = "application/problem+json"),
@@ -223,6 +225,7 @@ async fn get_workflow(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "A parameter is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `deploy`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such workflow", body = Problem, content_type = "application/problem+json"),
@@ -268,6 +271,7 @@ struct StartExecution {
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such workflow", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "ExecutionAlreadyExists", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid name or input", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "ExecutionLimitExceeded", body = Problem, content_type = "application/problem+json"),
@@ -338,6 +342,7 @@ async fn list_executions(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The execution", body = Object),
+        (status = 400, description = "A parameter is not UTF-8", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such execution", body = Problem, content_type = "application/problem+json"),
@@ -414,6 +419,7 @@ struct StopExecution {
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such execution", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The engine is stopping or the store failed", body = Problem, content_type = "application/problem+json"),
@@ -489,6 +495,7 @@ async fn callback(
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "TaskDoesNotExist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "TaskTimedOut: no Task waits for it", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body, or InvalidOutput", body = Problem, content_type = "application/problem+json"),
     )
@@ -515,6 +522,7 @@ async fn task_success(
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "TaskDoesNotExist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "TaskTimedOut: no Task waits for it", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     )
@@ -541,6 +549,7 @@ async fn task_failure(
         (status = 403, description = "The token lacks `invoke`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "TaskDoesNotExist", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "TaskTimedOut: no Task waits for it", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     )

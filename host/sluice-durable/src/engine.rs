@@ -147,6 +147,10 @@ pub(crate) struct Inner {
     pub(crate) random: OsRandom,
     pub(crate) objects: Arc<dyn Objects>,
     pub(crate) config: Config,
+    /// The lock scope the executors' sessions take, with a generation each executor checks
+    /// before a batch: it starts as `config.lock_scope` and widens when a stage gains grants
+    /// (see [`Engine::widen_lock_scope`]).
+    scope: RwLock<(u64, Option<LockScope>)>,
     workflows: RwLock<HashMap<String, Arc<Workflow>>>,
     sched: Mutex<Sched>,
     wake: Condvar,
@@ -353,9 +357,21 @@ impl Inner {
 
     fn executor(self: &Arc<Self>) {
         let mut session = self.backend.session();
-        session.set_lock_scope(self.config.lock_scope.clone());
+        let mut generation = {
+            let scope = self.scope.read();
+            session.set_lock_scope(scope.1.clone());
+            scope.0
+        };
         let mut faults = 0_u32;
         while let Some(ids) = self.next_batch() {
+            {
+                // Widened since the last batch: this batch takes the new scope's locks.
+                let scope = self.scope.read();
+                if scope.0 != generation {
+                    session.set_lock_scope(scope.1.clone());
+                    generation = scope.0;
+                }
+            }
             let commands = self.take_commands(&ids);
             let mut result = step::step_batch(self, &mut session, &ids, &commands, false);
             if let Err(Abort::Duplicate(id)) = &result {
@@ -418,6 +434,7 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: Config,
     ) -> Result<Self, EngineError> {
+        let scope = RwLock::new((0, config.lock_scope.clone()));
         let inner = Arc::new(Inner {
             backend,
             tasks,
@@ -425,6 +442,7 @@ impl Engine {
             random: OsRandom,
             objects: Arc::new(NoObjects),
             config,
+            scope,
             workflows: RwLock::default(),
             sched: Mutex::default(),
             wake: Condvar::new(),
@@ -534,6 +552,30 @@ impl Engine {
         drop(sched);
         self.inner.wake.notify_all();
         Ok(())
+    }
+
+    /// Let the Tasks' sessions lock `buckets` and `tables` too, from each executor's next
+    /// batch: a stage deployed (or given grants) while the engine runs can use its state in a
+    /// Task. An unscoped engine (it locks the whole store) stays unscoped.
+    pub fn widen_lock_scope(&self, buckets: &[String], tables: &[String]) {
+        let mut scope = self.inner.scope.write();
+        let Some(s) = scope.1.as_mut() else { return };
+        let before = (s.buckets.len(), s.tables.len());
+        for b in buckets {
+            if !s.buckets.contains(b) {
+                s.buckets.push(b.clone());
+            }
+        }
+        for t in tables {
+            if !s.tables.contains(t) {
+                s.tables.push(t.clone());
+            }
+        }
+        if (s.buckets.len(), s.tables.len()) != before {
+            s.buckets.sort();
+            s.tables.sort();
+            scope.0 += 1;
+        }
     }
 
     /// Forget the workflow `name` (its closed executions stay readable); false if it was not

@@ -3,8 +3,10 @@
 //! It runs a stage component on one event (`sluice stage run`), the in-process demo of the
 //! order pipeline (`sluice demo`), the long-lived host (`sluice up`), and Amazon States
 //! Language workflows on stages (`sluice workflow`). Its client commands (`sluice stage
-//! deploy|list|describe|delete|invoke|alias`, `sluice publish`, `sluice token`) call a running
-//! host's HTTP API; [`client`] documents their connection settings and exit codes.
+//! deploy|list|describe|delete|invoke|alias`, `sluice workflow
+//! deploy|start|describe|list|history|stop|delete`, `sluice trigger`, `sluice publish`,
+//! `sluice token`) call a running host's HTTP API; [`client`] documents their connection
+//! settings and exit codes.
 
 mod api;
 mod client;
@@ -106,8 +108,14 @@ enum Command {
         #[command(subcommand)]
         command: client::TokenCommand,
     },
+    /// Add, list, describe and delete a running host's triggers (streams bound to stages or
+    /// workflows).
+    Trigger {
+        #[command(subcommand)]
+        command: client::TriggerCommand,
+    },
     /// Amazon States Language workflows: validate a definition, run one execution on stage
-    /// components, run a conformance corpus.
+    /// components, run a conformance corpus; deploy, start and follow them on a running host.
     Workflow {
         #[command(subcommand)]
         command: workflow::WorkflowCommand,
@@ -190,6 +198,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => return Ok(c.run()),
         Command::Publish(p) => return Ok(p.run()),
         Command::Token { command } => return Ok(command.run()),
+        Command::Trigger { command } => return Ok(command.run()),
+        Command::Workflow {
+            command: workflow::WorkflowCommand::Remote(c),
+        } => return Ok(c.run()),
         other => other,
     };
     let cache_dir = cli.cache_dir.unwrap_or_else(default_cache_dir);
@@ -245,7 +257,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: StageCommand::Remote(_),
         }
         | Command::Publish(_)
-        | Command::Token { .. } => unreachable!("handled above"),
+        | Command::Token { .. }
+        | Command::Trigger { .. } => unreachable!("handled above"),
     }
 }
 

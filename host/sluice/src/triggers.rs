@@ -171,6 +171,12 @@ impl Triggers {
 
     /// `stage`'s live version is now `version`: its triggers run it from their next batches.
     pub(crate) fn stage_moved(&self, name: &str, stage: Arc<Stage>) {
+        // The workflows' Tasks may now run it: the engine locks what it is granted.
+        if let Some(engine) = &self.engine {
+            let grants = &stage.config().grants;
+            let tables: Vec<String> = grants.tables.iter().map(|t| t.name.clone()).collect();
+            engine.widen_lock_scope(&grants.kv_buckets, &tables);
+        }
         if let Some(slot) = self.slots.lock().get(name) {
             slot.set(stage);
         }

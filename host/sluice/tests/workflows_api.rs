@@ -211,6 +211,42 @@ async fn workflows_and_executions_over_the_api() {
         "echo wraps its input: {d}"
     );
 
+    // A stage uploaded now with state grants: a Task may use that state at once.
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(sluice_test_artifacts::read(guests::KV_COUNTER)),
+        )
+        .text(
+            "config",
+            json!({"grants": {"kv_buckets": ["counters"]}}).to_string(),
+        );
+    let r = api
+        .req(Method::PUT, "/v1/stages/counter")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let count = json!({"definition": {"StartAt": "C", "States": {"C": {"Type": "Task", "Resource": "counter", "End": true}}}});
+    api.send(Method::PUT, "/v1/workflows/count", Some(count))
+        .await;
+    api.send(
+        Method::POST,
+        "/v1/workflows/count/executions",
+        Some(start(
+            "c1",
+            json!({"bucket": "counters", "key": "w", "delta": 3}),
+        )),
+    )
+    .await;
+    let d = closed(&api, "count", "c1").await;
+    assert_eq!(
+        (&d["status"], &d["output"]),
+        (&json!("SUCCEEDED"), &json!({"value": 3})),
+        "{d}"
+    );
+
     // Stop a waiting execution; a workflow with a running execution cannot be deleted.
     let sleepy = json!({"definition": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": true}}}});
     api.send(Method::PUT, "/v1/workflows/sleepy", Some(sleepy))
@@ -343,7 +379,11 @@ async fn workflows_and_executions_over_the_api() {
     let (_, list) = api.send(Method::GET, "/v1/workflows", None).await;
     assert_eq!(
         list,
-        json!({"workflows": [{"name": "approve", "type": "STANDARD"}, {"name": "flow", "type": "STANDARD"}]})
+        json!({"workflows": [
+            {"name": "approve", "type": "STANDARD"},
+            {"name": "count", "type": "STANDARD"},
+            {"name": "flow", "type": "STANDARD"},
+        ]})
     );
     assert_eq!(closed(&api, "flow", "run-2").await["status"], "SUCCEEDED");
     api.send(

@@ -48,6 +48,37 @@ pub(crate) fn utc(ms: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS.mmm` (UTC), for history events that
+/// are milliseconds apart.
+pub(crate) fn utc_millis(ms: i64) -> String {
+    format!("{}.{:03}", utc(ms), ms.rem_euclid(1000))
+}
+
+/// A span of milliseconds: `340 ms`, `1.2 s`, `4 min 05 s`.
+pub(crate) fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000)
+    }
+}
+
+/// `v` as one line of JSON, cut to about `max` characters (`…` marks the cut): a table cell
+/// shows what a value is; `--json` shows all of it.
+pub(crate) fn compact(v: &serde_json::Value, max: usize) -> String {
+    let s = v.to_string();
+    if s.chars().count() <= max {
+        s
+    } else {
+        let mut cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 /// `header` and `rows` as columns two spaces apart (the last column unpadded).
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -135,6 +166,13 @@ mod tests {
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(utc(1_767_225_599_999), "2025-12-31 23:59:59");
         assert_eq!(utc(-1000), "1969-12-31 23:59:59");
+        assert_eq!(utc_millis(1_767_225_599_999), "2025-12-31 23:59:59.999");
+        assert_eq!(duration(340), "340 ms");
+        assert_eq!(duration(1250), "1.2 s");
+        assert_eq!(duration(245_000), "4 min 05 s");
+        let v = serde_json::json!({"items": [1, 2, 3]});
+        assert_eq!(compact(&v, 100), r#"{"items":[1,2,3]}"#);
+        assert_eq!(compact(&v, 10), r#"{"items":…"#);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The CLI's client commands: `sluice stage deploy|list|describe|delete|invoke|alias`,
-//! `sluice publish` and `sluice token create|list|revoke` call a running host's HTTP API.
+//! `sluice workflow deploy|start|describe|list|history|stop|delete`, `sluice trigger
+//! add|list|describe|delete`, `sluice publish` and `sluice token create|list|revoke` call a
+//! running host's HTTP API.
 //!
 //! **Connection.** `--url` (else `$SLUICE_URL`, else `http://127.0.0.1:7420`, where
 //! `sluice up` listens by default) and `--token` (else `$SLUICE_TOKEN`, else the file
@@ -21,7 +23,7 @@
 //! | 1 | the API refused the request: any 4xx (401, 403, 404, 409, 413, 429, ...), except a stage's named error |
 //! | 2 | usage: clap's own errors, and local input or output the command cannot use (an unreadable file, DATA that is not JSON, no token, a malformed `--url`, a closed stdout) |
 //! | 3 | the API could not be reached or failed: connection errors, time-outs, 5xx (500, 503) other than the sandbox's, an answer that is not the API's |
-//! | 4 | the stage failed: it returned a named error (422 `stage-error`) or the sandbox stopped it (502/504 `sandbox-error`) |
+//! | 4 | the stage failed: it returned a named error (422 `stage-error`) or the sandbox stopped it (502/504 `sandbox-error`); or the execution `workflow start --wait` waited for ended FAILED, TIMED_OUT or ABORTED |
 //!
 //! A 422 or 502/504 counts as 4 only with the problem type that says so, so a proxy's bare
 //! 502 is 3 and an invalid upload's 422 is 1.
@@ -31,6 +33,8 @@ mod progress;
 mod publish;
 mod stage;
 mod token;
+mod trigger;
+mod workflow;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,6 +47,8 @@ use serde_json::Value;
 pub(crate) use publish::PublishArgs;
 pub(crate) use stage::StageCommand;
 pub(crate) use token::TokenCommand;
+pub(crate) use trigger::TriggerCommand;
+pub(crate) use workflow::WorkflowCommand;
 
 /// Where `sluice up` listens unless told otherwise.
 const DEFAULT_URL: &str = "http://127.0.0.1:7420";
@@ -84,7 +90,8 @@ pub(crate) enum Exit {
     Usage,
     /// 3: the API cannot be reached, or it failed.
     Unavailable,
-    /// 4: the stage returned a named error, or the sandbox stopped it.
+    /// 4: the stage returned a named error, or the sandbox stopped it; or an execution
+    /// waited for did not succeed.
     Stage,
 }
 
@@ -244,11 +251,25 @@ impl Client {
 
     /// A request to the API path made of `segments` (each percent-encoded as it needs).
     pub(crate) fn request(&self, method: reqwest::Method, segments: &[&str]) -> RequestBuilder {
+        self.request_query(method, segments, &[])
+    }
+
+    /// Like [`Client::request`], with the query `pairs` (percent-encoded here: the HTTP
+    /// client's own query builder is a feature the binary does not enable).
+    pub(crate) fn request_query(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        pairs: &[(&str, &str)],
+    ) -> RequestBuilder {
         let mut url = self.base.clone();
         url.path_segments_mut()
             .expect("checked to be a base URL")
             .pop_if_empty()
             .extend(segments);
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
         self.http.request(method, url).bearer_auth(&self.token)
     }
 

@@ -4,7 +4,11 @@
 //! - `run DEF.json --input IN.json --components DIR`: one execution on the wall clock, its
 //!   Tasks run on real stage components ([`tasks::StageTasks`]), its ItemReaders reading
 //!   files of `--objects DIR` ([`objects::DirObjects`]);
-//! - `conformance DIR --components DIR`: a corpus of recorded AWS cases ([`conformance`]).
+//! - `conformance DIR --components DIR`: a corpus of recorded AWS cases ([`conformance`]);
+//!
+//! and, flattened into the same group, the commands that call a running host's API
+//! (`deploy`, `start`, `describe`, `list`, `history`, `stop`, `delete`:
+//! [`crate::client::WorkflowCommand`]).
 
 mod conformance;
 mod history;
@@ -64,6 +68,9 @@ pub(crate) enum WorkflowCommand {
         #[arg(long)]
         components: PathBuf,
     },
+    /// The commands that call a running host's API.
+    #[command(flatten)]
+    Remote(crate::client::WorkflowCommand),
 }
 
 /// Run a `workflow` subcommand.
@@ -92,6 +99,9 @@ pub(crate) fn run(runtime: &Runtime, command: WorkflowCommand) -> anyhow::Result
             let tasks = StageTasks::from_dir(runtime, &components)?;
             conformance::run(&dir, &tasks)
         }
+        // main dispatches it before making the engine it does not need; this is for
+        // completeness.
+        WorkflowCommand::Remote(c) => Ok(c.run()),
     }
 }
 
