@@ -14,6 +14,27 @@ pub struct Host {
     pub child: KillOnDrop,
     pub lines: std::sync::mpsc::Receiver<String>,
     pub log: Vec<String>,
+    /// Where a managed nats-server writes its pid.
+    nats_pid_file: std::path::PathBuf,
+}
+
+impl Drop for Host {
+    /// A host dropped without `stop` (a failed assertion) is SIGKILLed, which cannot stop
+    /// its managed nats-server: stop that first, by the pid in its pid file, once its
+    /// command line shows it is that server, so a failing test leaves no broker behind.
+    fn drop(&mut self) {
+        let Ok(pid) = std::fs::read_to_string(&self.nats_pid_file) else {
+            return;
+        };
+        let pid = pid.trim();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let store = self.nats_pid_file.parent().unwrap_or(Path::new("/"));
+        let ours = String::from_utf8_lossy(&cmdline).contains("nats-server")
+            && String::from_utf8_lossy(&cmdline).contains(&*store.to_string_lossy());
+        if ours {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
 }
 
 impl Host {
@@ -56,6 +77,7 @@ impl Host {
             child,
             lines,
             log: Vec::new(),
+            nats_pid_file: dir.join("data/nats/nats-server.pid"),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         while !host.log.iter().any(|l| l.contains("sluice is up")) {
