@@ -261,6 +261,16 @@ pub trait StateSession: Send {
     /// with the batch's write sets, so an event's effects and its dedupe record are never
     /// durable one without the other.
     fn record_outcome(&mut self, event_id: &str, outcome: RecordedOutcome);
+    /// Drop the dedupe record (and retryable-failure count) `event_id` has staged in this
+    /// batch, if any; its effects stay.
+    ///
+    /// For events that can never come again, such as a synchronous invocation under an id
+    /// the host has just drawn: their record would only cost a B-tree insert (at a random
+    /// place) and, for a read-only batch, a commit of its own with its fsync. The default
+    /// keeps the record, which is always correct.
+    fn forget_outcome(&mut self, event_id: &str) {
+        let _ = event_id;
+    }
     /// The dedupe record of `event_id`: recorded earlier in this batch or committed before.
     fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError>;
     /// How many times the stage has failed `event_id` with a retryable error of its own, as

@@ -608,6 +608,11 @@ impl StateSession for StoreSession {
         ));
     }
 
+    fn forget_outcome(&mut self, event_id: &str) {
+        self.records.retain(|(id, _)| id != event_id);
+        self.failures.remove(event_id);
+    }
+
     fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
         if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
             return Ok(Some(r.clone()));

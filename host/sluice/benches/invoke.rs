@@ -194,6 +194,8 @@ struct Target<'a> {
     keys: Option<&'a str>,
     /// The server's Prometheus text, to read its commits from.
     metrics: Option<&'a str>,
+    /// `GET` without a body instead of `POST`ing the event.
+    get: bool,
 }
 
 /// The count and total seconds of the store's commits (`sluice_commit_seconds`) the host at
@@ -256,6 +258,7 @@ async fn load(target: &Target<'_>, concurrency: usize, secs: f64, server: u32) -
             let url = target.url.to_owned();
             let auth = target.auth.map(str::to_owned);
             let keys = target.keys.map(str::to_owned);
+            let get = target.get;
             tokio::spawn(async move {
                 // A client per task, so tasks do not share one pool's lock; each keeps one
                 // connection open.
@@ -267,10 +270,13 @@ async fn load(target: &Target<'_>, concurrency: usize, secs: f64, server: u32) -
                     if sent >= end {
                         break;
                     }
-                    let mut rb = c
-                        .post(&url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body());
+                    let mut rb = if get {
+                        c.get(&url)
+                    } else {
+                        c.post(&url)
+                            .header(reqwest::header::CONTENT_TYPE, "application/json")
+                            .body(body())
+                    };
                     if let Some(a) = &auth {
                         rb = rb.header(reqwest::header::AUTHORIZATION, a);
                     }
@@ -521,6 +527,7 @@ fn main() {
     let auth = format!("Bearer {}", token.trim());
     let invoke_url = format!("{api}/stages/passthrough/invoke");
     let metrics = format!("{}/metrics", api.trim_end_matches("/v1"));
+    let health_url = format!("{}/healthz", api.trim_end_matches("/v1"));
 
     // In-process: the same component, over a redb store of its own (the host's is its own
     // process's), with the commit durability the host's has.
@@ -540,6 +547,7 @@ fn main() {
 
     let names = [
         "bare axum handler (HTTP floor)",
+        "sluice up, GET /healthz (its HTTP stack)",
         "invoke over HTTP, no key",
         "invoke over HTTP, Idempotency-Key",
         "in-process invoke, 1 event per commit",
@@ -556,8 +564,19 @@ fn main() {
                     auth: None,
                     keys: None,
                     metrics: None,
+                    get: false,
                 },
                 bare.id(),
+            ),
+            (
+                Target {
+                    url: &health_url,
+                    auth: None,
+                    keys: None,
+                    metrics: None,
+                    get: true,
+                },
+                host.id(),
             ),
             (
                 Target {
@@ -565,6 +584,7 @@ fn main() {
                     auth: Some(&auth),
                     keys: None,
                     metrics: Some(&metrics),
+                    get: false,
                 },
                 host.id(),
             ),
@@ -574,6 +594,7 @@ fn main() {
                     auth: Some(&auth),
                     keys: Some(&keys),
                     metrics: Some(&metrics),
+                    get: false,
                 },
                 host.id(),
             ),
@@ -581,9 +602,9 @@ fn main() {
         for (i, (target, pid)) in targets.iter().enumerate() {
             samples[i].push(rt.block_on(load(target, concurrency, secs, *pid)));
         }
-        samples[3].push(in_process(&mut worker, 1, secs, random_id));
-        samples[4].push(in_process(&mut worker, BATCH, secs, random_id));
-        samples[5].push(in_process(&mut worker, BATCH, secs, sequential_id));
+        samples[4].push(in_process(&mut worker, 1, secs, random_id));
+        samples[5].push(in_process(&mut worker, BATCH, secs, random_id));
+        samples[6].push(in_process(&mut worker, BATCH, secs, sequential_id));
         // Each round's figures on stderr, to see how far the rounds spread on a noisy machine.
         let per_sec: Vec<String> = samples
             .iter()
@@ -626,7 +647,10 @@ fn main() {
     };
     for (name, s) in names.iter().zip(&samples) {
         let per_sec = median(s, |x| x.per_sec);
-        let ratio = if !name.starts_with("bare") && !name.starts_with("invoke") {
+        let ratio = if !name.starts_with("bare")
+            && !name.starts_with("invoke")
+            && !name.starts_with("sluice")
+        {
             "-".into()
         } else {
             format!("{:.0}%", 100.0 * per_sec / bare_rps)
@@ -661,8 +685,8 @@ fn main() {
     );
     println!(
         "invoke ÷ bare requests/s: {:.0}% without a key, {:.0}% with one (target: at least 70%)",
-        100.0 * median(&samples[1], |s| s.per_sec) / bare_rps,
-        100.0 * median(&samples[2], |s| s.per_sec) / bare_rps
+        100.0 * median(&samples[2], |s| s.per_sec) / bare_rps,
+        100.0 * median(&samples[3], |s| s.per_sec) / bare_rps
     );
     drop(host);
     drop(bare);

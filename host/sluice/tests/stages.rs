@@ -26,6 +26,21 @@ async fn problem(r: reqwest::Response) -> (StatusCode, String, Value) {
     (status, kind.to_owned(), body)
 }
 
+/// The value of the series `name` in the host's /metrics.
+async fn metric(api: &Api, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", api.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
 fn counter(key: &str, delta: i64) -> Value {
     json!({"bucket": "counters", "key": key, "delta": delta})
 }
@@ -300,6 +315,28 @@ async fn stages_are_uploaded_versioned_aliased_invoked_once_per_key_and_kept() {
         "{text}"
     );
     assert_eq!(value("sluice_outbox_depth"), 0.0);
+
+    // Without a key, an invocation that writes nothing commits nothing: its id was drawn for
+    // it, so no dedupe record is kept. With a key it commits (its kept outcome), once.
+    let (status, _) = api
+        .upload("pass", sluice_test_artifacts::read(guests::PASSTHROUGH))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let before = metric(&api, "sluice_commit_seconds_count").await;
+    for n in 0..5 {
+        let r = api.invoke("pass", None, json!({"n": n})).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"n": n}));
+    }
+    assert_eq!(metric(&api, "sluice_commit_seconds_count").await, before);
+    for _ in 0..2 {
+        let r = api.invoke("pass", Some("pass-1"), json!({"n": 1})).await;
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"n": 1}));
+    }
+    assert_eq!(
+        metric(&api, "sluice_commit_seconds_count").await,
+        before + 1.0
+    );
 
     // A read-only token may look but not deploy or invoke.
     let r = api

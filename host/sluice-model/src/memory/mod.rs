@@ -385,6 +385,10 @@ impl StateSession for MemorySession {
         ));
     }
 
+    fn forget_outcome(&mut self, event_id: &str) {
+        self.records.retain(|(id, _)| id != event_id);
+    }
+
     fn recorded(&mut self, event_id: &str) -> Result<Option<Recorded>, StoreError> {
         if let Some((_, r)) = self.records.iter().rev().find(|(id, _)| id == event_id) {
             return Ok(Some(r.clone()));

@@ -8,6 +8,9 @@
 //! so a repeat is answered from it without running again. A retryable error or a platform
 //! fault is not kept: running again is what a retry is for. A repeat of a key that is still
 //! in the same batch waits for the first and then meets its kept outcome.
+//!
+//! One without a key gets a fresh id and no dedupe record, so a batch of them that wrote no
+//! state and emitted nothing commits nothing at all.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -258,6 +261,15 @@ impl Lane {
         }
         let events: Vec<Event> = runs.iter().map(|r| event(&r.invocation)).collect();
         let results = self.worker.run_in(&mut self.session, &events);
+        // An invocation without a key runs under an id drawn for it here, which nothing can
+        // present again: its dedupe record would never be read. Without it, a batch that
+        // wrote no state and emitted nothing commits nothing (no fsync), and one that did
+        // inserts no record at a random place in the dedupe table.
+        for (req, ev) in runs.iter().zip(&events) {
+            if req.invocation.key.is_none() {
+                self.session.forget_outcome(&ev.id);
+            }
+        }
         let mut outcomes = Vec::with_capacity(runs.len());
         let mut emitted = false;
         for ((req, ev), inv) in runs.iter().zip(&events).zip(results) {
