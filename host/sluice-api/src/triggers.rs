@@ -103,7 +103,7 @@ fn name_of(p: Result<Path<String>, PathRejection>) -> Result<String, Problem> {
         (status = 401, description = "No live token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks `deploy`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such stage or workflow", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A trigger of that name exists, or the stream or consumer conflicts", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A trigger of that name exists, another stage trigger would run the same messages, or the stream or consumer conflicts", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than this route accepts", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid definition (the field is named)", body = Problem, content_type = "application/problem+json"),

@@ -15,7 +15,8 @@ use sluice_api::triggers::Reply;
 use sluice_api::{ConsumerState, Problem, StatusCode, TriggerInfo, TriggerService};
 use sluice_durable::Engine;
 use sluice_nats::{
-    OutboxRelay, StageSlot, Trigger, TriggerError, TriggerStats, WorkflowTrigger, ensure_consumer,
+    OutboxRelay, StageSlot, Trigger, TriggerConfig, TriggerError, TriggerStats, WorkflowTrigger,
+    ensure_consumer,
 };
 use sluice_runtime::Stage;
 use sluice_store::Store;
@@ -30,6 +31,8 @@ type Task = tokio::task::JoinHandle<Result<TriggerStats, TriggerError>>;
 /// One running trigger.
 struct Running {
     definition: Value,
+    /// Its settings (for a stage trigger; `None` for a workflow's).
+    config: Option<TriggerConfig>,
     /// The stage it runs (`None`: it starts a workflow).
     stage: Option<String>,
     stop: watch::Sender<bool>,
@@ -75,7 +78,11 @@ impl Triggers {
             !running.contains_key(&name),
             "a trigger named {name} exists"
         );
+        if let Some(other) = Self::sharing(&running, &t) {
+            anyhow::bail!("{}", sharing_detail(&name, &other));
+        }
         let (stop, stopped) = watch::channel(false);
+        let config = t.stage.is_some().then(|| t.trigger.clone());
         let (task, stage_name) = match (t.stage, t.workflow) {
             (Some(stage_name), None) => {
                 let stage = stage
@@ -113,12 +120,28 @@ impl Triggers {
             name,
             Running {
                 definition,
+                config,
                 stage: stage_name,
                 stop,
                 task,
             },
         );
         Ok(())
+    }
+
+    /// The stage trigger that would run the same messages as the stage trigger `t`, if any
+    /// ([`TriggerConfig::shares_messages_with`]). Workflow triggers dedupe by execution name
+    /// per workflow, not by event id, so they share nothing with stage triggers.
+    fn sharing(running: &BTreeMap<String, Running>, t: &TriggerDecl) -> Option<String> {
+        t.stage.as_ref()?;
+        running
+            .iter()
+            .find(|(_, r)| {
+                r.config
+                    .as_ref()
+                    .is_some_and(|c| c.shares_messages_with(&t.trigger))
+            })
+            .map(|(n, _)| n.clone())
     }
 
     /// The triggers that run `stage`.
@@ -235,6 +258,17 @@ pub(crate) struct HostTriggers {
     pub stages: Arc<HostStages>,
 }
 
+/// Why `name` may not run beside `other`.
+fn sharing_detail(name: &str, other: &str) -> String {
+    format!(
+        "trigger '{name}' would run the same messages as trigger '{other}' (the same stream, overlapping \
+         subject filters, and no content patterns to route them apart): event ids are the store's \
+         dedupe keys, so the second to commit each message would find it done without running its \
+         stage. Give each its own subjects, or content patterns, or fan out by publishing the first \
+         stage's output"
+    )
+}
+
 fn invalid(detail: impl Into<String>, field: &str) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", detail).at(field)
 }
@@ -266,6 +300,14 @@ impl HostTriggers {
                 format!("a trigger named '{name}' exists; delete it first"),
             )
             .at("/name"));
+        }
+        if let Some(other) = Triggers::sharing(&self.triggers.running.lock(), &t) {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "shares-messages",
+                sharing_detail(&name, &other),
+            )
+            .at("/filter_subject"));
         }
         let stage = match (&t.stage, &t.workflow) {
             (Some(s), None) => Some(self.stages.live_stage(s).await.map_err(|f| {

@@ -152,6 +152,44 @@ async fn a_redeploy_and_added_and_deleted_triggers_take_effect_on_the_running_ho
         json!(["a"])
     );
 
+    // A second stage trigger over a's messages would find each done (event ids are the
+    // store's dedupe keys) and never run: refused, and nothing is created on the broker.
+    let mut same = trigger("a2", "out.b");
+    same["filter_subject"] = json!("in.x");
+    let (status, body) = api
+        .send(reqwest::Method::POST, "/v1/triggers", Some(same))
+        .await;
+    assert_eq!(
+        (status, &body["type"], &body["field"]),
+        (
+            StatusCode::CONFLICT,
+            &json!("urn:sluice:problem:shares-messages"),
+            &json!("/filter_subject")
+        ),
+        "{body}"
+    );
+    assert!(
+        js.get_stream("IN")
+            .await
+            .unwrap()
+            .consumer_info("a2")
+            .await
+            .is_err()
+    );
+    // Content patterns route apart: two routed triggers may share a filter.
+    let mut routed = trigger("a2", "out.b");
+    routed["pattern"] = json!({"data": {"n": [-1]}});
+    let mut routed_too = routed.clone();
+    routed_too["name"] = json!("a3");
+    routed_too["pattern"] = json!({"data": {"n": [-2]}});
+    for t in [&routed, &routed_too] {
+        let (status, body) = api
+            .send(reqwest::Method::POST, "/v1/triggers", Some(t.clone()))
+            .await;
+        // Each still overlaps a, which takes every message.
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    }
+
     // 600 events in three parts: the first on version 1; then version 2 deployed while the
     // second part streams; a second trigger added before the third.
     let publish = |range: std::ops::Range<usize>| {

@@ -123,6 +123,19 @@ impl TriggerConfig {
         }
     }
 
+    /// Whether this trigger and `other` may both run the same messages: the same stream,
+    /// filters some subject matches both, and at least one takes every message (no
+    /// `pattern`; two patterns are taken to route apart, as content routing means them to).
+    ///
+    /// Such a pair must not run side by side: event ids are the dedupe keys of the whole
+    /// store, so the second to commit a message would meet the first's record and answer it
+    /// from there without running its own stage.
+    pub fn shares_messages_with(&self, other: &Self) -> bool {
+        self.stream == other.stream
+            && subjects_overlap(&self.filter_subject, &other.filter_subject)
+            && (self.pattern.is_none() || other.pattern.is_none())
+    }
+
     pub(crate) fn dead_letter_subject(&self) -> String {
         self.dead_letter_subject
             .clone()
@@ -136,10 +149,73 @@ impl TriggerConfig {
     }
 }
 
+/// Whether some subject matches both NATS subject filters (`*` one token, `>` the rest).
+/// An empty filter is the whole stream.
+pub fn subjects_overlap(a: &str, b: &str) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return true;
+    }
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+            (Some(x), Some(y)) if x == "*" || y == "*" || x == y => {}
+            _ => return false,
+        }
+    }
+}
+
 /// The partition (of `partitions`) that `key` belongs to: FNV-1a, stable across restarts.
 pub(crate) fn partition_of(key: &str, partitions: usize) -> usize {
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     usize::try_from(h % partitions as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TriggerConfig, subjects_overlap};
+
+    #[test]
+    fn subject_filters_overlap_as_nats_matches_them() {
+        for (a, b) in [
+            ("orders.new", "orders.new"),
+            ("orders.*", "orders.new"),
+            ("orders.>", "orders.new.eu"),
+            ("*.new", "orders.*"),
+            (">", "a.b.c"),
+            ("", "orders.new"),
+        ] {
+            assert!(subjects_overlap(a, b), "{a} / {b}");
+            assert!(subjects_overlap(b, a), "{b} / {a}");
+        }
+        for (a, b) in [
+            ("orders.new", "orders.paid"),
+            ("orders.*", "orders.new.eu"),
+            ("orders.>", "orders"),
+            ("orders.new", "orders.new.eu"),
+            ("*.new", "orders.paid"),
+        ] {
+            assert!(!subjects_overlap(a, b), "{a} / {b}");
+            assert!(!subjects_overlap(b, a), "{b} / {a}");
+        }
+    }
+
+    #[test]
+    fn triggers_share_messages_unless_streams_filters_or_both_patterns_keep_them_apart() {
+        let t = |name, stream, filter| TriggerConfig::new(name, stream, &[], filter);
+        let a = t("a", "IN", "in.>");
+        assert!(a.shares_messages_with(&t("b", "IN", "in.x")));
+        assert!(!a.shares_messages_with(&t("b", "OTHER", "in.x")));
+        assert!(!a.shares_messages_with(&t("b", "IN", "out.x")));
+        let routed = |name, kind: &str| {
+            let mut c = t(name, "IN", "in.>");
+            c.pattern = Some(serde_json::json!({"type": [kind]}));
+            c
+        };
+        assert!(!routed("b", "x").shares_messages_with(&routed("c", "y")));
+        assert!(routed("b", "x").shares_messages_with(&a));
+    }
 }
