@@ -16,8 +16,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "cargo clippy -D warnings (guests, wasm32-wasip2)"
 cargo clippy --manifest-path guests/Cargo.toml --target wasm32-wasip2 --quiet -- -D warnings
 
-step "guest logic unit tests (native)"
-cargo test --manifest-path guests/Cargo.toml -p sluice-order-logic --quiet
+step "guest logic and SDK unit tests (native)"
+cargo test --manifest-path guests/Cargo.toml -p sluice-order-logic -p sluice-sdk --quiet
 
 step "host workspace tests (builds the guests from source)"
 cargo test --workspace --quiet

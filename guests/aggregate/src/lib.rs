@@ -6,64 +6,52 @@
 //! Errors: `Order.MalformedJson`, `Order.Invalid` (permanent), and `State.Error` for key-value
 //! failures (retryable only for the `store` variant).
 
-wit_bindgen::generate!({ world: "stage", path: "../../wit" });
-
-use exports::sluice::platform::handler::Guest;
-use sluice::platform::keyvalue;
-use sluice::platform::types::{Event, StageError, StageResult};
 use sluice_order_logic::{LogicError, Stats};
+use sluice_sdk::{Bytes, Context, Error, Stage, export_stage, kv};
 
-struct Stage;
+struct Aggregate;
 
-fn stage_error(e: LogicError) -> StageError {
-    StageError {
-        name: e.name.to_owned(),
-        cause: e.cause,
-        retryable: e.retryable,
+fn logic_error(e: LogicError) -> Error {
+    Error::new(e.name, e.cause, e.retryable)
+}
+
+/// One name for every key-value failure, with the variant in the cause: this stage's contract
+/// predates the SDK's per-variant names (`State.AccessDenied`, ...).
+fn state_error(e: kv::Error) -> Error {
+    Error::new(
+        "State.Error",
+        format_args!("{}: {}", e.kind(), e.message()),
+        e.is_retryable(),
+    )
+}
+
+impl Stage for Aggregate {
+    // The logic reads and writes the JSON itself, so the data passes through as bytes.
+    type Input = Bytes;
+    type Output = Bytes;
+
+    fn handle(_cx: &Context, data: Bytes) -> Result<Bytes, Error> {
+        let order = sluice_order_logic::parse_order(&data).map_err(logic_error)?;
+        let input = sluice_order_logic::aggregate_input(&order).map_err(logic_error)?;
+        let stats = kv::open("stats").map_err(state_error)?;
+        let order_count = stats
+            .increment(sluice_order_logic::ORDER_COUNT_KEY, 1)
+            .map_err(state_error)?;
+        let revenue_cents = stats
+            .increment(sluice_order_logic::REVENUE_KEY, input.total_cents)
+            .map_err(state_error)?;
+        let user_orders = stats
+            .increment(&sluice_order_logic::user_orders_key(&input.user_id), 1)
+            .map_err(state_error)?;
+        Ok(Bytes(sluice_order_logic::with_stats(
+            order,
+            Stats {
+                order_count,
+                revenue_cents,
+                user_orders,
+            },
+        )))
     }
 }
 
-fn state_error(e: keyvalue::Error) -> StageError {
-    let (variant, msg, retryable) = match e {
-        keyvalue::Error::AccessDenied(m) => ("access-denied", m, false),
-        keyvalue::Error::TooLarge(m) => ("too-large", m, false),
-        keyvalue::Error::InvalidValue(m) => ("invalid-value", m, false),
-        keyvalue::Error::Store(m) => ("store", m, true),
-    };
-    StageError {
-        name: "State.Error".into(),
-        cause: format!("{variant}: {msg}"),
-        retryable,
-    }
-}
-
-fn aggregate(data: &[u8]) -> Result<Vec<u8>, StageError> {
-    let order = sluice_order_logic::parse_order(data).map_err(stage_error)?;
-    let input = sluice_order_logic::aggregate_input(&order).map_err(stage_error)?;
-    let stats = keyvalue::open("stats").map_err(state_error)?;
-    let order_count = stats
-        .increment(sluice_order_logic::ORDER_COUNT_KEY, 1)
-        .map_err(state_error)?;
-    let revenue_cents = stats
-        .increment(sluice_order_logic::REVENUE_KEY, input.total_cents)
-        .map_err(state_error)?;
-    let user_orders = stats
-        .increment(&sluice_order_logic::user_orders_key(&input.user_id), 1)
-        .map_err(state_error)?;
-    Ok(sluice_order_logic::with_stats(
-        order,
-        Stats {
-            order_count,
-            revenue_cents,
-            user_orders,
-        },
-    ))
-}
-
-impl Guest for Stage {
-    fn handle(event: Event) -> StageResult {
-        aggregate(&event.data)
-    }
-}
-
-export!(Stage);
+export_stage!(Aggregate);

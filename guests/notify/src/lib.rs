@@ -7,51 +7,30 @@
 //! Errors: `Order.MalformedJson`, `Order.Invalid`, `Emit.InvalidSubject`, `Emit.TooLarge` (all
 //! permanent).
 
-wit_bindgen::generate!({ world: "stage", path: "../../wit" });
-
-use exports::sluice::platform::handler::Guest;
-use sluice::platform::types::{Event, StageError, StageResult};
-use sluice::platform::{emit, log};
 use sluice_order_logic::{LogicError, NOTIFY_SUBJECT};
+use sluice_sdk::{Bytes, Context, Error, Stage, emit, export_stage, log};
 
-struct Stage;
+struct Notify;
 
-fn stage_error(e: LogicError) -> StageError {
-    StageError {
-        name: e.name.to_owned(),
-        cause: e.cause,
-        retryable: e.retryable,
+fn logic_error(e: LogicError) -> Error {
+    Error::new(e.name, e.cause, e.retryable)
+}
+
+impl Stage for Notify {
+    // The logic reads and writes the JSON itself, so the data passes through as bytes.
+    type Input = Bytes;
+    type Output = Bytes;
+
+    fn handle(_cx: &Context, data: Bytes) -> Result<Bytes, Error> {
+        let order = sluice_order_logic::parse_order(&data).map_err(logic_error)?;
+        let n = sluice_order_logic::notification(&order).map_err(logic_error)?;
+        // `?` names emit failures `Emit.InvalidSubject` / `Emit.TooLarge`, both permanent.
+        emit::to(NOTIFY_SUBJECT)
+            .header("order-id", n.order_id.as_str())
+            .bytes(&n.data)?;
+        log::info(format!("{} (sent to {NOTIFY_SUBJECT})", n.message));
+        Ok(Bytes(sluice_order_logic::notify_output(&n.order_id)))
     }
 }
 
-fn emit_error(e: emit::Error) -> StageError {
-    let (name, cause) = match e {
-        emit::Error::InvalidSubject(m) => ("Emit.InvalidSubject", m),
-        emit::Error::TooLarge(m) => ("Emit.TooLarge", m),
-    };
-    StageError {
-        name: name.into(),
-        cause,
-        retryable: false,
-    }
-}
-
-fn notify(data: &[u8]) -> Result<Vec<u8>, StageError> {
-    let order = sluice_order_logic::parse_order(data).map_err(stage_error)?;
-    let n = sluice_order_logic::notification(&order).map_err(stage_error)?;
-    let headers = [("order-id".to_owned(), n.order_id.clone())];
-    emit::emit(NOTIFY_SUBJECT, &n.data, &headers).map_err(emit_error)?;
-    log::log(
-        log::Level::Info,
-        &format!("{} (sent to {NOTIFY_SUBJECT})", n.message),
-    );
-    Ok(sluice_order_logic::notify_output(&n.order_id))
-}
-
-impl Guest for Stage {
-    fn handle(event: Event) -> StageResult {
-        notify(&event.data)
-    }
-}
-
-export!(Stage);
+export_stage!(Notify);

@@ -12,57 +12,45 @@
 //! `Query.Invalid` (permanent), and `State.Error` for other table failures (retryable only for
 //! the `store` variant).
 
-wit_bindgen::generate!({ world: "stage", path: "../../wit" });
-
-use exports::sluice::platform::handler::Guest;
-use sluice::platform::table::{self, Condition, Query, SortKeyCondition};
-use sluice::platform::types::{Event, StageError, StageResult};
 use sluice_order_logic::{LogicError, StoreRequest, TableQuery, names};
+use sluice_sdk::table::{self, Condition, Query, SortKeyCondition};
+use sluice_sdk::{Bytes, Context, Error, Stage, export_stage};
 
-struct Stage;
+struct StoreOrder;
 
-fn stage_error(e: LogicError) -> StageError {
-    StageError {
-        name: e.name.to_owned(),
-        cause: e.cause,
-        retryable: e.retryable,
+fn logic_error(e: LogicError) -> Error {
+    Error::new(e.name, e.cause, e.retryable)
+}
+
+/// `Order.Duplicate` for the `must-not-exist` put, and one name for every other table failure
+/// with the variant in the cause: this stage's contract predates the SDK's per-variant names
+/// (`State.ConditionFailed`, ...).
+fn state_error(e: table::Error) -> Error {
+    match e {
+        table::Error::ConditionFailed(m) => Error::permanent(
+            names::ORDER_DUPLICATE,
+            format_args!("order already stored: {m}"),
+        ),
+        e => Error::new(
+            "State.Error",
+            format_args!("{}: {}", e.kind(), e.message()),
+            e.is_retryable(),
+        ),
     }
 }
 
-fn state_error(e: table::Error) -> StageError {
-    let (variant, msg, retryable) = match e {
-        table::Error::ConditionFailed(m) => {
-            return StageError {
-                name: names::ORDER_DUPLICATE.into(),
-                cause: format!("order already stored: {m}"),
-                retryable: false,
-            };
-        }
-        table::Error::AccessDenied(m) => ("access-denied", m, false),
-        table::Error::NoSuchIndex(m) => ("no-such-index", m, false),
-        table::Error::InvalidArgument(m) => ("invalid-argument", m, false),
-        table::Error::TooLarge(m) => ("too-large", m, false),
-        table::Error::Store(m) => ("store", m, true),
-    };
-    StageError {
-        name: "State.Error".into(),
-        cause: format!("{variant}: {msg}"),
-        retryable,
-    }
-}
-
-fn store(order: sluice_order_logic::Order) -> Result<Vec<u8>, StageError> {
-    let item = sluice_order_logic::stored_order(&order).map_err(stage_error)?;
+fn store(order: sluice_order_logic::Order) -> Result<Bytes, Error> {
+    let item = sluice_order_logic::stored_order(&order).map_err(logic_error)?;
     let orders = table::open("orders").map_err(state_error)?;
     let version = orders
-        .put(&item.pk, &item.sk, &item.doc, Condition::MustNotExist, None)
+        .put_bytes(&item.pk, &item.sk, &item.doc, Condition::MustNotExist, None)
         .map_err(state_error)?;
-    Ok(sluice_order_logic::with_stored(
+    Ok(Bytes(sluice_order_logic::with_stored(
         order, &item.pk, &item.sk, version,
-    ))
+    )))
 }
 
-fn query(q: TableQuery) -> Result<Vec<u8>, StageError> {
+fn query(q: TableQuery) -> Result<Bytes, Error> {
     let orders = table::open("orders").map_err(state_error)?;
     let page = orders
         .query(&Query {
@@ -74,19 +62,23 @@ fn query(q: TableQuery) -> Result<Vec<u8>, StageError> {
             cursor: q.cursor,
         })
         .map_err(state_error)?;
-    Ok(sluice_order_logic::query_output(
+    Ok(Bytes(sluice_order_logic::query_output(
         page.items.iter().map(|item| item.doc.as_slice()),
         page.cursor.as_deref(),
-    ))
+    )))
 }
 
-impl Guest for Stage {
-    fn handle(event: Event) -> StageResult {
-        match sluice_order_logic::store_request(&event.data).map_err(stage_error)? {
+impl Stage for StoreOrder {
+    // The logic reads and writes the JSON itself, so the data passes through as bytes.
+    type Input = Bytes;
+    type Output = Bytes;
+
+    fn handle(_cx: &Context, data: Bytes) -> Result<Bytes, Error> {
+        match sluice_order_logic::store_request(&data).map_err(logic_error)? {
             StoreRequest::Store(order) => store(order),
             StoreRequest::Query(q) => query(q),
         }
     }
 }
 
-export!(Stage);
+export_stage!(StoreOrder);

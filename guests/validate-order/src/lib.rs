@@ -3,26 +3,25 @@
 //!
 //! Errors: `Order.MalformedJson`, `Order.Invalid` (permanent).
 
-wit_bindgen::generate!({ world: "stage", path: "../../wit" });
-
-use exports::sluice::platform::handler::Guest;
-use sluice::platform::types::{Event, StageError, StageResult};
 use sluice_order_logic::LogicError;
+use sluice_sdk::{Bytes, Context, Error, Stage, export_stage};
 
-struct Stage;
+struct ValidateOrder;
 
-fn stage_error(e: LogicError) -> StageError {
-    StageError {
-        name: e.name.to_owned(),
-        cause: e.cause,
-        retryable: e.retryable,
+fn logic_error(e: LogicError) -> Error {
+    Error::new(e.name, e.cause, e.retryable)
+}
+
+impl Stage for ValidateOrder {
+    // The logic reads and writes the JSON itself, so the data passes through as bytes.
+    type Input = Bytes;
+    type Output = Bytes;
+
+    fn handle(_cx: &Context, data: Bytes) -> Result<Bytes, Error> {
+        sluice_order_logic::validate(&data)
+            .map(Bytes)
+            .map_err(logic_error)
     }
 }
 
-impl Guest for Stage {
-    fn handle(event: Event) -> StageResult {
-        sluice_order_logic::validate(&event.data).map_err(stage_error)
-    }
-}
-
-export!(Stage);
+export_stage!(ValidateOrder);
